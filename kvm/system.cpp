@@ -1,0 +1,38 @@
+#include "kvm/system.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+
+#include "base/error.hpp"
+#include "kvm/vm.hpp"
+
+namespace xenolith::kvm {
+
+System::System(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        throw SystemError("cannot open " + path + " (Xenolith needs KVM)", err);
+    }
+    fd_.reset(fd);
+    int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+    if (version != KVM_API_VERSION)
+        throw Error(path + ": KVM API version " + std::to_string(version) + ", need " +
+                    std::to_string(KVM_API_VERSION));
+    vcpu_mmap_size_ = static_cast<size_t>(
+        check_syscall(::ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0), "KVM_GET_VCPU_MMAP_SIZE"));
+}
+
+int System::check_extension(long cap) const {
+    int rc = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+    return rc < 0 ? 0 : rc;
+}
+
+Vm System::create_vm() const {
+    int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VM, 0), "KVM_CREATE_VM"));
+    return Vm(UniqueFd(fd), vcpu_mmap_size_);
+}
+
+}  // namespace xenolith::kvm

@@ -1,0 +1,70 @@
+#include "kvm/vcpu.hpp"
+
+#include <sys/ioctl.h>
+
+#include <cerrno>
+
+#include "base/error.hpp"
+
+namespace xenolith::kvm {
+
+Vcpu::Vcpu(UniqueFd fd, size_t mmap_size, bool sync_regs)
+    : fd_(std::move(fd)),
+      run_(Mapping::map(fd_.get(), mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED)),
+      sync_regs_(sync_regs) {
+    // With sync regs KVM leaves the general registers in kvm_run after every exit; hosts
+    // without it fall back to KVM_GET_REGS/KVM_SET_REGS.
+    if (sync_regs_)
+        run_area()->kvm_valid_regs = KVM_SYNC_X86_REGS;
+    else
+        check_syscall(::ioctl(fd_.get(), KVM_GET_REGS, &regs_), "KVM_GET_REGS");
+}
+
+bool Vcpu::run() {
+    flush_regs();
+    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+        if (errno == EINTR || errno == EAGAIN) return false;
+        throw SystemError("KVM_RUN", errno);
+    }
+    if (!sync_regs_) check_syscall(::ioctl(fd_.get(), KVM_GET_REGS, &regs_), "KVM_GET_REGS");
+    return true;
+}
+
+kvm_regs& Vcpu::regs() { return sync_regs_ ? run_area()->s.regs.regs : regs_; }
+
+void Vcpu::mark_regs_dirty() { regs_dirty_ = true; }
+
+void Vcpu::flush_regs() {
+    if (!regs_dirty_) return;
+    regs_dirty_ = false;
+    if (sync_regs_)
+        run_area()->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+    else
+        check_syscall(::ioctl(fd_.get(), KVM_SET_REGS, &regs_), "KVM_SET_REGS");
+}
+
+kvm_sregs Vcpu::get_sregs() const {
+    kvm_sregs sregs{};
+    check_syscall(::ioctl(fd_.get(), KVM_GET_SREGS, &sregs), "KVM_GET_SREGS");
+    return sregs;
+}
+
+void Vcpu::set_sregs(const kvm_sregs& sregs) {
+    check_syscall(::ioctl(fd_.get(), KVM_SET_SREGS, &sregs), "KVM_SET_SREGS");
+}
+
+bool Vcpu::set_tsc_offset(int64_t offset) {
+    kvm_device_attr attr{};
+    attr.group = KVM_VCPU_TSC_CTRL;
+    attr.attr = KVM_VCPU_TSC_OFFSET;
+    attr.addr = reinterpret_cast<uint64_t>(&offset);
+    if (::ioctl(fd_.get(), KVM_HAS_DEVICE_ATTR, &attr) != 0) return false;
+    return ::ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) == 0;
+}
+
+uint32_t Vcpu::tsc_khz() const {
+    int rc = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+    return rc > 0 ? static_cast<uint32_t>(rc) : 0;
+}
+
+}  // namespace xenolith::kvm

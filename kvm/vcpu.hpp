@@ -1,0 +1,55 @@
+// A KVM vCPU: its fd, its shared kvm_run page, and register access.
+//
+// Registers travel through kvm_run's sync-regs area when the host offers
+// KVM_CAP_SYNC_REGS: an exit then costs no extra ioctl to read or write them.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/mapping.hpp"
+#include "base/unique_fd.hpp"
+
+namespace xenolith::kvm {
+
+class Vcpu {
+public:
+    Vcpu(UniqueFd fd, size_t mmap_size, bool sync_regs);
+
+    int fd() const { return fd_.get(); }
+    kvm_run* run_area() const { return reinterpret_cast<kvm_run*>(run_.data()); }
+
+    // KVM_RUN once. Returns false when interrupted (EINTR, or immediate_exit was set);
+    // throws on any other failure.
+    bool run();
+
+    // Asks a concurrent or imminent run() to return promptly. Async-signal-safe.
+    void request_immediate_exit() {
+        std::atomic_ref<uint8_t>(run_area()->immediate_exit).store(1, std::memory_order_release);
+    }
+    void clear_immediate_exit() {
+        std::atomic_ref<uint8_t>(run_area()->immediate_exit).store(0, std::memory_order_release);
+    }
+
+    // General registers. With sync regs these are kvm_run fields: valid after run() returns,
+    // and written back on the next run() once mark_regs_dirty() is called.
+    kvm_regs& regs();
+    void mark_regs_dirty();
+    kvm_sregs get_sregs() const;
+    void set_sregs(const kvm_sregs& sregs);
+    // Makes the guest TSC equal the host TSC, where the host allows it.
+    bool set_tsc_offset(int64_t offset);
+    uint32_t tsc_khz() const;
+
+private:
+    void flush_regs();
+    UniqueFd fd_;
+    Mapping run_;
+    bool sync_regs_ = false;
+    bool regs_dirty_ = false;
+    kvm_regs regs_{};  // used only without sync regs
+};
+
+}  // namespace xenolith::kvm

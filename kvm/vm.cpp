@@ -1,0 +1,56 @@
+#include "kvm/vm.hpp"
+
+#include <linux/kvm.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+
+#include "base/error.hpp"
+#include "kvm/vcpu.hpp"
+
+namespace xenolith::kvm {
+
+int Vm::check_extension(long cap) const {
+    int rc = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+    return rc < 0 ? 0 : rc;
+}
+
+void Vm::set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t size,
+                           uint32_t flags) {
+    kvm_userspace_memory_region region{};
+    region.slot = slot;
+    region.flags = flags;
+    region.guest_phys_addr = gpa;
+    region.memory_size = size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(host);
+    check_syscall(::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region),
+                  "KVM_SET_USER_MEMORY_REGION");
+}
+
+Vcpu Vm::create_vcpu(uint32_t id) {
+    int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
+    bool sync_regs = (check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0;
+    return Vcpu(UniqueFd(fd), vcpu_mmap_size_, sync_regs);
+}
+
+IoEventFd::IoEventFd(const Vm& vm, uint16_t port, uint32_t len)
+    : vm_fd_(vm.fd()), port_(port), len_(len) {
+    event_.reset(static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+    kvm_ioeventfd req{};
+    req.addr = port;
+    req.len = len;
+    req.fd = event_.get();
+    req.flags = KVM_IOEVENTFD_FLAG_PIO;
+    check_syscall(::ioctl(vm_fd_, KVM_IOEVENTFD, &req), "KVM_IOEVENTFD");
+}
+
+IoEventFd::~IoEventFd() {
+    if (!event_) return;
+    kvm_ioeventfd req{};
+    req.addr = port_;
+    req.len = len_;
+    req.fd = event_.get();
+    req.flags = KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DEASSIGN;
+    ::ioctl(vm_fd_, KVM_IOEVENTFD, &req);
+}
+
+}  // namespace xenolith::kvm
