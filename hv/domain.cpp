@@ -1,0 +1,244 @@
+#include "hv/domain.hpp"
+
+#include "abi/xen.hpp"
+
+#include <cstdio>
+#include <random>
+#include <unistd.h>
+
+#include "base/error.hpp"
+
+namespace xenolith::hv {
+
+const char* state_name(DomainState s) {
+    switch (s) {
+        case DomainState::Building: return "building";
+        case DomainState::Running: return "running";
+        case DomainState::Paused: return "paused";
+        case DomainState::Shutdown: return "shutdown";
+        case DomainState::Crashed: return "crashed";
+        case DomainState::Dying: return "dying";
+    }
+    return "?";
+}
+
+const char* shutdown_reason_name(unsigned reason) {
+    switch (reason) {
+        case SHUTDOWN_poweroff: return "poweroff";
+        case SHUTDOWN_reboot: return "reboot";
+        case SHUTDOWN_suspend: return "suspend";
+        case SHUTDOWN_crash: return "crash";
+        case SHUTDOWN_watchdog: return "watchdog";
+        case SHUTDOWN_soft_reset: return "soft_reset";
+    }
+    return "unknown";
+}
+
+std::string uuid_to_string(const Uuid& u) {
+    char buf[37];
+    std::snprintf(buf, sizeof buf,
+                  "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+                  u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+                  u[14], u[15]);
+    return buf;
+}
+
+namespace {
+Uuid random_uuid() {
+    std::random_device rd;
+    Uuid u;
+    for (auto& b : u) b = static_cast<uint8_t>(rd());
+    u[6] = static_cast<uint8_t>((u[6] & 0x0f) | 0x40);  // version 4
+    u[8] = static_cast<uint8_t>((u[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    return u;
+}
+}  // namespace
+
+Domain::Domain(const kvm::System& kvm, domid_t id, const DomainParams& params,
+               const TimeSource& time)
+    : id_(id),
+      name_(params.name),
+      uuid_(params.uuid.value_or(random_uuid())),
+      time_(time),
+      created_ns_(TimeSource::system_time_ns()),
+      vm_(kvm.create_vm()),
+      memory_("xenolith-dom" + std::to_string(id), params.memory_bytes) {
+    if (params.vcpus == 0) throw Error("a domain needs at least one vCPU");
+    vm_.set_memory_region(0, 0, memory_.base(), memory_.size());
+    vcpus_.reserve(params.vcpus);
+    for (uint32_t i = 0; i < params.vcpus; ++i)
+        vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_.create_vcpu(i)));
+    evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
+    console_ = [](std::string_view text) { ::write(STDOUT_FILENO, text.data(), text.size()); };
+}
+
+Domain::~Domain() { destroy(); }
+
+void Domain::set_shared_info(uint64_t gpa) {
+    auto* s = memory_.object<shared_info_t>(gpa);
+    if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");
+    shared_info_ = s;
+    for (auto& v : s->vcpu_info) v.evtchn_upcall_mask = 1;  // events masked until enabled
+    TimeSource::update_wallclock(*s);
+    for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)
+        time_.update(s->vcpu_info[i].time);
+}
+
+void Domain::set_boot_context(const VcpuContext& ctx) {
+    boot_cr3_ = ctx.cr3;
+    boot_tss_ = ctx.tss_base;
+    long rc = vcpu(0).initialise(ctx);
+    if (rc != 0) throw Error("boot vCPU context rejected");
+}
+
+std::string Domain::symbolize(uint64_t address) const {
+    return symbolizer_ ? symbolizer_(address) : std::string();
+}
+
+void Domain::set_console(std::function<void(std::string_view)> sink) {
+    std::lock_guard lock(console_mutex_);
+    console_ = std::move(sink);
+}
+
+void Domain::start() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ != DomainState::Building) throw Error("domain " + name_ + " was already started");
+        state_ = DomainState::Running;
+    }
+    if (vcpu(0).up() != 0) throw Error("domain " + name_ + " has no boot vCPU context");
+}
+
+void Domain::pause() {
+    std::lock_guard lock(mutex_);
+    if (state_ != DomainState::Running) return;
+    state_ = DomainState::Paused;
+    paused_.store(true);
+    for (auto& v : vcpus_) v->kick();
+}
+
+void Domain::unpause() {
+    std::lock_guard lock(mutex_);
+    if (state_ != DomainState::Paused) return;
+    state_ = DomainState::Running;
+    paused_.store(false);
+    for (auto& v : vcpus_) v->kick();
+}
+
+DomainState Domain::state() const {
+    std::lock_guard lock(mutex_);
+    return state_;
+}
+
+void Domain::stop_with(DomainState s) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_.load()) return;  // the first reason wins, as in Xen
+        state_ = s;
+        stopping_.store(true);
+    }
+    state_changed_.notify_all();
+    for (auto& v : vcpus_) v->kick();
+}
+
+void Domain::set_shutdown_code(unsigned reason) {
+    std::lock_guard lock(mutex_);
+    shutdown_code_ = reason;
+}
+
+void Domain::shutdown(unsigned reason) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_.load()) return;
+        shutdown_reason_ = shutdown_code_.value_or(reason);
+        reason = *shutdown_reason_;
+    }
+    stop_with(reason == SHUTDOWN_crash ? DomainState::Crashed : DomainState::Shutdown);
+}
+
+void Domain::crash(uint32_t vcpu, const std::string& report) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_.load()) return;
+        shutdown_reason_ = SHUTDOWN_crash;
+        crash_report_ = "domain " + std::to_string(id_) + " (" + name_ + ") crashed on vCPU " +
+                        std::to_string(vcpu) + ": " + report;
+    }
+    stop_with(DomainState::Crashed);
+}
+
+DomainState Domain::wait_for_stop() {
+    std::unique_lock lock(mutex_);
+    state_changed_.wait(lock, [&] { return stopping_.load(); });
+    return state_;
+}
+
+void Domain::destroy() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_.load()) state_ = DomainState::Dying;
+        stopping_.store(true);
+    }
+    state_changed_.notify_all();
+    for (auto& v : vcpus_) v->join();
+}
+
+void Domain::set_exit_status(uint32_t status) {
+    std::lock_guard lock(mutex_);
+    exit_status_ = status;
+}
+
+std::optional<unsigned> Domain::shutdown_reason() const {
+    std::lock_guard lock(mutex_);
+    return shutdown_reason_;
+}
+
+std::optional<uint32_t> Domain::exit_status() const {
+    std::lock_guard lock(mutex_);
+    return exit_status_;
+}
+
+std::string Domain::crash_report() const {
+    std::lock_guard lock(mutex_);
+    return crash_report_;
+}
+
+void Domain::console_write(std::string_view text) {
+    std::lock_guard lock(console_mutex_);
+    if (console_) console_(text);
+}
+
+std::string Domain::console_read(size_t max) {
+    std::lock_guard lock(mutex_);
+    size_t n = std::min(max, console_in_.size());
+    std::string out = console_in_.substr(0, n);
+    console_in_.erase(0, n);
+    return out;
+}
+
+void Domain::console_input(std::string_view bytes) {
+    {
+        std::lock_guard lock(mutex_);
+        // Bounded: input nobody reads must not grow without limit.
+        constexpr size_t kMaxPending = 64 * 1024;
+        size_t room = kMaxPending > console_in_.size() ? kMaxPending - console_in_.size() : 0;
+        console_in_.append(bytes.substr(0, room));
+    }
+    evtchn_->raise_virq(VIRQ_CONSOLE, 0);
+}
+
+void Domain::count_unknown_hypercall(uint64_t nr) {
+    unknown_total_.fetch_add(1, std::memory_order_relaxed);
+    if (nr < kHypercallTableSize)
+        unknown_by_nr_[nr].fetch_add(1, std::memory_order_relaxed);
+    else
+        unknown_out_of_range_.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t Domain::cpu_time_ns() const {
+    uint64_t total = 0;
+    for (const auto& v : vcpus_) total += v->cpu_time_ns();
+    return total;
+}
+
+}  // namespace xenolith::hv

@@ -1,0 +1,153 @@
+// A domain: its KVM VM, RAM, vCPUs, event channels and lifecycle state.
+//
+// States follow Xen's: building (being assembled, not yet run), running, paused,
+// shutdown (with the guest's reason), crashed, dying (being torn down).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "abi/xen.hpp"
+
+#include "hv/evtchn.hpp"
+#include "hv/guest_memory.hpp"
+#include "hv/pvclock.hpp"
+#include "hv/vcpu.hpp"
+#include "kvm/system.hpp"
+#include "kvm/vm.hpp"
+
+namespace xenolith::hv {
+
+enum class DomainState { Building, Running, Paused, Shutdown, Crashed, Dying };
+const char* state_name(DomainState s);
+// Xen's SHUTDOWN_* reasons by name ("poweroff", "reboot", ...).
+const char* shutdown_reason_name(unsigned reason);
+
+using Uuid = std::array<uint8_t, 16>;
+std::string uuid_to_string(const Uuid& u);
+
+struct DomainParams {
+    std::string name;
+    std::optional<Uuid> uuid;  // random when absent
+    uint64_t memory_bytes = 0;
+    uint32_t vcpus = 1;
+    uint32_t max_event_channels = kDefaultMaxEventChannels;
+};
+
+// Hypercall numbers fit Xen's table of 64 entries.
+inline constexpr unsigned kHypercallTableSize = 64;
+
+class Domain {
+public:
+    Domain(const kvm::System& kvm, domid_t id, const DomainParams& params, const TimeSource& time);
+    ~Domain();
+    Domain(const Domain&) = delete;
+    Domain& operator=(const Domain&) = delete;
+
+    domid_t id() const { return id_; }
+    const std::string& name() const { return name_; }
+    const Uuid& uuid() const { return uuid_; }
+    GuestMemory& memory() { return memory_; }
+    const GuestMemory& memory() const { return memory_; }
+    const TimeSource& time() const { return time_; }
+    EventChannelTable& evtchn() { return *evtchn_; }
+    uint32_t nr_vcpus() const { return static_cast<uint32_t>(vcpus_.size()); }
+    Vcpu& vcpu(uint32_t i) { return *vcpus_.at(i); }
+    uint64_t created_ns() const { return created_ns_; }
+
+    // --- Building ---------------------------------------------------------------------
+    // Where shared_info lives in guest RAM (page-aligned, inside RAM).
+    void set_shared_info(uint64_t gpa);
+    shared_info_t* shared_info() const { return shared_info_; }
+    void set_boot_context(const VcpuContext& ctx);
+    // The boot page tables: secondary vCPUs initialised with ctrlreg[3] = 0 use them.
+    uint64_t boot_cr3() const { return boot_cr3_; }
+    uint64_t boot_tss() const { return boot_tss_; }
+    void set_symbolizer(std::function<std::string(uint64_t)> f) { symbolizer_ = std::move(f); }
+    std::string symbolize(uint64_t address) const;
+    // Where console output goes (one call per write, from vCPU threads).
+    void set_console(std::function<void(std::string_view)> sink);
+    // Building -> Running: vCPU 0 starts at the boot context.
+    void start();
+
+    // --- Control ----------------------------------------------------------------------
+    void pause();
+    void unpause();
+    bool paused() const { return paused_.load(); }
+    // True once the domain has shut down, crashed or is being destroyed: vCPUs leave.
+    bool stopping() const { return stopping_.load(); }
+    DomainState state() const;
+    // Blocks until the domain has shut down or crashed; returns that state.
+    DomainState wait_for_stop();
+    // Stops every vCPU and waits for their threads (Dying). Idempotent.
+    void destroy();
+
+    // --- From the guest ---------------------------------------------------------------
+    void shutdown(unsigned reason);
+    // SCHEDOP_shutdown_code: the reason a later shutdown reports (Xen's d->shutdown_code).
+    void set_shutdown_code(unsigned reason);
+    void crash(uint32_t vcpu, const std::string& report);
+    void set_exit_status(uint32_t status);
+    void console_write(std::string_view text);
+    // Up to `max` bytes of pending console input (CONSOLEIO_read).
+    std::string console_read(size_t max);
+    void console_input(std::string_view bytes);
+
+    std::optional<unsigned> shutdown_reason() const;
+    std::optional<uint32_t> exit_status() const;
+    std::string crash_report() const;
+
+    // --- Accounting -------------------------------------------------------------------
+    void count_unknown_hypercall(uint64_t nr);
+    uint64_t unknown_hypercalls() const { return unknown_total_.load(); }
+    uint64_t unknown_hypercalls(unsigned nr) const {
+        return nr < kHypercallTableSize ? unknown_by_nr_[nr].load() : unknown_out_of_range_.load();
+    }
+    uint64_t cpu_time_ns() const;
+
+private:
+    void stop_with(DomainState s);
+
+    const domid_t id_;
+    const std::string name_;
+    Uuid uuid_;
+    const TimeSource& time_;
+    const uint64_t created_ns_;
+    kvm::Vm vm_;
+    GuestMemory memory_;
+    std::vector<std::unique_ptr<Vcpu>> vcpus_;
+    std::unique_ptr<EventChannelTable> evtchn_;
+    shared_info_t* shared_info_ = nullptr;
+    uint64_t boot_cr3_ = 0;
+    uint64_t boot_tss_ = 0;
+    std::function<std::string(uint64_t)> symbolizer_;
+
+    mutable std::mutex mutex_;  // state, reasons, console input
+    std::condition_variable state_changed_;
+    DomainState state_ = DomainState::Building;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> paused_{false};
+    std::optional<unsigned> shutdown_reason_;
+    std::optional<unsigned> shutdown_code_;
+    std::optional<uint32_t> exit_status_;
+    std::string crash_report_;
+    std::string console_in_;
+
+    std::mutex console_mutex_;  // serializes output so lines from vCPUs do not interleave
+    std::function<void(std::string_view)> console_;
+
+    std::array<std::atomic<uint64_t>, kHypercallTableSize> unknown_by_nr_{};
+    std::atomic<uint64_t> unknown_out_of_range_{0};
+    std::atomic<uint64_t> unknown_total_{0};
+};
+
+}  // namespace xenolith::hv

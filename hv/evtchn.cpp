@@ -1,0 +1,282 @@
+#include "hv/evtchn.hpp"
+
+#include "abi/xen.hpp"
+
+#include <atomic>
+
+#include "hv/domain.hpp"
+#include "hv/vcpu.hpp"
+
+namespace xenolith::hv {
+
+namespace {
+
+constexpr unsigned kBitsPerWord = sizeof(xen_ulong_t) * 8;
+
+bool test_and_set(xen_ulong_t& word, unsigned bit) {
+    xen_ulong_t mask = xen_ulong_t{1} << bit;
+    return (std::atomic_ref<xen_ulong_t>(word).fetch_or(mask) & mask) != 0;
+}
+void clear_bit(xen_ulong_t& word, unsigned bit) {
+    std::atomic_ref<xen_ulong_t>(word).fetch_and(~(xen_ulong_t{1} << bit));
+}
+bool test_bit(const xen_ulong_t& word, unsigned bit) {
+    return (std::atomic_ref<xen_ulong_t>(const_cast<xen_ulong_t&>(word)).load() >> bit) & 1;
+}
+
+// Virtual IRQs bound per vCPU in Xen; the rest are global (bound on vCPU 0).
+bool virq_is_per_vcpu(uint32_t virq) {
+    return virq == VIRQ_TIMER || virq == VIRQ_DEBUG || virq == VIRQ_XENOPROF ||
+           virq == VIRQ_XENPMU;
+}
+
+}  // namespace
+
+EventChannelTable::EventChannelTable(Domain& domain, uint32_t max_ports)
+    : domain_(domain),
+      max_ports_(max_ports == 0 || max_ports > kMaxEventChannels2L ? kMaxEventChannels2L : max_ports),
+      channels_(1),  // port 0 is never allocated, as in Xen
+      virq_ports_(domain.nr_vcpus(), std::vector<int32_t>(NR_VIRQS, -1)) {
+    channels_[0].state = State::Reserved;
+}
+
+bool EventChannelTable::is_valid(uint32_t port) const {
+    std::lock_guard lock(mutex_);
+    return port < channels_.size() && channels_[port].state != State::Free &&
+           channels_[port].state != State::Reserved;
+}
+
+uint32_t EventChannelTable::ports_in_use() const {
+    std::lock_guard lock(mutex_);
+    uint32_t n = 0;
+    for (const auto& c : channels_) n += c.state != State::Free && c.state != State::Reserved;
+    return n;
+}
+
+long EventChannelTable::allocate_locked() {
+    for (uint32_t p = 1; p < channels_.size(); ++p)
+        if (channels_[p].state == State::Free) return p;
+    if (channels_.size() >= max_ports_) return -XEN_ENOSPC;
+    channels_.emplace_back();
+    return static_cast<long>(channels_.size() - 1);
+}
+
+long EventChannelTable::alloc_unbound(domid_t remote_dom) {
+    if (remote_dom == DOMID_SELF) remote_dom = domain_.id();
+    // Interdomain channels arrive with the PV I/O plane; until then only a domain itself
+    // (and the control domain, domid 0) may be the remote end.
+    if (remote_dom != domain_.id() && remote_dom != 0) return -XEN_ESRCH;
+    std::lock_guard lock(mutex_);
+    long port = allocate_locked();
+    if (port < 0) return port;
+    auto& c = channels_[static_cast<size_t>(port)];
+    c = Channel{};
+    c.state = State::Unbound;
+    c.remote_dom = remote_dom;
+    return port;
+}
+
+long EventChannelTable::bind_virq(uint32_t virq, uint32_t vcpu) {
+    if (virq >= NR_VIRQS) return -XEN_EINVAL;
+    if (vcpu >= domain_.nr_vcpus()) return -XEN_ENOENT;
+    if (!virq_is_per_vcpu(virq) && vcpu != 0) return -XEN_EINVAL;
+    std::lock_guard lock(mutex_);
+    if (virq_ports_[vcpu][virq] >= 0) return -XEN_EEXIST;
+    long port = allocate_locked();
+    if (port < 0) return port;
+    auto& c = channels_[static_cast<size_t>(port)];
+    c = Channel{};
+    c.state = State::Virq;
+    c.virq = virq;
+    c.notify_vcpu = vcpu;
+    virq_ports_[vcpu][virq] = static_cast<int32_t>(port);
+    return port;
+}
+
+long EventChannelTable::bind_ipi(uint32_t vcpu) {
+    if (vcpu >= domain_.nr_vcpus()) return -XEN_ENOENT;
+    std::lock_guard lock(mutex_);
+    long port = allocate_locked();
+    if (port < 0) return port;
+    auto& c = channels_[static_cast<size_t>(port)];
+    c = Channel{};
+    c.state = State::Ipi;
+    c.notify_vcpu = vcpu;
+    return port;
+}
+
+long EventChannelTable::bind_interdomain(domid_t remote_dom, uint32_t remote_port) {
+    if (remote_dom == DOMID_SELF) remote_dom = domain_.id();
+    if (remote_dom != domain_.id()) return -XEN_ESRCH;
+    std::lock_guard lock(mutex_);
+    if (remote_port >= channels_.size()) return -XEN_EINVAL;
+    if (channels_[remote_port].state != State::Unbound ||
+        channels_[remote_port].remote_dom != domain_.id())
+        return -XEN_EINVAL;
+    long port = allocate_locked();
+    if (port < 0) return port;
+    auto& local = channels_[static_cast<size_t>(port)];
+    local = Channel{};
+    local.state = State::Interdomain;
+    local.remote_dom = remote_dom;
+    local.remote_port = remote_port;
+    auto& remote = channels_[remote_port];
+    remote.state = State::Interdomain;
+    remote.remote_port = static_cast<uint32_t>(port);
+    return port;
+}
+
+long EventChannelTable::close(uint32_t port) {
+    std::lock_guard lock(mutex_);
+    if (port >= channels_.size()) return -XEN_EINVAL;
+    auto& c = channels_[port];
+    switch (c.state) {
+        case State::Free: return -XEN_EINVAL;
+        case State::Reserved: return -XEN_EINVAL;
+        case State::Virq: virq_ports_[c.notify_vcpu][c.virq] = -1; break;
+        case State::Interdomain: {
+            // The peer goes back to unbound, as in Xen, so it can be bound again.
+            auto& peer = channels_[c.remote_port];
+            peer.state = State::Unbound;
+            peer.remote_port = 0;
+            break;
+        }
+        case State::Unbound:
+        case State::Ipi: break;
+    }
+    c = Channel{};
+    clear_pending(port);
+    return 0;
+}
+
+long EventChannelTable::send(uint32_t port) {
+    uint32_t target;
+    {
+        std::lock_guard lock(mutex_);
+        if (port >= channels_.size()) return -XEN_EINVAL;
+        const auto& c = channels_[port];
+        switch (c.state) {
+            case State::Ipi:
+                target = c.notify_vcpu;
+                break;
+            case State::Interdomain:
+                // Loopback: the event lands on the peer port of this same domain.
+                port = c.remote_port;
+                target = channels_[port].notify_vcpu;
+                break;
+            case State::Unbound: return 0;  // nobody bound yet: dropped, as in Xen
+            case State::Virq: return -XEN_EINVAL;
+            default: return -XEN_EINVAL;
+        }
+    }
+    set_pending(port, target);
+    return 0;
+}
+
+long EventChannelTable::status(evtchn_status_t& st) {
+    domid_t dom = st.dom == DOMID_SELF ? domain_.id() : st.dom;
+    if (dom != domain_.id()) return -XEN_ESRCH;  // only our own table is visible to us
+    std::lock_guard lock(mutex_);
+    if (st.port >= channels_.size()) {
+        if (st.port >= max_ports_) return -XEN_EINVAL;
+        st.status = EVTCHNSTAT_closed;
+        return 0;
+    }
+    const auto& c = channels_[st.port];
+    st.vcpu = c.notify_vcpu;
+    switch (c.state) {
+        case State::Free:
+        case State::Reserved: st.status = EVTCHNSTAT_closed; break;
+        case State::Unbound:
+            st.status = EVTCHNSTAT_unbound;
+            st.u.unbound.dom = c.remote_dom;
+            break;
+        case State::Virq:
+            st.status = EVTCHNSTAT_virq;
+            st.u.virq = c.virq;
+            break;
+        case State::Ipi: st.status = EVTCHNSTAT_ipi; break;
+        case State::Interdomain:
+            st.status = EVTCHNSTAT_interdomain;
+            st.u.interdomain.dom = c.remote_dom;
+            st.u.interdomain.port = c.remote_port;
+            break;
+    }
+    return 0;
+}
+
+long EventChannelTable::bind_vcpu(uint32_t port, uint32_t vcpu) {
+    if (vcpu >= domain_.nr_vcpus()) return -XEN_ENOENT;
+    std::lock_guard lock(mutex_);
+    if (port >= channels_.size()) return -XEN_EINVAL;
+    auto& c = channels_[port];
+    switch (c.state) {
+        case State::Unbound:
+        case State::Interdomain: c.notify_vcpu = vcpu; return 0;
+        case State::Virq:
+            if (virq_is_per_vcpu(c.virq)) return -XEN_EINVAL;
+            c.notify_vcpu = vcpu;
+            return 0;
+        default: return -XEN_EINVAL;
+    }
+}
+
+long EventChannelTable::unmask(uint32_t port) {
+    uint32_t vcpu;
+    {
+        std::lock_guard lock(mutex_);
+        if (port >= channels_.size() || channels_[port].state == State::Free) return -XEN_EINVAL;
+        vcpu = channels_[port].notify_vcpu;
+    }
+    shared_info_t* s = domain_.shared_info();
+    if (!s) return -XEN_EINVAL;
+    unsigned word = port / kBitsPerWord, bit = port % kBitsPerWord;
+    clear_bit(s->evtchn_mask[word], bit);
+    // An event that arrived while masked is now deliverable (Xen's evtchn_2l_unmask).
+    if (test_bit(s->evtchn_pending[word], bit)) {
+        vcpu_info_t* vi = domain_.vcpu(vcpu).vcpu_info();
+        if (vi && !test_and_set(vi->evtchn_pending_sel, word)) {
+            std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).store(1);
+            domain_.vcpu(vcpu).kick();
+        }
+    }
+    return 0;
+}
+
+void EventChannelTable::raise_virq(uint32_t virq, uint32_t vcpu) {
+    int32_t port;
+    {
+        std::lock_guard lock(mutex_);
+        if (vcpu >= virq_ports_.size() || virq >= NR_VIRQS) return;
+        port = virq_ports_[vcpu][virq];
+    }
+    if (port > 0) set_pending(static_cast<uint32_t>(port), vcpu);
+}
+
+bool EventChannelTable::is_pending(uint32_t port) const {
+    if (port >= max_ports_) return false;
+    shared_info_t* s = domain_.shared_info();
+    return s && test_bit(s->evtchn_pending[port / kBitsPerWord], port % kBitsPerWord);
+}
+
+void EventChannelTable::set_pending(uint32_t port, uint32_t vcpu) {
+    shared_info_t* s = domain_.shared_info();
+    if (!s) return;
+    unsigned word = port / kBitsPerWord, bit = port % kBitsPerWord;
+    Vcpu& v = domain_.vcpu(vcpu);
+    // Pollers wait on the pending bit itself, masked or not.
+    if (test_and_set(s->evtchn_pending[word], bit)) return;
+    if (!test_bit(s->evtchn_mask[word], bit)) {
+        vcpu_info_t* vi = v.vcpu_info();
+        if (vi && !test_and_set(vi->evtchn_pending_sel, word))
+            std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).store(1);
+    }
+    v.kick();
+}
+
+void EventChannelTable::clear_pending(uint32_t port) {
+    shared_info_t* s = domain_.shared_info();
+    if (s) clear_bit(s->evtchn_pending[port / kBitsPerWord], port % kBitsPerWord);
+}
+
+}  // namespace xenolith::hv

@@ -1,0 +1,68 @@
+// Event channels, Xen's 2-level ABI: a per-domain port table and the pending/mask bitmaps in
+// shared_info. This file owns the port state machine; the bitmaps are guest memory and are
+// touched only with atomic operations because the guest writes them concurrently.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "abi/xen.hpp"
+
+namespace xenolith::hv {
+
+class Domain;
+
+// 2-level limit: one bit per port in shared_info's evtchn_pending.
+inline constexpr uint32_t kMaxEventChannels2L =
+    sizeof(xen_ulong_t) * sizeof(xen_ulong_t) * 64;
+inline constexpr uint32_t kDefaultMaxEventChannels = 1023;
+
+class EventChannelTable {
+public:
+    EventChannelTable(Domain& domain, uint32_t max_ports);
+
+    // Each returns a port (>= 0) or a negative Xen errno.
+    long alloc_unbound(domid_t remote_dom);
+    long bind_virq(uint32_t virq, uint32_t vcpu);
+    long bind_ipi(uint32_t vcpu);
+    // Binds to `remote_port`, an unbound port of `remote_dom`. Only loopback (a domain's own
+    // port) until the PV I/O plane brings cross-domain channels.
+    long bind_interdomain(domid_t remote_dom, uint32_t remote_port);
+    long close(uint32_t port);
+    long send(uint32_t port);
+    long status(evtchn_status_t& status);
+    long unmask(uint32_t port);
+    long bind_vcpu(uint32_t port, uint32_t vcpu);
+
+    // Raises `virq` on `vcpu` if the guest bound it; used by timers and the console.
+    void raise_virq(uint32_t virq, uint32_t vcpu);
+    // True when `port` is a valid port whose pending bit is set (SCHEDOP_poll).
+    bool is_pending(uint32_t port) const;
+    bool is_valid(uint32_t port) const;
+    uint32_t max_ports() const { return max_ports_; }
+    uint32_t ports_in_use() const;
+
+private:
+    enum class State : uint8_t { Free, Unbound, Interdomain, Virq, Ipi, Reserved };
+    struct Channel {
+        State state = State::Free;
+        uint32_t notify_vcpu = 0;
+        uint32_t virq = 0;
+        domid_t remote_dom = 0;
+        uint32_t remote_port = 0;
+    };
+
+    long allocate_locked();
+    // Sets the pending bit and, when unmasked, the vCPU's selector and upcall flag.
+    void set_pending(uint32_t port, uint32_t vcpu);
+    void clear_pending(uint32_t port);
+
+    Domain& domain_;
+    uint32_t max_ports_;
+    mutable std::mutex mutex_;  // per domain; the bitmaps need no lock (atomics)
+    std::vector<Channel> channels_;
+    std::vector<std::vector<int32_t>> virq_ports_;  // [vcpu][virq] -> port or -1
+};
+
+}  // namespace xenolith::hv

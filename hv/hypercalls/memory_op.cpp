@@ -1,0 +1,50 @@
+// __HYPERVISOR_memory_op: what RAM the domain has.
+#include "abi/xen.hpp"
+
+#include "hv/domain.hpp"
+#include "hv/hypercall.hpp"
+
+namespace xenolith::hv {
+
+namespace {
+
+// The BIOS E820 entry layout that XENMEM_memory_map fills (Xen's public headers leave the
+// type to the guest's own e820 definition).
+struct [[gnu::packed]] E820Entry {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t type;
+};
+constexpr uint32_t kE820Ram = 1;
+
+bool is_self(HypercallContext& ctx, domid_t d) { return d == DOMID_SELF || d == ctx.domain.id(); }
+
+}  // namespace
+
+long do_memory_op(HypercallContext& ctx, const HypercallArgs& a) {
+    // Xen keeps a preemption continuation in cmd's upper bits; guests pass plain commands.
+    const uint64_t cmd = a[0], arg = a[1];
+    switch (cmd) {
+        case XENMEM_current_reservation:
+        case XENMEM_maximum_reservation: {
+            auto dom = ctx.guest.read<domid_t>(arg);
+            if (!dom) return -XEN_EFAULT;
+            if (!is_self(ctx, *dom)) return -XEN_EPERM;
+            return static_cast<long>(ctx.domain.memory().nr_pages());
+        }
+        case XENMEM_maximum_ram_page: return static_cast<long>(ctx.domain.memory().nr_pages() - 1);
+        case XENMEM_memory_map: {
+            auto map = ctx.guest.read<xen_memory_map>(arg);
+            if (!map) return -XEN_EFAULT;
+            if (map->nr_entries < 1) return -XEN_EINVAL;
+            E820Entry ram{0, ctx.domain.memory().size(), kE820Ram};
+            uint64_t buffer = reinterpret_cast<uint64_t>(map->buffer.p);
+            if (!ctx.guest.write(buffer, ram)) return -XEN_EFAULT;
+            map->nr_entries = 1;
+            return ctx.guest.write(arg, *map) ? 0 : -XEN_EFAULT;
+        }
+        default: return -XEN_ENOSYS;
+    }
+}
+
+}  // namespace xenolith::hv

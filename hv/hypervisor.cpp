@@ -1,0 +1,91 @@
+#include "hv/hypervisor.hpp"
+
+#include <fstream>
+#include <string>
+
+#include "base/error.hpp"
+#include "kvm/vcpu.hpp"
+#include "kvm/vm.hpp"
+
+namespace xenolith::hv {
+
+namespace {
+// The id after `id`, wrapping below Xen's reserved ids (DOMID_SELF and friends).
+domid_t next_domid(domid_t id) {
+    return static_cast<domid_t>(uint32_t{id} + 1 >= uint32_t{DOMID_FIRST_RESERVED} ? 1 : id + 1);
+}
+
+uint32_t probe_tsc_khz(const kvm::System& kvm) {
+    kvm::Vm vm = kvm.create_vm();
+    return vm.create_vcpu(0).tsc_khz();
+}
+}  // namespace
+
+Hypervisor::Hypervisor(const std::string& kvm_path)
+    : kvm_(kvm_path), time_(probe_tsc_khz(kvm_)) {}
+
+uint64_t Hypervisor::host_available_memory() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t kib = 0;
+    std::string unit;
+    while (meminfo >> key >> kib >> unit)
+        if (key == "MemAvailable:") return kib * 1024;
+    return 0;
+}
+
+std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
+    uint64_t mib = params.memory_bytes >> 20;
+    uint64_t available = host_available_memory();
+    if (available && params.memory_bytes > available)
+        throw Error("domain " + params.name + ": memory " + std::to_string(mib) +
+                    " MiB exceeds the " + std::to_string(available >> 20) +
+                    " MiB this host has available");
+    uint32_t max_vcpus = static_cast<uint32_t>(kvm_.check_extension(KVM_CAP_MAX_VCPUS));
+    if (max_vcpus && params.vcpus > max_vcpus)
+        throw Error("domain " + params.name + ": " + std::to_string(params.vcpus) +
+                    " vCPUs exceed KVM's limit of " + std::to_string(max_vcpus));
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, d] : domains_)
+        if (d->name() == params.name)
+            throw Error("a domain named '" + params.name + "' already exists (domid " +
+                        std::to_string(id) + ")");
+    // Find a free id below DOMID_FIRST_RESERVED, wrapping like Xen.
+    domid_t id = next_id_;
+    for (uint32_t tries = 0; domains_.count(id); ++tries) {
+        if (tries >= uint32_t{DOMID_FIRST_RESERVED}) throw Error("no free domain id");
+        id = next_domid(id);
+    }
+    auto domain = std::make_shared<Domain>(kvm_, id, params, time_);
+    domains_[id] = domain;
+    next_id_ = next_domid(id);
+    return domain;
+}
+
+bool Hypervisor::destroy_domain(domid_t id) {
+    std::shared_ptr<Domain> d;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = domains_.find(id);
+        if (it == domains_.end()) return false;
+        d = it->second;
+        domains_.erase(it);
+    }
+    d->destroy();
+    return true;
+}
+
+std::shared_ptr<Domain> Hypervisor::find(domid_t id) const {
+    std::lock_guard lock(mutex_);
+    auto it = domains_.find(id);
+    return it == domains_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Domain>> Hypervisor::domains() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<Domain>> out;
+    for (const auto& [id, d] : domains_) out.push_back(d);
+    return out;
+}
+
+}  // namespace xenolith::hv

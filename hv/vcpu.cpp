@@ -1,0 +1,482 @@
+#include "hv/vcpu.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "abi/xen.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+
+#include "abi/xenolith.h"
+#include "base/error.hpp"
+#include "hv/domain.hpp"
+#include "hv/hypercall.hpp"
+#include "hv/pvclock.hpp"
+
+namespace xenolith::hv {
+
+namespace {
+
+// The signal that knocks a vCPU thread out of KVM_RUN. Real-time signals queue and are
+// not used by the C library for this; SIGRTMIN itself is left to glibc's internals.
+int kick_signal() { return SIGRTMIN + 2; }
+
+thread_local kvm::Vcpu* tls_kvm_vcpu = nullptr;
+
+void on_kick_signal(int) {
+    // Covers the window between the thread's last check and KVM_RUN: the ioctl sees the
+    // flag and returns at once instead of entering the guest.
+    if (tls_kvm_vcpu) tls_kvm_vcpu->request_immediate_exit();
+}
+
+void install_kick_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa{};
+        sa.sa_handler = on_kick_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;  // no SA_RESTART: ppoll and KVM_RUN return EINTR
+        check_syscall(::sigaction(kick_signal(), &sa, nullptr), "sigaction");
+    });
+}
+
+constexpr uint64_t kRflagsIopl3If = 0x3202;
+// `out %eax, $XENOLITH_HYPERCALL_PORT` as little-endian bytes (0xe7, port).
+constexpr uint16_t kHypercallOutInsn = 0xe7 | (XENOLITH_HYPERCALL_PORT << 8);
+constexpr uint64_t kClockRefreshNs = 1'000'000'000;
+
+kvm_segment user_segment(uint16_t selector, bool code) {
+    kvm_segment s{};
+    s.base = 0;
+    s.limit = 0xffffffff;
+    s.selector = selector;
+    s.type = code ? 11 : 3;  // execute/read accessed, or read/write accessed
+    s.present = 1;
+    s.dpl = 3;
+    s.db = code ? 0 : 1;
+    s.s = 1;
+    s.l = code ? 1 : 0;
+    s.g = 1;
+    return s;
+}
+
+}  // namespace
+
+kvm_sregs pv_sregs(kvm_sregs s, const VcpuContext& ctx) {
+    // The CPL-3 long-mode state that PVM runs natively (shared/PLATFORM.md); on VT-x/AMD-V
+    // it is an ordinary user-mode state.
+    s.cs = user_segment(0x2b, true);
+    s.ss = s.ds = s.es = user_segment(0x23, false);
+    s.fs = user_segment(0x23, false);
+    s.gs = user_segment(0x23, false);
+    s.fs.base = ctx.fs_base;
+    s.gs.base = ctx.gs_base;
+    // A 64-bit TSS covering one page: its I/O bitmap decides which ports `out` may reach.
+    s.tr = kvm_segment{};
+    s.tr.base = ctx.tss_base;
+    s.tr.limit = kPageSize - 1;
+    s.tr.selector = 0x40;
+    s.tr.type = 11;  // busy 64-bit TSS
+    s.tr.present = 1;
+    constexpr uint64_t PE = 1, MP = 2, ET = 1 << 4, NE = 1 << 5, WP = 1 << 16, AM = 1 << 18,
+                       PG = 1ull << 31;
+    s.cr0 = PE | MP | ET | NE | WP | AM | PG;
+    constexpr uint64_t PAE = 1 << 5, OSFXSR = 1 << 9, OSXMMEXCPT = 1 << 10, FSGSBASE = 1 << 16;
+    s.cr4 = PAE | OSFXSR | OSXMMEXCPT | FSGSBASE;
+    constexpr uint64_t SCE = 1, LME = 1 << 8, LMA = 1 << 10, NXE = 1 << 11;
+    s.efer = SCE | LME | LMA | NXE;
+    s.cr3 = ctx.cr3;
+    return s;
+}
+
+Vcpu::Vcpu(Domain& domain, uint32_t id, kvm::Vcpu kvm)
+    : domain_(domain), id_(id), kvm_(std::move(kvm)) {
+    wake_fd_.reset(static_cast<int>(
+        check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+    // The guest TSC is the host TSC, so one pvclock scale serves every vCPU and RDTSC
+    // in the guest and in the host agree (benchmarks compare them directly).
+    kvm_.set_tsc_offset(0);
+    runstate_entry_ = TimeSource::system_time_ns();
+}
+
+Vcpu::~Vcpu() { join(); }
+
+bool Vcpu::initialised() const {
+    std::lock_guard lock(mutex_);
+    return initialised_;
+}
+
+long Vcpu::initialise(const VcpuContext& ctx) {
+    std::lock_guard lock(mutex_);
+    if (initialised_) return -XEN_EEXIST;
+    if (ctx.cr3 % kPageSize != 0 || !domain_.memory().contains(ctx.cr3, kPageSize) ||
+        ctx.tss_base % kPageSize != 0 || !domain_.memory().contains(ctx.tss_base, kPageSize))
+        return -XEN_EINVAL;
+    context_ = ctx;
+    initialised_ = true;
+    return 0;
+}
+
+long Vcpu::up() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!initialised_) return -XEN_EINVAL;
+        up_.store(true);
+        if (!thread_.joinable()) {
+            install_kick_handler();
+            thread_ = std::thread([this] { thread_main(); });
+            return 0;
+        }
+    }
+    kick();
+    return 0;
+}
+
+long Vcpu::down() {
+    up_.store(false);
+    kick();
+    return 0;
+}
+
+void Vcpu::kick() {
+    kvm_.request_immediate_exit();
+    if (in_guest_.load()) ::pthread_kill(pthread_.load(), kick_signal());
+    uint64_t one = 1;
+    ssize_t rc = ::write(wake_fd_.get(), &one, sizeof one);
+    (void)rc;  // EAGAIN: the counter is already nonzero, which is all a wake needs
+}
+
+void Vcpu::join() {
+    std::thread t;
+    {
+        std::lock_guard lock(mutex_);
+        t = std::move(thread_);
+    }
+    if (t.joinable()) {
+        kick();
+        t.join();
+    }
+}
+
+vcpu_info_t* Vcpu::vcpu_info() const {
+    uint64_t gpa = vcpu_info_gpa_.load(std::memory_order_acquire);
+    if (gpa != kNoVcpuInfo) return domain_.memory().object<vcpu_info_t>(gpa);
+    shared_info_t* s = domain_.shared_info();
+    if (!s || id_ >= XEN_LEGACY_MAX_VCPUS) return nullptr;
+    return &s->vcpu_info[id_];
+}
+
+long Vcpu::register_vcpu_info(uint64_t mfn, uint64_t offset) {
+    if (vcpu_info_gpa_.load() != kNoVcpuInfo) return -XEN_EINVAL;  // once only, as in Xen
+    if (offset > kPageSize - sizeof(vcpu_info_t)) return -XEN_EINVAL;
+    if (mfn > (UINT64_MAX >> kPageShift)) return -XEN_EINVAL;
+    uint64_t gpa = (mfn << kPageShift) + offset;
+    auto* fresh = domain_.memory().object<vcpu_info_t>(gpa);
+    if (!fresh) return -XEN_EINVAL;
+    if (vcpu_info_t* old = vcpu_info()) {
+        if (old != fresh) std::memmove(fresh, old, sizeof *fresh);
+    } else {
+        std::memset(fresh, 0, sizeof *fresh);
+        fresh->evtchn_upcall_mask = 1;
+    }
+    vcpu_info_gpa_.store(gpa, std::memory_order_release);
+    // Xen marks everything pending after a move so that nothing raised meanwhile is lost.
+    std::atomic_ref<xen_ulong_t>(fresh->evtchn_pending_sel).store(~xen_ulong_t{0});
+    std::atomic_ref<uint8_t>(fresh->evtchn_upcall_pending).store(1);
+    domain_.time().update(fresh->time);
+    return 0;
+}
+
+GuestAccess Vcpu::guest() const { return GuestAccess(domain_.memory(), cr3_); }
+
+void Vcpu::set_runstate(int state) {
+    std::lock_guard lock(runstate_mutex_);
+    uint64_t now = TimeSource::system_time_ns();
+    runstate_time_[runstate_] += now - runstate_entry_;
+    runstate_ = state;
+    runstate_entry_ = now;
+}
+
+void Vcpu::get_runstate(vcpu_runstate_info_t& info) const {
+    std::lock_guard lock(runstate_mutex_);
+    uint64_t now = TimeSource::system_time_ns();
+    info.state = runstate_;
+    info.state_entry_time = runstate_entry_;
+    for (int i = 0; i < 4; ++i) info.time[i] = runstate_time_[i];
+    info.time[runstate_] += now - runstate_entry_;
+}
+
+uint64_t Vcpu::cpu_time_ns() const {
+    vcpu_runstate_info_t info{};
+    get_runstate(info);
+    return info.time[RUNSTATE_running];
+}
+
+// ---- the vCPU thread ------------------------------------------------------------------
+
+void Vcpu::thread_main() {
+    tls_kvm_vcpu = &kvm_;
+    pthread_.store(::pthread_self());
+    {
+        sigevent sev{};
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = kick_signal();
+        sev._sigev_un._tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        has_posix_timer_ = ::timer_create(CLOCK_MONOTONIC, &sev, &posix_timer_) == 0;
+    }
+    try {
+        apply_context();
+        set_runstate(RUNSTATE_running);
+        while (prepare_to_run()) {
+            in_guest_.store(true);
+            bool exited = kvm_.run();
+            in_guest_.store(false);
+            if (exited) handle_exit();
+        }
+    } catch (const std::exception& e) {
+        // A host-side failure (an ioctl, memory) is not the guest's fault, but the domain
+        // cannot go on: report it as a crash with the reason.
+        domain_.crash(id_, std::string("vCPU ") + std::to_string(id_) + ": host error: " + e.what());
+    } catch (...) {
+        // fatal() unwinds with a non-std exception after recording the crash.
+    }
+    in_guest_.store(false);
+    set_runstate(RUNSTATE_offline);
+    if (has_posix_timer_) ::timer_delete(posix_timer_);
+    tls_kvm_vcpu = nullptr;
+}
+
+void Vcpu::apply_context() {
+    VcpuContext ctx;
+    {
+        std::lock_guard lock(mutex_);
+        ctx = *context_;
+        context_.reset();
+    }
+    kvm_.set_sregs(pv_sregs(kvm_.get_sregs(), ctx));
+    cr3_ = ctx.cr3;
+    event_callback_ = ctx.event_callback;
+    kvm_.regs() = ctx.regs;
+    kvm_.regs().rflags = kRflagsIopl3If;
+    kvm_.mark_regs_dirty();
+    refresh_clock();
+}
+
+struct FatalExit {};
+
+void Vcpu::fatal(const std::string& why) {
+    domain_.crash(id_, why + "\n" + register_dump());
+    throw FatalExit{};
+}
+
+bool Vcpu::prepare_to_run() {
+    for (;;) {
+        // Clear first, then look: a kick that lands after the look sets it again.
+        kvm_.clear_immediate_exit();
+        if (domain_.stopping()) return false;
+        if (!up_.load() || domain_.paused()) {
+            set_runstate(RUNSTATE_offline);
+            while (!domain_.stopping() && (!up_.load() || domain_.paused())) wait_for_wake(0);
+            set_runstate(RUNSTATE_running);
+            continue;
+        }
+        break;
+    }
+    check_timer();
+    if (TimeSource::system_time_ns() - last_clock_update_ > kClockRefreshNs) refresh_clock();
+    deliver_upcall_if_due();
+    return true;
+}
+
+void Vcpu::refresh_clock() {
+    if (vcpu_info_t* vi = vcpu_info()) domain_.time().update(vi->time);
+    last_clock_update_ = TimeSource::system_time_ns();
+}
+
+void Vcpu::handle_exit() {
+    counters_.exits.fetch_add(1, std::memory_order_relaxed);
+    kvm_run* run = kvm_.run_area();
+    char buf[160];
+    switch (run->exit_reason) {
+        case KVM_EXIT_IO:
+            if (run->io.direction == KVM_EXIT_IO_OUT && run->io.port == XENOLITH_HYPERCALL_PORT &&
+                run->io.size == 4 && run->io.count == 1) {
+                handle_hypercall();
+                return;
+            }
+            std::snprintf(buf, sizeof buf, "guest port I/O %s port 0x%x size %u (not a hypercall)",
+                          run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port,
+                          run->io.size);
+            fatal(buf);
+        case KVM_EXIT_SHUTDOWN: fatal("guest exception (the vCPU faulted)");
+        case KVM_EXIT_MMIO:
+            std::snprintf(buf, sizeof buf, "guest access to 0x%" PRIx64 " outside its RAM",
+                          static_cast<uint64_t>(run->mmio.phys_addr));
+            fatal(buf);
+        case KVM_EXIT_INTERNAL_ERROR:
+            std::snprintf(buf, sizeof buf, "KVM internal error, suberror %u", run->internal.suberror);
+            fatal(buf);
+        case KVM_EXIT_FAIL_ENTRY:
+            std::snprintf(buf, sizeof buf, "KVM entry failure, reason 0x%llx",
+                          static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason));
+            fatal(buf);
+        case KVM_EXIT_INTR: return;
+        default:
+            std::snprintf(buf, sizeof buf, "unexpected KVM exit reason %u", run->exit_reason);
+            fatal(buf);
+    }
+}
+
+void Vcpu::handle_hypercall() {
+    counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
+    kvm_run* run = kvm_.run_area();
+    uint32_t nr;
+    std::memcpy(&nr, reinterpret_cast<uint8_t*>(run) + run->io.data_offset, sizeof nr);
+    kvm_regs& r = kvm_.regs();
+    HypercallArgs args{r.rdi, r.rsi, r.rdx, r.r10, r.r8};
+    HypercallContext ctx{domain_, *this, guest()};
+    long ret = dispatch_hypercall(ctx, nr, args);
+    // The handler may have blocked; the registers in kvm_run are still this exit's.
+    kvm_.regs().rax = static_cast<uint64_t>(ret);
+    kvm_.mark_regs_dirty();
+}
+
+void Vcpu::deliver_upcall_if_due() {
+    if (!event_callback_) return;
+    vcpu_info_t* vi = vcpu_info();
+    if (!vi) return;
+    if (!std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() ||
+        std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load())
+        return;
+    kvm_regs& r = kvm_.regs();
+    uint64_t frame = r.rsp - XENOLITH_UPCALL_FRAME_OFFSET;
+    // On VT-x/AMD-V a port-I/O exit leaves RIP on the `out`, and KVM steps over it at the
+    // next KVM_RUN only if RIP is unchanged; since the upcall changes RIP, the frame must
+    // hold the address after the hypercall stub's `out` (PVM's emulator has already moved it).
+    uint64_t resume = r.rip;
+    if (kvm_.run_area()->exit_reason == KVM_EXIT_IO) {
+        auto insn = guest().read<uint16_t>(r.rip);
+        if (insn && *insn == kHypercallOutInsn) resume += 2;
+    }
+    const uint64_t saved[3] = {r.rflags, resume, r.rsp};
+    if (r.rsp < XENOLITH_UPCALL_FRAME_OFFSET ||
+        !guest().copy_to(frame, {reinterpret_cast<const uint8_t*>(saved), sizeof saved})) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "event upcall frame at 0x%" PRIx64 " is not writable guest memory",
+                      frame);
+        fatal(buf);
+    }
+    std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).store(1);
+    r.rsp = frame;
+    r.rip = event_callback_;
+    kvm_.mark_regs_dirty();
+    counters_.upcalls.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Vcpu::set_timer(uint64_t deadline_ns) {
+    timer_deadline_ = deadline_ns;
+    if (!has_posix_timer_) return;
+    itimerspec spec{};
+    if (deadline_ns) {
+        spec.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
+        spec.it_value.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    }
+    ::timer_settime(posix_timer_, TIMER_ABSTIME, &spec, nullptr);
+}
+
+void Vcpu::check_timer() {
+    if (timer_deadline_ && TimeSource::system_time_ns() >= timer_deadline_) {
+        timer_deadline_ = 0;
+        domain_.evtchn().raise_virq(VIRQ_TIMER, id_);
+    }
+}
+
+void Vcpu::wait_for_wake(uint64_t deadline_ns) {
+    pollfd pfd{wake_fd_.get(), POLLIN, 0};
+    timespec ts{}, *timeout = nullptr;
+    if (deadline_ns) {
+        uint64_t now = TimeSource::system_time_ns();
+        uint64_t left = deadline_ns > now ? deadline_ns - now : 0;
+        ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
+        ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
+        timeout = &ts;
+    }
+    ::ppoll(&pfd, 1, timeout, nullptr);
+    uint64_t drained;
+    ssize_t rc = ::read(wake_fd_.get(), &drained, sizeof drained);
+    (void)rc;
+}
+
+long Vcpu::block() {
+    vcpu_info_t* vi = vcpu_info();
+    // SCHEDOP_block re-enables event delivery, as in Xen, so that an event raised just
+    // before the call cannot be missed.
+    if (vi) std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).store(0);
+    set_runstate(RUNSTATE_blocked);
+    while (!domain_.stopping()) {
+        check_timer();
+        if (vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load()) break;
+        if (!up_.load()) break;  // taken down meanwhile: the run loop parks it
+        wait_for_wake(timer_deadline_);
+    }
+    set_runstate(RUNSTATE_running);
+    refresh_clock();
+    return 0;
+}
+
+long Vcpu::poll(std::span<const uint32_t> ports, uint64_t timeout_ns) {
+    for (uint32_t p : ports)
+        if (!domain_.evtchn().is_valid(p)) return -XEN_EINVAL;
+    vcpu_info_t* vi = vcpu_info();
+    set_runstate(RUNSTATE_blocked);
+    while (!domain_.stopping()) {
+        check_timer();
+        if (std::any_of(ports.begin(), ports.end(),
+                        [&](uint32_t p) { return domain_.evtchn().is_pending(p); }))
+            break;
+        // As Xen: an event due for delivery ends the poll too.
+        if (vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() &&
+            !std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load())
+            break;
+        if (timeout_ns && TimeSource::system_time_ns() >= timeout_ns) break;
+        uint64_t wake = timer_deadline_;
+        if (timeout_ns && (!wake || timeout_ns < wake)) wake = timeout_ns;
+        wait_for_wake(wake);
+    }
+    set_runstate(RUNSTATE_running);
+    refresh_clock();
+    return 0;
+}
+
+std::string Vcpu::register_dump() {
+    const kvm_regs& r = kvm_.regs();
+    kvm_sregs s{};
+    try {
+        s = kvm_.get_sregs();
+    } catch (const std::exception&) {
+    }
+    char buf[1024];
+    std::string rip_symbol = domain_.symbolize(r.rip);
+    std::snprintf(
+        buf, sizeof buf,
+        "RIP: %016llx%s%s\nRSP: %016llx  RFLAGS: %016llx\n"
+        "RAX: %016llx  RBX: %016llx  RCX: %016llx\n"
+        "RDX: %016llx  RSI: %016llx  RDI: %016llx\n"
+        "RBP: %016llx  R8:  %016llx  R9:  %016llx\n"
+        "R10: %016llx  R11: %016llx  R12: %016llx\n"
+        "R13: %016llx  R14: %016llx  R15: %016llx\n"
+        "CR2: %016llx  CR3: %016llx",
+        r.rip, rip_symbol.empty() ? "" : " ", rip_symbol.c_str(), r.rsp, r.rflags, r.rax, r.rbx,
+        r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
+        s.cr2, s.cr3);
+    return buf;
+}
+
+}  // namespace xenolith::hv

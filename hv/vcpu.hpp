@@ -1,0 +1,138 @@
+// A guest vCPU: one host thread that runs KVM_RUN, decodes each exit once and dispatches it.
+//
+// Waking a vCPU ("kick") works whether it is in the guest, about to enter, or asleep: the
+// kicker sets kvm_run.immediate_exit (KVM_RUN then returns at once), signals the thread
+// when it is inside the guest, and writes the vCPU's wake eventfd for when it sleeps.
+// Timers are POSIX timers aimed at the vCPU thread itself, so expiry needs no other thread.
+#pragma once
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "abi/xen.hpp"
+
+#include "base/unique_fd.hpp"
+#include "hv/guest_access.hpp"
+#include "kvm/vcpu.hpp"
+
+namespace xenolith::hv {
+
+class Domain;
+
+// Where a vCPU starts: the builder's boot state for vCPU 0, VCPUOP_initialise for others.
+struct VcpuContext {
+    kvm_regs regs{};  // RFLAGS is forced to IOPL 3 | IF
+    uint64_t cr3 = 0;
+    uint64_t fs_base = 0;
+    uint64_t gs_base = 0;
+    uint64_t event_callback = 0;
+    // The TSS whose I/O bitmap admits the hypercall port (see boot/pv_builder.hpp: PVM
+    // ignores RFLAGS.IOPL at CPL 3 and consults the bitmap).
+    uint64_t tss_base = 0;
+};
+
+struct VcpuCounters {
+    std::atomic<uint64_t> exits{0};
+    std::atomic<uint64_t> hypercalls{0};
+    std::atomic<uint64_t> upcalls{0};
+};
+
+class Vcpu {
+public:
+    Vcpu(Domain& domain, uint32_t id, kvm::Vcpu kvm);
+    ~Vcpu();
+    Vcpu(const Vcpu&) = delete;
+    Vcpu& operator=(const Vcpu&) = delete;
+
+    uint32_t id() const { return id_; }
+    Domain& domain() const { return domain_; }
+    const VcpuCounters& counters() const { return counters_; }
+
+    // --- Lifecycle, from any thread ---------------------------------------------------
+    // Records the start context; -XEN_EEXIST if already initialised.
+    long initialise(const VcpuContext& ctx);
+    // Brings the vCPU online (starting its thread the first time); -XEN_EINVAL if it has
+    // no context yet.
+    long up();
+    long down();
+    bool is_up() const { return up_.load(); }
+    bool initialised() const;
+    // Makes the vCPU look at its state soon (see the file comment).
+    void kick();
+    // Waits for the thread to leave; the domain must already be stopping.
+    void join();
+
+    // --- On the vCPU's own thread (hypercall handlers) ---------------------------------
+    vcpu_info_t* vcpu_info() const;
+    long register_vcpu_info(uint64_t mfn, uint64_t offset);
+    // Arms the one-shot timer at absolute system time `deadline_ns` (0 disarms).
+    void set_timer(uint64_t deadline_ns);
+    long block();
+    long poll(std::span<const uint32_t> ports, uint64_t timeout_ns);
+    void set_event_callback(uint64_t rip) { event_callback_ = rip; }
+    GuestAccess guest() const;
+
+    // Runstate, any thread.
+    void get_runstate(vcpu_runstate_info_t& info) const;
+    uint64_t cpu_time_ns() const;
+
+private:
+    void thread_main();
+    bool prepare_to_run();
+    void apply_context();
+    void handle_exit();
+    void handle_hypercall();
+    void deliver_upcall_if_due();
+    void check_timer();
+    void refresh_clock();
+    void wait_for_wake(uint64_t deadline_ns);
+    void set_runstate(int state);
+    [[noreturn]] void fatal(const std::string& why);
+    std::string register_dump();
+
+    Domain& domain_;
+    const uint32_t id_;
+    kvm::Vcpu kvm_;
+    VcpuCounters counters_;
+
+    mutable std::mutex mutex_;  // guards context_, initialised_, thread_ start
+    std::optional<VcpuContext> context_;  // to apply on the vCPU thread
+    bool initialised_ = false;
+    std::thread thread_;
+    std::atomic<bool> up_{false};
+    std::atomic<bool> in_guest_{false};
+    std::atomic<pthread_t> pthread_{};
+    // Registered vcpu_info location (kNoVcpuInfo: the slot in shared_info). Atomic: event
+    // senders on other threads read it.
+    static constexpr uint64_t kNoVcpuInfo = ~uint64_t{0};
+    std::atomic<uint64_t> vcpu_info_gpa_{kNoVcpuInfo};
+    UniqueFd wake_fd_;
+
+    // Owned by the vCPU thread.
+    uint64_t cr3_ = 0;
+    uint64_t event_callback_ = 0;
+    uint64_t timer_deadline_ = 0;
+    uint64_t last_clock_update_ = 0;
+    timer_t posix_timer_{};
+    bool has_posix_timer_ = false;
+
+    mutable std::mutex runstate_mutex_;
+    int runstate_ = RUNSTATE_offline;
+    uint64_t runstate_entry_ = 0;
+    uint64_t runstate_time_[4] = {};
+};
+
+// The segment and control registers of a PV vCPU at CPL 3 (see docs/guest-abi.md),
+// starting from KVM's defaults in `base`.
+kvm_sregs pv_sregs(kvm_sregs base, const VcpuContext& ctx);
+
+}  // namespace xenolith::hv
