@@ -1,0 +1,10 @@
+# Turns the "->NAME value" markers in the compiler's assembly output into #defines.
+file(STRINGS ${INPUT} lines REGEX "->")
+set(out "/* Generated from src/asm_constants.cpp: do not edit. */\n#pragma once\n")
+foreach(line IN LISTS lines)
+  if(line MATCHES "->([A-Za-z_][A-Za-z0-9_]*) (-?[0-9]+)")
+    string(APPEND out "#define ${CMAKE_MATCH_1} ${CMAKE_MATCH_2}\n")
+  endif()
+endforeach()
+file(WRITE ${OUTPUT}.tmp "${out}")
+file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,42 @@
+// Ending the domain: normal exit with a status, panic and failed assertions as a crash.
+#include <pumice/pumice.hpp>
+
+namespace pumice {
+namespace {
+
+[[noreturn]] void shutdown(unsigned reason) {
+    console::flush();
+    sched_shutdown_t request{};
+    request.reason = reason;
+    hv::sched_op(SCHEDOP_shutdown, &request);
+    // Not reached on a working hypervisor; if it is, sleep rather than run on.
+    for (;;) hv::sched_op(SCHEDOP_block, nullptr);
+}
+
+}  // namespace
+
+void exit(int code) {
+    unsigned status = static_cast<unsigned>(code);
+    // Xen proper answers -ENOSYS; the status is a Xenolith extension, so ignore errors.
+    hv::sched_op(XENOLITH_SCHEDOP_exit_status, &status);
+    shutdown(SHUTDOWN_poweroff);
+}
+
+void panic(const char* fmt, ...) {
+    console::flush();
+    printf("PANIC: ");
+    va_list args;
+    va_start(args, fmt);
+    vprintf(fmt, args);
+    va_end(args);
+    printf("\n");
+    shutdown(SHUTDOWN_crash);
+}
+
+void assert_failed(const char* file, int line, const char* expr) {
+    console::flush();
+    printf("ASSERTION FAILED at %s:%d: %s\n", file, line, expr);
+    shutdown(SHUTDOWN_crash);
+}
+
+}  // namespace pumice
