@@ -1,0 +1,153 @@
+#include "toolstack/xn/run.hpp"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "abi/xen.hpp"
+#include "base/error.hpp"
+#include "boot/elf_image.hpp"
+#include "boot/pv_builder.hpp"
+#include "hv/hypervisor.hpp"
+#include "kvm/probe.hpp"
+#include "toolstack/xlcfg/domain_config.hpp"
+
+namespace xenolith::xn {
+
+namespace {
+
+using xlcfg::ShutdownAction;
+
+// Destroys a domain that was not handed over: create is all-or-nothing.
+class DomainGuard {
+public:
+    DomainGuard(hv::Hypervisor& hv, std::shared_ptr<hv::Domain> d) : hv_(hv), d_(std::move(d)) {}
+    ~DomainGuard() {
+        if (d_) hv_.destroy_domain(d_->id());
+    }
+    hv::Domain& operator*() const { return *d_; }
+    hv::Domain* operator->() const { return d_.get(); }
+
+private:
+    hv::Hypervisor& hv_;
+    std::shared_ptr<hv::Domain> d_;
+};
+
+hv::DomainParams params_for(const xlcfg::DomainConfig& cfg) {
+    hv::DomainParams p;
+    p.name = cfg.name;
+    p.uuid = cfg.uuid;
+    p.memory_bytes = cfg.memory_mib << 20;
+    p.vcpus = cfg.vcpus;
+    return p;
+}
+
+// SIGINT/SIGTERM end the guest: they are blocked in every thread and taken by a waiter
+// that destroys the running domain. The vCPU threads' own kick signal stays unblocked.
+class InterruptWatcher {
+public:
+    InterruptWatcher() {
+        sigemptyset(&set_);
+        sigaddset(&set_, SIGINT);
+        sigaddset(&set_, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+        // Detached: sigwait cannot be cancelled cleanly, and the process ends right after run.
+        std::thread([this] {
+            int sig = 0;
+            if (sigwait(&set_, &sig) == 0) {
+                interrupted_.store(sig);
+                std::lock_guard lock(mutex_);
+                if (auto d = current_.lock()) d->destroy();
+            }
+        }).detach();
+    }
+    void watch(const std::shared_ptr<hv::Domain>& d) {
+        std::lock_guard lock(mutex_);
+        current_ = d;
+        if (interrupted_.load()) d->destroy();
+    }
+    int interrupted() const { return interrupted_.load(); }
+
+private:
+    sigset_t set_;
+    std::mutex mutex_;
+    std::weak_ptr<hv::Domain> current_;
+    std::atomic<int> interrupted_{0};
+};
+
+void note(const RunOptions& o, const std::string& text) {
+    if (!o.quiet) std::fprintf(stderr, "xn: %s\n", text.c_str());
+}
+
+}  // namespace
+
+int run_command(const RunOptions& options) {
+    xlcfg::DomainConfig cfg;
+    try {
+        xlcfg::Config config = xlcfg::Config::load(options.config_path);
+        for (const auto& o : options.overrides) config.apply_override(o);
+        cfg = xlcfg::to_domain_config(config);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "xn: %s\n", e.what());
+        return kExitError;
+    }
+    for (const auto& w : cfg.warnings) std::fprintf(stderr, "%s\n", w.c_str());
+
+    static InterruptWatcher interrupts;
+    try {
+        if (cfg.type != xlcfg::DomainType::Pv) {
+            kvm::HostProbe host = kvm::probe_host();
+            if (cfg.type == xlcfg::DomainType::Pvh && !host.can_run_pvh())
+                throw Error(options.config_path + ": type = \"pvh\" needs hardware virtualization "
+                            "(VT-x or AMD-V); this host's KVM is " +
+                            kvm::flavour_name(host.flavour));
+            throw Error(options.config_path + ": type = \"" + std::string(to_string(cfg.type)) +
+                        "\" is not supported yet; use type = \"pv\"");
+        }
+        boot::ElfImage image = boot::ElfImage::load(cfg.kernel);
+        hv::Hypervisor hv;
+        for (unsigned boots = 1;; ++boots) {
+            DomainGuard domain(hv, hv.create_domain(params_for(cfg)));
+            boot::build_pv_domain(*domain, image, cfg.cmdline);
+            note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name + ") booting " +
+                              cfg.kernel + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
+                              std::to_string(cfg.vcpus) + " vCPU" + (cfg.vcpus > 1 ? "s" : ""));
+            domain->start();
+            interrupts.watch(hv.find(domain->id()));
+            hv::DomainState end = domain->wait_for_stop();
+            if (int sig = interrupts.interrupted()) {
+                note(options, std::string("interrupted by ") + strsignal(sig) + "; domain destroyed");
+                return 128 + sig;
+            }
+            unsigned reason = domain->shutdown_reason().value_or(SHUTDOWN_poweroff);
+            ShutdownAction action = cfg.on_poweroff;
+            if (end == hv::DomainState::Crashed) {
+                std::fprintf(stderr, "%s\n", domain->crash_report().empty()
+                                                 ? "the guest reported a crash (SHUTDOWN_crash)"
+                                                 : domain->crash_report().c_str());
+                action = cfg.on_crash;
+            } else if (reason == SHUTDOWN_reboot) {
+                action = cfg.on_reboot;
+            }
+            bool restart = action == ShutdownAction::Restart ||
+                           action == ShutdownAction::RenameRestart ||
+                           action == ShutdownAction::CoredumpRestart;
+            note(options, "domain " + std::to_string(domain->id()) + " " +
+                              (end == hv::DomainState::Crashed ? "crashed"
+                                                               : std::string("shut down (") +
+                                                                     hv::shutdown_reason_name(reason) + ")") +
+                              (restart ? "; restarting" : ""));
+            if (restart) continue;
+            if (end == hv::DomainState::Crashed) return kExitCrashed;
+            if (reason == SHUTDOWN_poweroff) return static_cast<int>(domain->exit_status().value_or(0) & 0xff);
+            return 0;
+        }
+    } catch (const Error& e) {
+        std::fprintf(stderr, "xn: %s\n", e.what());
+        return kExitError;
+    }
+}
+
+}  // namespace xenolith::xn
