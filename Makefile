@@ -1,0 +1,65 @@
+# Thin wrapper over CMake. `make demo` and `make test` are the two commands a new user needs.
+BUILD      ?= build
+BUILD_SAN  ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+JOBS       ?= $(shell nproc)
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Every Debian package the project needs, to build, test and benchmark.
+PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev \
+	libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
+	libgtest-dev libgmock-dev libbenchmark-dev \
+	liblzma-dev zlib1g-dev libzstd-dev libelf-dev libseccomp-dev \
+	xenstore-utils binutils
+
+CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all deps build build-asan build-fuzz demo test test-unit test-asan test-integration fuzz bench clean
+
+all: build
+
+# Idempotent: installs only what is missing, so a second run does no network work.
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all $(words $(PACKAGES)) packages present"; fi
+
+build:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Unit tests again under AddressSanitizer and UBSan (host code only; guests are freestanding).
+build-asan:
+	cmake -S . -B $(BUILD_SAN) $(CMAKE_FLAGS) -DXENOLITH_SANITIZE=ON -DXENOLITH_GUESTS=OFF -DXENOLITH_BENCH=OFF
+	cmake --build $(BUILD_SAN) -j $(JOBS) --target xenolith-unit
+
+build-fuzz:
+	cmake -S . -B $(BUILD_FUZZ) $(CMAKE_FLAGS) -DXENOLITH_FUZZ=ON -DXENOLITH_GUESTS=OFF -DXENOLITH_BENCH=OFF \
+		-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz-targets
+
+demo: deps build
+	$(BUILD)/toolstack/xn run examples/hello.cfg
+
+test: deps build build-asan build-fuzz
+	ctest --test-dir $(BUILD) --output-on-failure
+	ctest --test-dir $(BUILD_SAN) --output-on-failure
+	$(MAKE) --no-print-directory fuzz
+
+# Each fuzz target runs briefly on its seed corpus; a crash fails the run.
+fuzz:
+	@for t in $(BUILD_FUZZ)/tests/fuzz/fuzz-*; do \
+		[ -x "$$t" ] || continue; \
+		echo "fuzzing $$(basename $$t) for 20 s"; \
+		"$$t" -max_total_time=20 -print_final_stats=0 tests/fuzz/corpus/$$(basename $$t | sed 's/^fuzz-//') >/dev/null 2>$(BUILD_FUZZ)/$$(basename $$t).log \
+			|| { tail -40 $(BUILD_FUZZ)/$$(basename $$t).log; exit 1; }; \
+	done; echo "fuzz: all targets clean"
+
+bench: deps build
+	$(BUILD)/bench/xenolith-bench
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
