@@ -49,13 +49,17 @@ test: deps build build-asan build-fuzz
 	ctest --test-dir $(BUILD_SAN) --output-on-failure
 	$(MAKE) --no-print-directory fuzz
 
-# Each fuzz target runs briefly on its seed corpus; a crash fails the run.
+# Each fuzz target runs briefly, seeded from tests/fuzz/corpus/<name>; what it finds goes to
+# a scratch corpus in the build tree, never into the sources. A crash fails the run.
+FUZZ_SECONDS ?= 20
 fuzz:
 	@for t in $(BUILD_FUZZ)/tests/fuzz/fuzz-*; do \
 		[ -x "$$t" ] || continue; \
-		echo "fuzzing $$(basename $$t) for 20 s"; \
-		"$$t" -max_total_time=20 -print_final_stats=0 tests/fuzz/corpus/$$(basename $$t | sed 's/^fuzz-//') >/dev/null 2>$(BUILD_FUZZ)/$$(basename $$t).log \
-			|| { tail -40 $(BUILD_FUZZ)/$$(basename $$t).log; exit 1; }; \
+		name=$$(basename $$t | sed 's/^fuzz-//'); \
+		mkdir -p $(BUILD_FUZZ)/corpus/$$name; \
+		echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+		"$$t" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(BUILD_FUZZ)/corpus/$$name tests/fuzz/corpus/$$name \
+			>/dev/null 2>$(BUILD_FUZZ)/$$name.log || { tail -40 $(BUILD_FUZZ)/$$name.log; exit 1; }; \
 	done; echo "fuzz: all targets clean"
 
 bench: deps build

@@ -62,9 +62,9 @@ Domain::Domain(const kvm::System& kvm, domid_t id, const DomainParams& params,
       time_(time),
       created_ns_(TimeSource::system_time_ns()),
       vm_(kvm.create_vm()),
-      memory_("xenolith-dom" + std::to_string(id), params.memory_bytes) {
+      memory_("xenolith-dom" + std::to_string(id), params.memory_bytes),
+      ram_slot_(vm_, 0, 0, memory_.base(), memory_.size()) {
     if (params.vcpus == 0) throw Error("a domain needs at least one vCPU");
-    vm_.set_memory_region(0, 0, memory_.base(), memory_.size());
     vcpus_.reserve(params.vcpus);
     for (uint32_t i = 0; i < params.vcpus; ++i)
         vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_.create_vcpu(i)));

@@ -124,6 +124,7 @@ private:
     const uint64_t created_ns_;
     kvm::Vm vm_;
     GuestMemory memory_;
+    kvm::MemorySlot ram_slot_;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     std::unique_ptr<EventChannelTable> evtchn_;
     shared_info_t* shared_info_ = nullptr;

@@ -249,6 +249,7 @@ void Vcpu::thread_main() {
     in_guest_.store(false);
     set_runstate(RUNSTATE_offline);
     if (has_posix_timer_) ::timer_delete(posix_timer_);
+    has_posix_timer_ = false;
     tls_kvm_vcpu = nullptr;
 }
 

@@ -4,6 +4,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
+#include <utility>
+
 #include "base/error.hpp"
 #include "kvm/vcpu.hpp"
 
@@ -30,6 +32,22 @@ Vcpu Vm::create_vcpu(uint32_t id) {
     int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
     bool sync_regs = (check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0;
     return Vcpu(UniqueFd(fd), vcpu_mmap_size_, sync_regs);
+}
+
+MemorySlot::MemorySlot(Vm& vm, uint32_t slot, uint64_t gpa, void* host, uint64_t size,
+                       uint32_t flags)
+    : vm_(&vm), slot_(slot), gpa_(gpa), size_(size) {
+    vm.set_memory_region(slot, gpa, host, size, flags);
+}
+
+MemorySlot::MemorySlot(MemorySlot&& other) noexcept
+    : vm_(std::exchange(other.vm_, nullptr)), slot_(other.slot_), gpa_(other.gpa_), size_(other.size_) {}
+
+MemorySlot::~MemorySlot() {
+    if (!vm_) return;
+    kvm_userspace_memory_region region{};
+    region.slot = slot_;  // size 0 deletes the slot
+    ::ioctl(vm_->fd(), KVM_SET_USER_MEMORY_REGION, &region);
 }
 
 IoEventFd::IoEventFd(const Vm& vm, uint16_t port, uint32_t len)

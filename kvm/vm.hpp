@@ -26,6 +26,25 @@ private:
     size_t vcpu_mmap_size_;
 };
 
+// A guest-physical memory slot, removed from the VM when destroyed (KVM then no longer
+// refers to the host memory, which may be unmapped after). Needs the Vm to outlive it.
+class MemorySlot {
+public:
+    MemorySlot(Vm& vm, uint32_t slot, uint64_t gpa, void* host, uint64_t size, uint32_t flags = 0);
+    MemorySlot(MemorySlot&& other) noexcept;
+    MemorySlot& operator=(MemorySlot&&) = delete;
+    MemorySlot(const MemorySlot&) = delete;
+    ~MemorySlot();
+    uint64_t gpa() const { return gpa_; }
+    uint64_t size() const { return size_; }
+
+private:
+    Vm* vm_;
+    uint32_t slot_;
+    uint64_t gpa_;
+    uint64_t size_;
+};
+
 // An eventfd that KVM signals in the kernel when the guest writes `port` (no exit to user
 // space); deassigned when destroyed. Needs the Vm to outlive it.
 class IoEventFd {

@@ -139,6 +139,9 @@ int run_command(const RunOptions& options) {
                                                                : std::string("shut down (") +
                                                                      hv::shutdown_reason_name(reason) + ")") +
                               (restart ? "; restarting" : ""));
+            if (uint64_t unknown = domain->unknown_hypercalls())
+                note(options, "the guest made " + std::to_string(unknown) +
+                                  " unknown hypercall" + (unknown > 1 ? "s" : "") + " (answered -ENOSYS)");
             if (restart) continue;
             if (end == hv::DomainState::Crashed) return kExitCrashed;
             if (reason == SHUTDOWN_poweroff) return static_cast<int>(domain->exit_status().value_or(0) & 0xff);

@@ -204,3 +204,24 @@ TEST_F(HypercallTest, MulticallRunsEachEntryAndBoundsTheBatch) {
 
 }  // namespace
 }  // namespace xenolith::hv::testing
+
+namespace xenolith::hv::testing {
+namespace {
+
+TEST_F(HypercallTest, CompatFormsOfSchedAndEventChannelOpsStillWork) {
+    evtchn_op_t op{};
+    op.cmd = EVTCHNOP_alloc_unbound;
+    op.u.alloc_unbound.dom = DOMID_SELF;
+    op.u.alloc_unbound.remote_dom = DOMID_SELF;
+    uint64_t va = put(op);
+    EXPECT_EQ(call(__HYPERVISOR_event_channel_op_compat, va), 0);
+    EXPECT_GT(get<evtchn_op_t>(va).u.alloc_unbound.port, 0u);
+    EXPECT_EQ(call(__HYPERVISOR_event_channel_op_compat, kUnmapped), -XEN_EFAULT);
+    EXPECT_EQ(call(__HYPERVISOR_sched_op_compat, SCHEDOP_shutdown, SHUTDOWN_MAX + 1), -XEN_EINVAL);
+    EXPECT_EQ(call(__HYPERVISOR_sched_op_compat, SCHEDOP_poll, 0), -XEN_ENOSYS);
+    EXPECT_EQ(call(__HYPERVISOR_sched_op_compat, SCHEDOP_shutdown, SHUTDOWN_reboot), 0);  // by value
+    EXPECT_EQ(domain_->shutdown_reason(), SHUTDOWN_reboot);
+}
+
+}  // namespace
+}  // namespace xenolith::hv::testing
