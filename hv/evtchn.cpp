@@ -53,12 +53,15 @@ uint32_t EventChannelTable::ports_in_use() const {
     return n;
 }
 
-long EventChannelTable::allocate_locked() {
-    for (uint32_t p = 1; p < channels_.size(); ++p)
-        if (channels_[p].state == State::Free) return p;
-    if (channels_.size() >= max_ports_) return -XEN_ENOSPC;
-    channels_.emplace_back();
-    return static_cast<long>(channels_.size() - 1);
+long EventChannelTable::allocate_locked(const Channel& channel) {
+    uint32_t port = 1;
+    while (port < channels_.size() && channels_[port].state != State::Free) ++port;
+    if (port == channels_.size()) {
+        if (channels_.size() >= max_ports_) return -XEN_ENOSPC;
+        channels_.emplace_back();
+    }
+    channels_[port] = channel;
+    return port;
 }
 
 long EventChannelTable::alloc_unbound(domid_t remote_dom) {
@@ -67,13 +70,7 @@ long EventChannelTable::alloc_unbound(domid_t remote_dom) {
     // (and the control domain, domid 0) may be the remote end.
     if (remote_dom != domain_.id() && remote_dom != 0) return -XEN_ESRCH;
     std::lock_guard lock(mutex_);
-    long port = allocate_locked();
-    if (port < 0) return port;
-    auto& c = channels_[static_cast<size_t>(port)];
-    c = Channel{};
-    c.state = State::Unbound;
-    c.remote_dom = remote_dom;
-    return port;
+    return allocate_locked({.state = State::Unbound, .remote_dom = remote_dom});
 }
 
 long EventChannelTable::bind_virq(uint32_t virq, uint32_t vcpu) {
@@ -82,27 +79,15 @@ long EventChannelTable::bind_virq(uint32_t virq, uint32_t vcpu) {
     if (!virq_is_per_vcpu(virq) && vcpu != 0) return -XEN_EINVAL;
     std::lock_guard lock(mutex_);
     if (virq_ports_[vcpu][virq] >= 0) return -XEN_EEXIST;
-    long port = allocate_locked();
-    if (port < 0) return port;
-    auto& c = channels_[static_cast<size_t>(port)];
-    c = Channel{};
-    c.state = State::Virq;
-    c.virq = virq;
-    c.notify_vcpu = vcpu;
-    virq_ports_[vcpu][virq] = static_cast<int32_t>(port);
+    long port = allocate_locked({.state = State::Virq, .notify_vcpu = vcpu, .virq = virq});
+    if (port > 0) virq_ports_[vcpu][virq] = static_cast<int32_t>(port);
     return port;
 }
 
 long EventChannelTable::bind_ipi(uint32_t vcpu) {
     if (vcpu >= domain_.nr_vcpus()) return -XEN_ENOENT;
     std::lock_guard lock(mutex_);
-    long port = allocate_locked();
-    if (port < 0) return port;
-    auto& c = channels_[static_cast<size_t>(port)];
-    c = Channel{};
-    c.state = State::Ipi;
-    c.notify_vcpu = vcpu;
-    return port;
+    return allocate_locked({.state = State::Ipi, .notify_vcpu = vcpu});
 }
 
 long EventChannelTable::bind_interdomain(domid_t remote_dom, uint32_t remote_port) {
@@ -113,13 +98,9 @@ long EventChannelTable::bind_interdomain(domid_t remote_dom, uint32_t remote_por
     if (channels_[remote_port].state != State::Unbound ||
         channels_[remote_port].remote_dom != domain_.id())
         return -XEN_EINVAL;
-    long port = allocate_locked();
+    long port = allocate_locked(
+        {.state = State::Interdomain, .remote_dom = remote_dom, .remote_port = remote_port});
     if (port < 0) return port;
-    auto& local = channels_[static_cast<size_t>(port)];
-    local = Channel{};
-    local.state = State::Interdomain;
-    local.remote_dom = remote_dom;
-    local.remote_port = remote_port;
     auto& remote = channels_[remote_port];
     remote.state = State::Interdomain;
     remote.remote_port = static_cast<uint32_t>(port);

@@ -53,7 +53,8 @@ private:
         uint32_t remote_port = 0;
     };
 
-    long allocate_locked();
+    // Takes the lowest free port for `channel`; -XEN_ENOSPC at the table's limit.
+    long allocate_locked(const Channel& channel);
     // Sets the pending bit and, when unmasked, the vCPU's selector and upcall flag.
     void set_pending(uint32_t port, uint32_t vcpu);
     void clear_pending(uint32_t port);

@@ -12,7 +12,7 @@
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
 #include "hv/hypervisor.hpp"
-#include "tests/unit/boot/elf_builder.hpp"
+#include "tests/support/test_domain.hpp"
 
 namespace {
 
@@ -26,18 +26,9 @@ struct Target {
     boot::PvBootPlan plan;
 
     Target() {
-        hv::DomainParams p;
-        p.name = "fuzz";
-        p.memory_bytes = kMemory;
-        p.vcpus = 2;
-        domain = hv.create_domain(p);
-        boot::testing::ElfBuilder b;
-        b.load(0x100000, std::vector<uint8_t>(0x2000, 0x90), 0x2000, PF_R | PF_X | PF_W);
-        // Spelled out: GCC 12 misreports a stringop-overflow in xen_string()'s inlined copy.
-        b.xen_note(XEN_ELFNOTE_LOADER, {'g', 'e', 'n', 'e', 'r', 'i', 'c', 0});
-        b.xen_u64(XEN_ELFNOTE_HYPERCALL_PAGE, 0x101000);
-        plan = boot::load_pv_image(domain->memory(), boot::ElfImage::parse(b.build(), "fuzz"), "");
-        domain->set_shared_info(plan.layout.shared_info);
+        auto t = testing::make_test_domain(hv, "fuzz", kMemory, 2);
+        domain = t.domain;
+        plan = t.plan;
         domain->set_console([](std::string_view) {});
         // Stopped, so SCHEDOP_block/poll return at once instead of sleeping.
         domain->shutdown(SHUTDOWN_poweroff);

@@ -14,7 +14,7 @@
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
 #include "hv/hypervisor.hpp"
-#include "tests/unit/boot/elf_builder.hpp"
+#include "tests/support/test_domain.hpp"
 
 namespace xenolith::hv::testing {
 
@@ -35,19 +35,10 @@ protected:
     void make_domain(uint32_t max_evtchn) {
         if (domain_) hypervisor().destroy_domain(domain_->id());
         static int serial = 0;
-        DomainParams p;
-        p.name = "unit-" + std::to_string(++serial);
-        p.memory_bytes = kMemory;
-        p.vcpus = 2;
-        p.max_event_channels = max_evtchn;
-        domain_ = hypervisor().create_domain(p);
-        boot::testing::ElfBuilder b;
-        b.load(0x100000, std::vector<uint8_t>(0x2000, 0x90), 0x2000, PF_R | PF_X | PF_W);
-        // Spelled out: GCC 12 misreports a stringop-overflow in xen_string()'s inlined copy.
-        b.xen_note(XEN_ELFNOTE_LOADER, {'g', 'e', 'n', 'e', 'r', 'i', 'c', 0});
-        b.xen_u64(XEN_ELFNOTE_HYPERCALL_PAGE, 0x101000);
-        plan_ = boot::load_pv_image(domain_->memory(), boot::ElfImage::parse(b.build(), "unit"), "");
-        domain_->set_shared_info(plan_.layout.shared_info);
+        auto t = xenolith::testing::make_test_domain(hypervisor(), "unit-" + std::to_string(++serial),
+                                                      kMemory, 2, max_evtchn);
+        domain_ = t.domain;
+        plan_ = t.plan;
         next_scratch_ = plan_.layout.first_free;
         domain_->set_console([this](std::string_view s) { console_ += s; });
     }
