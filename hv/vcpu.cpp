@@ -153,6 +153,7 @@ void Vcpu::kick() {
 }
 
 void Vcpu::join() {
+    std::lock_guard join_lock(join_mutex_);
     std::thread t;
     {
         std::lock_guard lock(mutex_);

@@ -108,6 +108,9 @@ private:
     std::optional<VcpuContext> context_;  // to apply on the vCPU thread
     bool initialised_ = false;
     std::thread thread_;
+    // Held across a whole join so that a second joiner waits for the first instead of
+    // returning while the thread still runs. Separate from mutex_, which the vCPU thread takes.
+    std::mutex join_mutex_;
     std::atomic<bool> up_{false};
     std::atomic<bool> in_guest_{false};
     std::atomic<pthread_t> pthread_{};
