@@ -62,8 +62,10 @@ fuzz:
 			>/dev/null 2>$(BUILD_FUZZ)/$$name.log || { tail -40 $(BUILD_FUZZ)/$$name.log; exit 1; }; \
 	done; echo "fuzz: all targets clean"
 
-bench: deps build
-	$(BUILD)/bench/xenolith-bench
+# stdout is the JSON document alone: the build's own output goes to stderr.
+bench:
+	@$(MAKE) --no-print-directory deps build >&2
+	@$(BUILD)/bench/xenolith-bench
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
