@@ -553,3 +553,35 @@ TEST_F(DomainApi, TwoSmpDomainsAtOnceBothFinish) {
 
 }  // namespace
 }  // namespace xenolith::integration
+
+namespace xenolith::integration {
+namespace {
+
+// A vCPU waiting for its timer sleeps in the host (blocked), it does not spin (running).
+TEST_F(DomainApi, ASleepingVcpuIsBlockedNotRunning) {
+    ApiGuest g(hv(), "hello", "sleep_ms=400");
+    g.start();
+    ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown)) << g.domain().crash_report();
+    vcpu_runstate_info_t rs = runstate(g.domain());
+    double blocked_ms = static_cast<double>(rs.time[RUNSTATE_blocked]) / 1e6;
+    double running_ms = static_cast<double>(rs.time[RUNSTATE_running]) / 1e6;
+    EXPECT_GE(blocked_ms, 380.0) << "running " << running_ms << " ms";
+    EXPECT_LT(running_ms, 100.0) << "blocked " << blocked_ms << " ms";
+}
+
+// One guest crashing ends that domain only: a neighbour keeps running, the host carries on.
+TEST_F(DomainApi, ACrashEndsOnlyTheCrashingDomain) {
+    ApiGuest spin(hv(), "spin", "seconds=60 report_ms=10", 1, 32, "neighbour");
+    ApiGuest crash(hv(), "crash", "mode=ud2", 1, 32, "crasher");
+    spin.start();
+    ASSERT_TRUE(spin.console().wait_for("spin: iter=", 5s)) << spin.console().text();
+    crash.start();
+    ASSERT_EQ(crash.wait_for_stop(5s), std::optional(DomainState::Crashed));
+    EXPECT_NE(crash.domain().crash_report().find("crash_ud2"), std::string::npos);
+    size_t writes = spin.console().writes();
+    EXPECT_TRUE(spin.console().wait_for_more_than(writes + 2, 5s)) << "the neighbour stalled";
+    EXPECT_EQ(spin.domain().state(), DomainState::Running);
+}
+
+}  // namespace
+}  // namespace xenolith::integration
