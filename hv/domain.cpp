@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "hv/hypervisor.hpp"
 
 namespace xenolith::hv {
 
@@ -54,14 +55,14 @@ Uuid random_uuid() {
 }
 }  // namespace
 
-Domain::Domain(const kvm::System& kvm, domid_t id, const DomainParams& params,
-               const TimeSource& time)
-    : id_(id),
+Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
+    : hv_(hv),
+      id_(id),
       name_(params.name),
       uuid_(params.uuid.value_or(random_uuid())),
-      time_(time),
+      time_(hv.time()),
       created_ns_(TimeSource::system_time_ns()),
-      vm_(kvm.create_vm()),
+      vm_(hv.kvm().create_vm()),
       memory_("xenolith-dom" + std::to_string(id), params.memory_bytes),
       ram_slot_(vm_, 0, 0, memory_.base(), memory_.size()) {
     if (params.vcpus == 0) throw Error("a domain needs at least one vCPU");

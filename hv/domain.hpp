@@ -27,6 +27,8 @@
 
 namespace xenolith::hv {
 
+class Hypervisor;
+
 enum class DomainState { Building, Running, Paused, Shutdown, Crashed, Dying };
 const char* state_name(DomainState s);
 // Xen's SHUTDOWN_* reasons by name ("poweroff", "reboot", ...).
@@ -48,12 +50,15 @@ inline constexpr unsigned kHypercallTableSize = 64;
 
 class Domain {
 public:
-    Domain(const kvm::System& kvm, domid_t id, const DomainParams& params, const TimeSource& time);
+    Domain(Hypervisor& hv, domid_t id, const DomainParams& params);
     ~Domain();
     Domain(const Domain&) = delete;
     Domain& operator=(const Domain&) = delete;
 
     domid_t id() const { return id_; }
+    // The hypervisor this domain belongs to: how it finds peer domains (interdomain event
+    // channels, grant copies).
+    Hypervisor& hypervisor() const { return hv_; }
     const std::string& name() const { return name_; }
     const Uuid& uuid() const { return uuid_; }
     GuestMemory& memory() { return memory_; }
@@ -117,6 +122,7 @@ public:
 private:
     void stop_with(DomainState s);
 
+    Hypervisor& hv_;
     const domid_t id_;
     const std::string name_;
     Uuid uuid_;

@@ -56,7 +56,7 @@ std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
         if (tries >= uint32_t{DOMID_FIRST_RESERVED}) throw Error("no free domain id");
         id = next_domid(id);
     }
-    auto domain = std::make_shared<Domain>(kvm_, id, params, time_);
+    auto domain = std::make_shared<Domain>(*this, id, params);
     domains_[id] = domain;
     next_id_ = next_domid(id);
     return domain;
