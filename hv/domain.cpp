@@ -182,6 +182,8 @@ void Domain::destroy() {
     }
     state_changed_.notify_all();
     for (auto& v : vcpus_) v->join();
+    // Peers must not stay bound to this domain's ports (Xen's evtchn_destroy).
+    if (evtchn_) evtchn_->reset();
 }
 
 void Domain::set_exit_status(uint32_t status) {

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "hv/domain.hpp"
+#include "hv/hypervisor.hpp"
 #include "hv/vcpu.hpp"
 
 namespace xenolith::hv {
@@ -66,9 +67,8 @@ long EventChannelTable::allocate_locked(const Channel& channel) {
 
 long EventChannelTable::alloc_unbound(domid_t remote_dom) {
     if (remote_dom == DOMID_SELF) remote_dom = domain_.id();
-    // Interdomain channels arrive with the PV I/O plane; until then only a domain itself
-    // (and the control domain, domid 0) may be the remote end.
-    if (remote_dom != domain_.id() && remote_dom != 0) return -XEN_ESRCH;
+    // As Xen, the remote domain need not exist yet: it binds later, once it does.
+    if (remote_dom >= DOMID_FIRST_RESERVED) return -XEN_EINVAL;
     std::lock_guard lock(mutex_);
     return allocate_locked({.state = State::Unbound, .remote_dom = remote_dom});
 }
@@ -92,36 +92,69 @@ long EventChannelTable::bind_ipi(uint32_t vcpu) {
 
 long EventChannelTable::bind_interdomain(domid_t remote_dom, uint32_t remote_port) {
     if (remote_dom == DOMID_SELF) remote_dom = domain_.id();
-    if (remote_dom != domain_.id()) return -XEN_ESRCH;
-    std::lock_guard lock(mutex_);
-    if (remote_port >= channels_.size()) return -XEN_EINVAL;
-    if (channels_[remote_port].state != State::Unbound ||
-        channels_[remote_port].remote_dom != domain_.id())
-        return -XEN_EINVAL;
-    long port = allocate_locked(
-        {.state = State::Interdomain, .remote_dom = remote_dom, .remote_port = remote_port});
+    std::shared_ptr<Domain> remote = domain_.hypervisor().find(remote_dom);
+    std::shared_ptr<Domain> self = domain_.hypervisor().find(domain_.id());
+    if (!remote || !self) return -XEN_ESRCH;
+    EventChannelTable& rt = remote->evtchn();
+    // Both tables change together. Two mutexes are taken with std::scoped_lock's
+    // deadlock avoidance, so a concurrent bind in the other direction cannot deadlock.
+    std::unique_lock<std::mutex> own(mutex_, std::defer_lock), other(rt.mutex_, std::defer_lock);
+    if (&rt == this)
+        own.lock();
+    else
+        std::lock(own, other);
+    if (remote_port >= rt.channels_.size()) return -XEN_EINVAL;
+    Channel& target = rt.channels_[remote_port];
+    if (target.state != State::Unbound || target.remote_dom != domain_.id()) return -XEN_EINVAL;
+    long port = allocate_locked({.state = State::Interdomain,
+                                 .remote_dom = remote_dom,
+                                 .remote_port = remote_port,
+                                 .peer = remote});
     if (port < 0) return port;
-    auto& remote = channels_[remote_port];
-    remote.state = State::Interdomain;
-    remote.remote_port = static_cast<uint32_t>(port);
+    Channel& peer_end = rt.channels_[remote_port];  // allocate may have grown our vector only
+    peer_end.state = State::Interdomain;
+    peer_end.remote_dom = domain_.id();
+    peer_end.remote_port = static_cast<uint32_t>(port);
+    peer_end.peer = self;
     return port;
 }
 
 long EventChannelTable::close(uint32_t port) {
-    std::lock_guard lock(mutex_);
+    std::shared_ptr<Domain> peer;
+    {
+        std::lock_guard lock(mutex_);
+        if (port >= channels_.size()) return -XEN_EINVAL;
+        const Channel& c = channels_[port];
+        if (c.state == State::Free || c.state == State::Reserved) return -XEN_EINVAL;
+        if (c.state == State::Interdomain) peer = c.peer.lock();
+    }
+    EventChannelTable* pt = peer ? &peer->evtchn() : nullptr;
+    std::unique_lock<std::mutex> own(mutex_, std::defer_lock), other;
+    if (pt && pt != this) {
+        other = std::unique_lock<std::mutex>(pt->mutex_, std::defer_lock);
+        std::lock(own, other);
+    } else {
+        own.lock();
+    }
+    // Looked at again under both locks: the port may have changed meanwhile.
     if (port >= channels_.size()) return -XEN_EINVAL;
-    auto& c = channels_[port];
+    Channel& c = channels_[port];
     switch (c.state) {
-        case State::Free: return -XEN_EINVAL;
+        case State::Free:
         case State::Reserved: return -XEN_EINVAL;
         case State::Virq: virq_ports_[c.notify_vcpu][c.virq] = -1; break;
-        case State::Interdomain: {
-            // The peer goes back to unbound, as in Xen, so it can be bound again.
-            auto& peer = channels_[c.remote_port];
-            peer.state = State::Unbound;
-            peer.remote_port = 0;
+        case State::Interdomain:
+            // The peer goes back to unbound, offered to us again, as in Xen.
+            if (pt && c.remote_port < pt->channels_.size()) {
+                Channel& far = pt->channels_[c.remote_port];
+                if (far.state == State::Interdomain && far.remote_dom == domain_.id() &&
+                    far.remote_port == port) {
+                    far.state = State::Unbound;
+                    far.remote_port = 0;
+                    far.peer.reset();
+                }
+            }
             break;
-        }
         case State::Unbound:
         case State::Ipi: break;
     }
@@ -130,8 +163,19 @@ long EventChannelTable::close(uint32_t port) {
     return 0;
 }
 
+void EventChannelTable::reset() {
+    uint32_t n;
+    {
+        std::lock_guard lock(mutex_);
+        n = static_cast<uint32_t>(channels_.size());
+    }
+    for (uint32_t port = 1; port < n; ++port) close(port);  // -EINVAL for free ports: fine
+}
+
 long EventChannelTable::send(uint32_t port) {
     uint32_t target;
+    std::shared_ptr<Domain> peer;
+    uint32_t peer_port = 0;
     {
         std::lock_guard lock(mutex_);
         if (port >= channels_.size()) return -XEN_EINVAL;
@@ -141,17 +185,34 @@ long EventChannelTable::send(uint32_t port) {
                 target = c.notify_vcpu;
                 break;
             case State::Interdomain:
-                // Loopback: the event lands on the peer port of this same domain.
-                port = c.remote_port;
-                target = channels_[port].notify_vcpu;
+                peer = c.peer.lock();
+                peer_port = c.remote_port;
+                if (!peer) return 0;  // the peer is dying: nobody to tell, as in Xen
                 break;
             case State::Unbound: return 0;  // nobody bound yet: dropped, as in Xen
-            case State::Virq: return -XEN_EINVAL;
-            default: return -XEN_EINVAL;
+            default: return -XEN_EINVAL;    // virqs are raised by the hypervisor only
         }
+    }
+    // Our lock is released before the peer's is taken: sends never hold two tables.
+    if (peer) {
+        peer->evtchn().deliver(peer_port, domain_.id(), port);
+        return 0;
     }
     set_pending(port, target);
     return 0;
+}
+
+void EventChannelTable::deliver(uint32_t port, domid_t from_dom, uint32_t from_port) {
+    uint32_t vcpu;
+    {
+        std::lock_guard lock(mutex_);
+        if (port >= channels_.size()) return;
+        const Channel& c = channels_[port];
+        if (c.state != State::Interdomain || c.remote_dom != from_dom || c.remote_port != from_port)
+            return;  // closed or rebound meanwhile
+        vcpu = c.notify_vcpu;
+    }
+    set_pending(port, vcpu);
 }
 
 long EventChannelTable::status(evtchn_status_t& st) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -26,8 +27,7 @@ public:
     long alloc_unbound(domid_t remote_dom);
     long bind_virq(uint32_t virq, uint32_t vcpu);
     long bind_ipi(uint32_t vcpu);
-    // Binds to `remote_port`, an unbound port of `remote_dom`. Only loopback (a domain's own
-    // port) until the PV I/O plane brings cross-domain channels.
+    // Binds to `remote_port`, an unbound port of `remote_dom` offered to this domain.
     long bind_interdomain(domid_t remote_dom, uint32_t remote_port);
     long close(uint32_t port);
     long send(uint32_t port);
@@ -42,6 +42,9 @@ public:
     bool is_valid(uint32_t port) const;
     uint32_t max_ports() const { return max_ports_; }
     uint32_t ports_in_use() const;
+    // Closes every port, as Xen does when a domain dies: interdomain peers go back to
+    // unbound, so no other domain is left bound to a dead port.
+    void reset();
 
 private:
     enum class State : uint8_t { Free, Unbound, Interdomain, Virq, Ipi, Reserved };
@@ -51,6 +54,7 @@ private:
         uint32_t virq = 0;
         domid_t remote_dom = 0;
         uint32_t remote_port = 0;
+        std::weak_ptr<Domain> peer;  // Interdomain: the other end (may be this domain)
     };
 
     // Takes the lowest free port for `channel`; -XEN_ENOSPC at the table's limit.
@@ -58,6 +62,8 @@ private:
     // Sets the pending bit and, when unmasked, the vCPU's selector and upcall flag.
     void set_pending(uint32_t port, uint32_t vcpu);
     void clear_pending(uint32_t port);
+    // The peer's side of a send: raises `port` if it is still bound to (from_dom, from_port).
+    void deliver(uint32_t port, domid_t from_dom, uint32_t from_port);
 
     Domain& domain_;
     uint32_t max_ports_;

@@ -126,3 +126,62 @@ TEST_F(EventChannelTest, IpiRaisesOnItsVcpu) {
 
 }  // namespace
 }  // namespace xenolith::hv::testing
+
+namespace xenolith::hv::testing {
+namespace {
+
+// Two domains of the same hypervisor talk over an interdomain channel; when one dies the
+// other's port goes back to unbound (no one is left bound to a dead port).
+TEST_F(EventChannelTest, InterdomainChannelsJoinTwoDomainsAndSurviveAPeersDeath) {
+    auto peer = xenolith::testing::make_test_domain(hypervisor(), "peer-of-" + domain_->name(),
+                                                    kMemory, 1);
+    auto call_peer = [&](unsigned cmd, uint64_t va) {
+        HypercallContext ctx{*peer.domain, peer.domain->vcpu(0),
+                             GuestAccess(peer.domain->memory(), peer.plan.layout.pt_base)};
+        return dispatch_hypercall(ctx, __HYPERVISOR_event_channel_op, {cmd, va, 0, 0, 0});
+    };
+    uint64_t scratch = peer.plan.layout.first_free;
+
+    long offered = alloc_unbound(peer.domain->id());
+    ASSERT_GT(offered, 0);
+    // Only the domain it was offered to may bind it.
+    evtchn_bind_interdomain_t self_bind{DOMID_SELF, static_cast<evtchn_port_t>(offered), 0};
+    EXPECT_EQ(call(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain, put(self_bind)), -XEN_EINVAL);
+
+    evtchn_bind_interdomain_t bind{domain_->id(), static_cast<evtchn_port_t>(offered), 0};
+    peer.domain->memory().write(scratch, bind);
+    ASSERT_EQ(call_peer(EVTCHNOP_bind_interdomain, scratch), 0);
+    uint32_t peer_port = peer.domain->memory().read<evtchn_bind_interdomain_t>(scratch)->local_port;
+    EXPECT_EQ(call_peer(EVTCHNOP_bind_interdomain, scratch), -XEN_EINVAL);  // already taken
+
+    // Peer -> us, then us -> peer.
+    peer.domain->memory().write(scratch, evtchn_send_t{peer_port});
+    EXPECT_EQ(call_peer(EVTCHNOP_send, scratch), 0);
+    EXPECT_TRUE(pending(static_cast<uint32_t>(offered)));
+    EXPECT_EQ(vi(0).evtchn_upcall_pending, 1);
+    EXPECT_FALSE(peer.domain->evtchn().is_pending(peer_port));
+    EXPECT_EQ(op_on_port(EVTCHNOP_send, static_cast<uint32_t>(offered)), 0);
+    EXPECT_TRUE(peer.domain->evtchn().is_pending(peer_port));
+
+    evtchn_status_t st{};
+    st.dom = DOMID_SELF;
+    st.port = static_cast<evtchn_port_t>(offered);
+    uint64_t sva = put(st);
+    ASSERT_EQ(call(__HYPERVISOR_event_channel_op, EVTCHNOP_status, sva), 0);
+    EXPECT_EQ(get<evtchn_status_t>(sva).status, EVTCHNSTAT_interdomain);
+    EXPECT_EQ(get<evtchn_status_t>(sva).u.interdomain.dom, peer.domain->id());
+    EXPECT_EQ(get<evtchn_status_t>(sva).u.interdomain.port, peer_port);
+
+    // The peer dies: our port is unbound again, still offered to that domid; sends drop.
+    hypervisor().destroy_domain(peer.domain->id());
+    peer.domain.reset();
+    sva = put(st);
+    ASSERT_EQ(call(__HYPERVISOR_event_channel_op, EVTCHNOP_status, sva), 0);
+    EXPECT_EQ(get<evtchn_status_t>(sva).status, EVTCHNSTAT_unbound);
+    EXPECT_EQ(op_on_port(EVTCHNOP_send, static_cast<uint32_t>(offered)), 0);
+    evtchn_bind_interdomain_t gone{static_cast<domid_t>(DOMID_FIRST_RESERVED - 1), 1, 0};
+    EXPECT_EQ(call(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain, put(gone)), -XEN_ESRCH);
+}
+
+}  // namespace
+}  // namespace xenolith::hv::testing
