@@ -17,6 +17,8 @@
 #include <xen/errno.h>
 #include <xen/event_channel.h>
 #include <xen/features.h>
+#include <xen/io/console.h>
+#include <xen/grant_table.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
 #include <xen/vcpu.h>

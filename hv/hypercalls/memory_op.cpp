@@ -1,8 +1,9 @@
-// __HYPERVISOR_memory_op: what RAM the domain has.
+// __HYPERVISOR_memory_op: what RAM the domain has, and where its grant frames sit.
 #include "abi/xen.hpp"
 
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
+#include "hv/hypervisor.hpp"
 
 namespace xenolith::hv {
 
@@ -18,6 +19,19 @@ struct [[gnu::packed]] E820Entry {
 constexpr uint32_t kE820Ram = 1;
 
 bool is_self(HypercallContext& ctx, domid_t d) { return d == DOMID_SELF || d == ctx.domain.id(); }
+
+long add_to_physmap(HypercallContext& ctx, const xen_add_to_physmap_t& op) {
+    if (!is_self(ctx, op.domid))
+        return ctx.domain.hypervisor().find(op.domid) ? -XEN_EPERM : -XEN_ESRCH;
+    switch (op.space) {
+        // Guest page gpfn becomes grant frame idx (auto-translated: frame = guest pfn).
+        case XENMAPSPACE_grant_table: return ctx.domain.grant_table().place_frame(op.idx, op.gpfn);
+        case XENMAPSPACE_shared_info:
+        case XENMAPSPACE_gmfn:
+        case XENMAPSPACE_gmfn_range: return -XEN_ENOSYS;  // not offered (yet)
+        default: return -XEN_EINVAL;
+    }
+}
 
 }  // namespace
 
@@ -42,6 +56,11 @@ long do_memory_op(HypercallContext& ctx, const HypercallArgs& a) {
             if (!ctx.guest.write(buffer, ram)) return -XEN_EFAULT;
             map->nr_entries = 1;
             return ctx.guest.write(arg, *map) ? 0 : -XEN_EFAULT;
+        }
+        case XENMEM_add_to_physmap: {
+            auto op = ctx.guest.read<xen_add_to_physmap_t>(arg);
+            if (!op) return -XEN_EFAULT;
+            return add_to_physmap(ctx, *op);
         }
         default: return -XEN_ENOSYS;
     }

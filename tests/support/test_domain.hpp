@@ -36,6 +36,7 @@ inline TestDomain make_test_domain(hv::Hypervisor& hv, const std::string& name, 
     b.xen_u64(XEN_ELFNOTE_HYPERCALL_PAGE, 0x101000);
     t.plan = boot::load_pv_image(t.domain->memory(), boot::ElfImage::parse(b.build(), name), "");
     t.domain->set_shared_info(t.plan.layout.shared_info);
+    t.domain->grant_table().place_boot_frames(t.plan.layout.grant_frames, hv::kDefaultGrantFrames);
     return t;
 }
 
