@@ -10,6 +10,14 @@
 /* I/O port the hypercall-page stubs write the hypercall number to (`out %eax, $port`). */
 #define XENOLITH_HYPERCALL_PORT 0x58
 
+/* Event-channel notify port: `out %eax, $XENOLITH_NOTIFY_PORT` with EAX = a local event
+ * channel port does what EVTCHNOP_send does. When a backend in the hypervisor process is
+ * bound to that channel the write is caught in the host kernel (KVM_IOEVENTFD) and costs no
+ * exit to user space; otherwise it exits and is handled as EVTCHNOP_send. Guests detect
+ * Xenolith by XENVER_extraversion starting with "-xenolith"; elsewhere they use the
+ * hypercall. */
+#define XENOLITH_NOTIFY_PORT 0x5c
+
 /* Bytes between hypercall-page stubs, as in Xen. */
 #define XENOLITH_HYPERCALL_STUB_SIZE 32
 

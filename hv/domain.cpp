@@ -63,20 +63,22 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
       time_(hv.time()),
       created_ns_(TimeSource::system_time_ns()),
       vm_(hv.kvm().create_vm()),
-      memory_("xenolith-dom" + std::to_string(id), params.memory_bytes),
-      ram_slot_(vm_, 0, 0, memory_.base(), memory_.size()) {
+      memory_(std::make_shared<GuestMemory>("xenolith-dom" + std::to_string(id),
+                                            params.memory_bytes)),
+      ram_slot_(vm_, 0, 0, memory_->base(), memory_->size()) {
     if (params.vcpus == 0) throw Error("a domain needs at least one vCPU");
     vcpus_.reserve(params.vcpus);
     for (uint32_t i = 0; i < params.vcpus; ++i)
         vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_.create_vcpu(i)));
     evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
+    grant_table_ = std::make_shared<GrantTable>(id, memory_, params.max_grant_frames);
     console_ = [](std::string_view text) { ::write(STDOUT_FILENO, text.data(), text.size()); };
 }
 
 Domain::~Domain() { destroy(); }
 
 void Domain::set_shared_info(uint64_t gpa) {
-    auto* s = memory_.object<shared_info_t>(gpa);
+    auto* s = memory_->object<shared_info_t>(gpa);
     if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");
     shared_info_ = s;
     for (auto& v : s->vcpu_info) v.evtchn_upcall_mask = 1;  // events masked until enabled
@@ -184,6 +186,8 @@ void Domain::destroy() {
     for (auto& v : vcpus_) v->join();
     // Peers must not stay bound to this domain's ports (Xen's evtchn_destroy).
     if (evtchn_) evtchn_->reset();
+    // Mappings of this domain's grants turn invalid; their RAM stays mapped until unmapped.
+    if (grant_table_) grant_table_->close();
 }
 
 void Domain::set_exit_status(uint32_t status) {

@@ -19,6 +19,7 @@
 #include "abi/xen.hpp"
 
 #include "hv/evtchn.hpp"
+#include "hv/grant_table.hpp"
 #include "hv/guest_memory.hpp"
 #include "hv/pvclock.hpp"
 #include "hv/vcpu.hpp"
@@ -43,6 +44,7 @@ struct DomainParams {
     uint64_t memory_bytes = 0;
     uint32_t vcpus = 1;
     uint32_t max_event_channels = kDefaultMaxEventChannels;
+    uint32_t max_grant_frames = kDefaultMaxGrantFrames;
 };
 
 // Hypercall numbers fit Xen's table of 64 entries.
@@ -61,10 +63,12 @@ public:
     Hypervisor& hypervisor() const { return hv_; }
     const std::string& name() const { return name_; }
     const Uuid& uuid() const { return uuid_; }
-    GuestMemory& memory() { return memory_; }
-    const GuestMemory& memory() const { return memory_; }
+    GuestMemory& memory() { return *memory_; }
+    kvm::Vm& vm() { return vm_; }
+    const GuestMemory& memory() const { return *memory_; }
     const TimeSource& time() const { return time_; }
     EventChannelTable& evtchn() { return *evtchn_; }
+    GrantTable& grant_table() { return *grant_table_; }
     uint32_t nr_vcpus() const { return static_cast<uint32_t>(vcpus_.size()); }
     Vcpu& vcpu(uint32_t i) { return *vcpus_.at(i); }
     uint64_t created_ns() const { return created_ns_; }
@@ -129,10 +133,12 @@ private:
     const TimeSource& time_;
     const uint64_t created_ns_;
     kvm::Vm vm_;
-    GuestMemory memory_;
+    // Shared: grant mappings held by backends keep RAM mapped past the domain's death.
+    std::shared_ptr<GuestMemory> memory_;
     kvm::MemorySlot ram_slot_;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     std::unique_ptr<EventChannelTable> evtchn_;
+    std::shared_ptr<GrantTable> grant_table_;  // shared: GrantMapping::map needs shared_from_this
     shared_info_t* shared_info_ = nullptr;
     uint64_t boot_cr3_ = 0;
     uint64_t boot_tss_ = 0;

@@ -2,8 +2,11 @@
 
 #include "abi/xen.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 
+#include "abi/xenolith.h"
 #include "hv/domain.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/vcpu.hpp"
@@ -144,6 +147,8 @@ long EventChannelTable::close(uint32_t port) {
         case State::Reserved: return -XEN_EINVAL;
         case State::Virq: virq_ports_[c.notify_vcpu][c.virq] = -1; break;
         case State::Interdomain:
+            // A backend's kernel fast path must not catch a future user of this port number.
+            if (c.host) c.host->event.deassign();
             // The peer goes back to unbound, offered to us again, as in Xen.
             if (pt && c.remote_port < pt->channels_.size()) {
                 Channel& far = pt->channels_[c.remote_port];
@@ -163,6 +168,41 @@ long EventChannelTable::close(uint32_t port) {
     return 0;
 }
 
+long EventChannelTable::bind_host(uint32_t port, std::shared_ptr<HostEndpoint>& endpoint) {
+    std::lock_guard lock(mutex_);
+    if (port >= channels_.size()) return -XEN_EINVAL;
+    Channel& c = channels_[port];
+    if (c.state != State::Unbound || c.remote_dom != 0) return -XEN_EINVAL;
+    endpoint = std::make_shared<HostEndpoint>(
+        HostEndpoint{kvm::IoEventFd(domain_.vm(), XENOLITH_NOTIFY_PORT, 4, port)});
+    c.state = State::Interdomain;
+    c.remote_port = 0;
+    c.host = endpoint;
+    return 0;
+}
+
+void EventChannelTable::unbind_host(uint32_t port, const HostEndpoint& endpoint) {
+    std::lock_guard lock(mutex_);
+    if (port >= channels_.size()) return;
+    Channel& c = channels_[port];
+    if (c.state != State::Interdomain || c.host.get() != &endpoint) return;  // guest closed it
+    c.host->event.deassign();
+    c.host.reset();
+    c.state = State::Unbound;
+}
+
+void EventChannelTable::notify_from_host(uint32_t port, const HostEndpoint& endpoint) {
+    uint32_t vcpu;
+    {
+        std::lock_guard lock(mutex_);
+        if (port >= channels_.size()) return;
+        const Channel& c = channels_[port];
+        if (c.state != State::Interdomain || c.host.get() != &endpoint) return;
+        vcpu = c.notify_vcpu;
+    }
+    set_pending(port, vcpu);
+}
+
 void EventChannelTable::reset() {
     uint32_t n;
     {
@@ -173,7 +213,7 @@ void EventChannelTable::reset() {
 }
 
 long EventChannelTable::send(uint32_t port) {
-    uint32_t target;
+    uint32_t target = 0;
     std::shared_ptr<Domain> peer;
     uint32_t peer_port = 0;
     {
@@ -185,6 +225,12 @@ long EventChannelTable::send(uint32_t port) {
                 target = c.notify_vcpu;
                 break;
             case State::Interdomain:
+                if (c.host) {  // a backend here: wake it (the notify port's slow path too)
+                    uint64_t one = 1;
+                    ssize_t rc = ::write(c.host->event.fd(), &one, sizeof one);
+                    (void)rc;  // EAGAIN only when the counter is saturated: still awake
+                    return 0;
+                }
                 peer = c.peer.lock();
                 peer_port = c.remote_port;
                 if (!peer) return 0;  // the peer is dying: nobody to tell, as in Xen

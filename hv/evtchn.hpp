@@ -9,10 +9,18 @@
 #include <vector>
 
 #include "abi/xen.hpp"
+#include "kvm/vm.hpp"
 
 namespace xenolith::hv {
 
 class Domain;
+
+// The host side of a channel whose other end is a guest port: a backend in the hypervisor
+// process (Xen's dom0 role). The eventfd becomes readable when the guest notifies; KVM
+// signals it in the kernel when the guest uses the notify port (docs/guest-abi.md).
+struct HostEndpoint {
+    kvm::IoEventFd event;
+};
 
 // 2-level limit: one bit per port in shared_info's evtchn_pending.
 inline constexpr uint32_t kMaxEventChannels2L =
@@ -35,6 +43,14 @@ public:
     long unmask(uint32_t port);
     long bind_vcpu(uint32_t port, uint32_t vcpu);
 
+    // Binds the backend side to `port`, an unbound port the guest offered to domid 0.
+    // Returns 0 and the endpoint, or a negative Xen errno.
+    long bind_host(uint32_t port, std::shared_ptr<HostEndpoint>& endpoint);
+    // The backend lets go: the guest's port is unbound again, still offered to domid 0.
+    void unbind_host(uint32_t port, const HostEndpoint& endpoint);
+    // The backend notifies the guest on `port` (if still bound to `endpoint`).
+    void notify_from_host(uint32_t port, const HostEndpoint& endpoint);
+
     // Raises `virq` on `vcpu` if the guest bound it; used by timers and the console.
     void raise_virq(uint32_t virq, uint32_t vcpu);
     // True when `port` is a valid port whose pending bit is set (SCHEDOP_poll).
@@ -55,6 +71,7 @@ private:
         domid_t remote_dom = 0;
         uint32_t remote_port = 0;
         std::weak_ptr<Domain> peer;  // Interdomain: the other end (may be this domain)
+        std::shared_ptr<HostEndpoint> host;  // Interdomain with a backend in this process
     };
 
     // Takes the lowest free port for `channel`; -XEN_ENOSPC at the table's limit.

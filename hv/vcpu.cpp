@@ -47,8 +47,8 @@ void install_kick_handler() {
 }
 
 constexpr uint64_t kRflagsIopl3If = 0x3202;
-// `out %eax, $XENOLITH_HYPERCALL_PORT` as little-endian bytes (0xe7, port).
-constexpr uint16_t kHypercallOutInsn = 0xe7 | (XENOLITH_HYPERCALL_PORT << 8);
+// The opcode of `out %eax, $imm8` (the hypercall stubs and the notify port use it).
+constexpr uint16_t kOutImm8Eax = 0xe7;
 constexpr uint64_t kClockRefreshNs = 1'000'000'000;
 
 kvm_segment user_segment(uint16_t selector, bool code) {
@@ -273,7 +273,18 @@ void Vcpu::apply_context() {
 struct FatalExit {};
 
 void Vcpu::fatal(const std::string& why) {
-    domain_.crash(id_, why + "\n" + register_dump());
+    // Faulting on the callback's first instruction with the frame just written means no
+    // guest instruction ran since delivery: the fault was already pending for the
+    // interrupted code, so report that code's registers.
+    kvm_regs& r = kvm_.regs();
+    std::string note;
+    if (last_upcall_ && r.rip == event_callback_ && r.rsp == last_upcall_->frame) {
+        r.rip = last_upcall_->rip;
+        r.rsp = last_upcall_->rsp;
+        r.rflags = last_upcall_->rflags;
+        note = " (raised as an event upcall was being delivered)";
+    }
+    domain_.crash(id_, why + note + "\n" + register_dump());
     throw FatalExit{};
 }
 
@@ -304,13 +315,23 @@ void Vcpu::refresh_clock() {
 void Vcpu::handle_exit() {
     counters_.exits.fetch_add(1, std::memory_order_relaxed);
     kvm_run* run = kvm_.run_area();
+    if (run->exit_reason != KVM_EXIT_SHUTDOWN) last_upcall_.reset();  // the guest ran on
     char buf[160];
     switch (run->exit_reason) {
         case KVM_EXIT_IO:
-            if (run->io.direction == KVM_EXIT_IO_OUT && run->io.port == XENOLITH_HYPERCALL_PORT &&
-                run->io.size == 4 && run->io.count == 1) {
-                handle_hypercall();
-                return;
+            if (run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4 && run->io.count == 1) {
+                if (run->io.port == XENOLITH_HYPERCALL_PORT) {
+                    handle_hypercall();
+                    return;
+                }
+                if (run->io.port == XENOLITH_NOTIFY_PORT) {
+                    // The notify port's slow path (no backend caught it in the kernel): an
+                    // EVTCHNOP_send with no result to return, so a bad port is just ignored.
+                    uint32_t port;
+                    std::memcpy(&port, reinterpret_cast<uint8_t*>(run) + run->io.data_offset, sizeof port);
+                    domain_.evtchn().send(port);
+                    return;
+                }
             }
             std::snprintf(buf, sizeof buf, "guest port I/O %s port 0x%x size %u (not a hypercall)",
                           run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port,
@@ -356,15 +377,18 @@ void Vcpu::deliver_upcall_if_due() {
     if (!std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() ||
         std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load())
         return;
+    // A fault KVM has yet to inject must hit the faulting instruction, not the callback.
+    if (kvm_.has_pending_event()) return;
     kvm_regs& r = kvm_.regs();
     uint64_t frame = r.rsp - XENOLITH_UPCALL_FRAME_OFFSET;
     // On VT-x/AMD-V a port-I/O exit leaves RIP on the `out`, and KVM steps over it at the
     // next KVM_RUN only if RIP is unchanged; since the upcall changes RIP, the frame must
-    // hold the address after the hypercall stub's `out` (PVM's emulator has already moved it).
+    // hold the address after that `out %eax, $port` (PVM's emulator has already moved it).
     uint64_t resume = r.rip;
-    if (kvm_.run_area()->exit_reason == KVM_EXIT_IO) {
+    const kvm_run* run = kvm_.run_area();
+    if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT) {
         auto insn = guest().read<uint16_t>(r.rip);
-        if (insn && *insn == kHypercallOutInsn) resume += 2;
+        if (insn && *insn == (kOutImm8Eax | (run->io.port << 8))) resume += 2;
     }
     const uint64_t saved[3] = {r.rflags, resume, r.rsp};
     if (r.rsp < XENOLITH_UPCALL_FRAME_OFFSET ||
@@ -375,6 +399,7 @@ void Vcpu::deliver_upcall_if_due() {
         fatal(buf);
     }
     std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).store(1);
+    last_upcall_ = InterruptedContext{frame, resume, r.rsp, r.rflags};
     r.rsp = frame;
     r.rip = event_callback_;
     kvm_.mark_regs_dirty();

@@ -123,6 +123,12 @@ private:
     // Owned by the vCPU thread.
     uint64_t cr3_ = 0;
     uint64_t event_callback_ = 0;
+    // The context an upcall interrupted, until the guest runs on: a fault KVM injects right
+    // after delivery belongs to it (PVM does not report such faults as pending events).
+    struct InterruptedContext {
+        uint64_t frame = 0, rip = 0, rsp = 0, rflags = 0;
+    };
+    std::optional<InterruptedContext> last_upcall_;
     uint64_t timer_deadline_ = 0;
     uint64_t last_clock_update_ = 0;
     timer_t posix_timer_{};

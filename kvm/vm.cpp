@@ -50,25 +50,34 @@ MemorySlot::~MemorySlot() {
     ::ioctl(vm_->fd(), KVM_SET_USER_MEMORY_REGION, &region);
 }
 
-IoEventFd::IoEventFd(const Vm& vm, uint16_t port, uint32_t len)
-    : vm_fd_(vm.fd()), port_(port), len_(len) {
+IoEventFd::IoEventFd(const Vm& vm, uint16_t port, uint32_t len, std::optional<uint64_t> datamatch)
+    : vm_fd_(vm.fd()), port_(port), len_(len), datamatch_(datamatch) {
     event_.reset(static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
-    kvm_ioeventfd req{};
-    req.addr = port;
-    req.len = len;
-    req.fd = event_.get();
-    req.flags = KVM_IOEVENTFD_FLAG_PIO;
+    kvm_ioeventfd req = request(false);
     check_syscall(::ioctl(vm_fd_, KVM_IOEVENTFD, &req), "KVM_IOEVENTFD");
+    assigned_ = true;
 }
 
-IoEventFd::~IoEventFd() {
-    if (!event_) return;
+void IoEventFd::deassign() {
+    if (!assigned_ || !event_) return;
+    kvm_ioeventfd req = request(true);
+    ::ioctl(vm_fd_, KVM_IOEVENTFD, &req);
+    assigned_ = false;
+}
+
+kvm_ioeventfd IoEventFd::request(bool deassign) const {
     kvm_ioeventfd req{};
     req.addr = port_;
     req.len = len_;
     req.fd = event_.get();
-    req.flags = KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DEASSIGN;
-    ::ioctl(vm_fd_, KVM_IOEVENTFD, &req);
+    req.flags = KVM_IOEVENTFD_FLAG_PIO | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0);
+    if (datamatch_) {
+        req.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+        req.datamatch = *datamatch_;
+    }
+    return req;
 }
+
+IoEventFd::~IoEventFd() { deassign(); }
 
 }  // namespace xenolith::kvm

@@ -1,7 +1,11 @@
 // A KVM virtual machine: memory slots, ioeventfds and vCPU creation.
 #pragma once
 
+#include <linux/kvm.h>
+
 #include <cstdint>
+#include <optional>
+#include <utility>
 
 #include "base/unique_fd.hpp"
 
@@ -46,20 +50,29 @@ private:
 };
 
 // An eventfd that KVM signals in the kernel when the guest writes `port` (no exit to user
-// space); deassigned when destroyed. Needs the Vm to outlive it.
+// space), or only when it writes `datamatch` there; deassigned when destroyed. Needs the Vm
+// to outlive it.
 class IoEventFd {
 public:
-    IoEventFd(const Vm& vm, uint16_t port, uint32_t len);
-    IoEventFd(IoEventFd&&) noexcept = default;
+    IoEventFd(const Vm& vm, uint16_t port, uint32_t len, std::optional<uint64_t> datamatch = {});
+    IoEventFd(IoEventFd&& other) noexcept
+        : vm_fd_(other.vm_fd_), port_(other.port_), len_(other.len_), datamatch_(other.datamatch_),
+          event_(std::move(other.event_)), assigned_(std::exchange(other.assigned_, false)) {}
     IoEventFd& operator=(IoEventFd&&) = delete;
     ~IoEventFd();
     int fd() const { return event_.get(); }
+    // Stops KVM signalling the eventfd (writes exit to user space again); the fd stays open
+    // for whoever polls it. Idempotent.
+    void deassign();
 
 private:
+    kvm_ioeventfd request(bool deassign) const;
     int vm_fd_;
     uint16_t port_;
     uint32_t len_;
+    std::optional<uint64_t> datamatch_;
     UniqueFd event_;
+    bool assigned_ = false;
 };
 
 }  // namespace xenolith::kvm
