@@ -141,9 +141,11 @@ void write_io_tss(std::span<uint8_t> page) {
     std::fill(page.begin(), page.end(), 0);
     std::memcpy(page.data() + 102, &kIoMapBase, sizeof kIoMapBase);
     std::fill(page.begin() + kIoMapBase, page.end(), 0xff);  // 1 = denied
-    // The stubs do a 4-byte `out`, which needs all four ports' bits clear.
-    for (unsigned port = XENOLITH_HYPERCALL_PORT; port < XENOLITH_HYPERCALL_PORT + 4; ++port)
-        page[kIoMapBase + port / 8] &= static_cast<uint8_t>(~(1u << (port % 8)));
+    // The hypercall stubs and the event-channel notify do 4-byte `out`s, which need all
+    // four ports' bits clear.
+    for (unsigned base : {XENOLITH_HYPERCALL_PORT, XENOLITH_NOTIFY_PORT})
+        for (unsigned port = base; port < base + 4; ++port)
+            page[kIoMapBase + port / 8] &= static_cast<uint8_t>(~(1u << (port % 8)));
 }
 
 PvBootPlan load_pv_image(hv::GuestMemory& memory, const ElfImage& image, std::string_view cmdline) {
@@ -162,7 +164,9 @@ PvBootPlan load_pv_image(hv::GuestMemory& memory, const ElfImage& image, std::st
     l.start_info = l.image_end;
     l.shared_info = l.start_info + kPageSize;
     l.io_tss = l.shared_info + kPageSize;
-    uint64_t stack_bottom = l.io_tss + kPageSize;
+    l.grant_frames = l.io_tss + kPageSize;
+    l.console_ring = l.grant_frames + uint64_t{hv::kDefaultGrantFrames} * kPageSize;
+    uint64_t stack_bottom = l.console_ring + kPageSize;
     l.stack_top = stack_bottom + XENOLITH_BOOT_STACK_SIZE;
     l.pt_base = l.stack_top;
     l.nr_pt_frames = page_table_frames(mem);
@@ -207,6 +211,25 @@ PvBootPlan load_pv_image(hv::GuestMemory& memory, const ElfImage& image, std::st
 PvLayout build_pv_domain(hv::Domain& domain, const ElfImage& image, std::string_view cmdline) {
     PvBootPlan plan = load_pv_image(domain.memory(), image, cmdline);
     domain.set_shared_info(plan.layout.shared_info);
+    if (domain.grant_table().place_boot_frames(plan.layout.grant_frames,
+                                               hv::kDefaultGrantFrames) < 0)
+        throw Error(image.name() + ": the grant-table frames do not fit in guest RAM");
+    // The PV console, as Xen's builder sets it up for a domU: a ring page and a port offered
+    // to the backend (domid 0), both named in start_info.
+    long console_port = domain.evtchn().alloc_unbound(0);
+    if (console_port < 0) throw Error(image.name() + ": no event channel left for the console");
+    plan.layout.console_port = static_cast<uint32_t>(console_port);
+    auto* si = domain.memory().object<start_info_t>(plan.layout.start_info);
+    si->console.domU.mfn = plan.layout.console_ring >> hv::kPageShift;
+    si->console.domU.evtchn = plan.layout.console_port;
+    // The backend reaches the ring through the reserved console grant, seeded as Xen's
+    // toolstack does (xc_dom_gnttab_seed): granted to domid 0, the backends' domain.
+    grant_entry_v1_t console_grant{};
+    console_grant.flags = GTF_permit_access;
+    console_grant.domid = 0;
+    console_grant.frame = static_cast<uint32_t>(plan.layout.console_ring >> hv::kPageShift);
+    domain.memory().write(plan.layout.grant_frames + GNTTAB_RESERVED_CONSOLE * sizeof(grant_entry_v1_t),
+                          console_grant);
     domain.set_boot_context(plan.boot);
     auto symbols = std::make_shared<ElfImage>(image);
     domain.set_symbolizer([symbols](uint64_t address) -> std::string {

@@ -25,6 +25,9 @@ struct PvLayout {
     uint64_t start_info = 0;
     uint64_t shared_info = 0;
     uint64_t io_tss = 0;  // TSS + I/O bitmap admitting only the hypercall port
+    uint64_t grant_frames = 0;  // hv::kDefaultGrantFrames pages: the grant table's frames 0..
+    uint64_t console_ring = 0;  // the PV console's xencons_interface page
+    uint32_t console_port = 0;  // its event channel (set by build_pv_domain)
     uint64_t stack_top = 0;
     uint64_t pt_base = 0;
     uint32_t nr_pt_frames = 0;
@@ -42,7 +45,8 @@ inline constexpr uint64_t kMinLoadAddress = 1 << 20;
 // Throws xenolith::Error naming the image and the problem when it cannot be loaded.
 PvBootPlan load_pv_image(hv::GuestMemory& memory, const ElfImage& image, std::string_view cmdline);
 
-// load_pv_image into the domain's RAM, then shared_info, boot context and crash symbolizer.
+// load_pv_image into the domain's RAM, then shared_info, grant frames, boot context and
+// crash symbolizer.
 PvLayout build_pv_domain(hv::Domain& domain, const ElfImage& image, std::string_view cmdline);
 
 // --- Pieces, exposed for tests -------------------------------------------------------------

@@ -80,7 +80,7 @@ TEST(HypercallPage, StubsLoadNumberAndExitThroughThePort) {
     }
 }
 
-TEST(IoTss, OpensExactlyTheFourHypercallPorts) {
+TEST(IoTss, OpensExactlyTheHypercallAndNotifyPorts) {
     std::vector<uint8_t> page(hv::kPageSize);
     write_io_tss(page);
     uint16_t iomap;
@@ -88,7 +88,9 @@ TEST(IoTss, OpensExactlyTheFourHypercallPorts) {
     ASSERT_EQ(iomap, 104);
     auto open = [&](unsigned port) { return !((page[iomap + port / 8] >> (port % 8)) & 1); };
     for (unsigned p = 0; p < 1024; ++p)
-        EXPECT_EQ(open(p), p >= XENOLITH_HYPERCALL_PORT && p < XENOLITH_HYPERCALL_PORT + 4) << p;
+        EXPECT_EQ(open(p), (p >= XENOLITH_HYPERCALL_PORT && p < XENOLITH_HYPERCALL_PORT + 4) ||
+                               (p >= XENOLITH_NOTIFY_PORT && p < XENOLITH_NOTIFY_PORT + 4))
+            << p;
 }
 
 TEST(LoadPvImage, LaysOutImageBootStructuresAndEntryState) {
@@ -100,7 +102,10 @@ TEST(LoadPvImage, LaysOutImageBootStructuresAndEntryState) {
     EXPECT_EQ(l.start_info, l.image_end);
     EXPECT_EQ(l.shared_info, l.start_info + hv::kPageSize);
     EXPECT_EQ(l.io_tss, l.shared_info + hv::kPageSize);
-    EXPECT_EQ(l.stack_top, l.io_tss + hv::kPageSize + XENOLITH_BOOT_STACK_SIZE);
+    EXPECT_EQ(l.grant_frames, l.io_tss + hv::kPageSize);
+    // The grant frames lie below the boot stack.
+    EXPECT_LE(l.grant_frames + hv::kDefaultGrantFrames * hv::kPageSize,
+              l.stack_top - XENOLITH_BOOT_STACK_SIZE);
     EXPECT_EQ(l.pt_base, l.stack_top);
     EXPECT_EQ(l.first_free, l.pt_base + l.nr_pt_frames * hv::kPageSize);
 
