@@ -18,6 +18,15 @@ struct Binding {
 };
 
 Binding g_bindings[kMaxPorts];
+bool g_on_xenolith;
+
+bool probe_xenolith() {
+    xen_extraversion_t extra{};
+    if (hv::xen_version(XENVER_extraversion, &extra) < 0) return false;
+    extra[sizeof(extra) - 1] = '\0';
+    static constexpr char kPrefix[] = "-xenolith";
+    return strncmp(extra, kPrefix, sizeof(kPrefix) - 1) == 0;
+}
 
 xen_ulong_t* pending_words() {
     return xen_shared_info().evtchn_pending;
@@ -49,6 +58,7 @@ void init_boot() {
     // Start with every port masked: only ports with a handler are opened (bind()).
     for (unsigned w = 0; w < kBitsPerWord; ++w) mask_words()[w] = ~xen_ulong_t{0};
     register_upcall();
+    g_on_xenolith = probe_xenolith();
 }
 
 void init_cpu() {
@@ -106,6 +116,31 @@ long send(evtchn_port_t port) {
     evtchn_send_t op{};
     op.port = port;
     return hv::event_channel_op(EVTCHNOP_send, &op);
+}
+
+void notify(evtchn_port_t port) {
+    if (g_on_xenolith) {
+        // docs/guest-abi.md, "Notifying an event channel without an exit".
+        asm volatile("outl %%eax, %[io]" ::"a"(port), [io] "i"(XENOLITH_NOTIFY_PORT) : "memory");
+    } else {
+        send(port);
+    }
+}
+
+bool on_xenolith() {
+    return g_on_xenolith;
+}
+
+void clear_pending(evtchn_port_t port) {
+    clear_bit(pending_words(), port);
+}
+
+long poll(evtchn_port_t port, uint64_t deadline_ns) {
+    sched_poll_t op{};
+    set_xen_guest_handle(op.ports, &port);
+    op.nr_ports = 1;
+    op.timeout = deadline_ns;
+    return hv::sched_op(SCHEDOP_poll, &op);
 }
 
 uint8_t mask_local() {

@@ -4,6 +4,10 @@
 namespace pumice {
 namespace {
 
+// How long exit() waits for the console backend to take the last lines (microseconds with
+// a live backend; the bound only matters when nobody reads the ring).
+constexpr uint64_t kExitDrainNs = 250 * time::kNsPerMs;
+
 [[noreturn]] void shutdown(unsigned reason) {
     console::flush();
     sched_shutdown_t request{};
@@ -19,11 +23,14 @@ void exit(int code) {
     unsigned status = static_cast<unsigned>(code);
     // Xen proper answers -ENOSYS; the status is a Xenolith extension, so ignore errors.
     hv::sched_op(XENOLITH_SCHEDOP_exit_status, &status);
+    console::flush();
+    console::drain(kExitDrainNs);
     shutdown(SHUTDOWN_poweroff);
 }
 
+// Crash reports go through console_io (console::emergency()): a broken ring cannot hide them.
 void panic(const char* fmt, ...) {
-    console::flush();
+    console::emergency();
     printf("PANIC: ");
     va_list args;
     va_start(args, fmt);
@@ -34,7 +41,7 @@ void panic(const char* fmt, ...) {
 }
 
 void assert_failed(const char* file, int line, const char* expr) {
-    console::flush();
+    console::emergency();
     printf("ASSERTION FAILED at %s:%d: %s\n", file, line, expr);
     shutdown(SHUTDOWN_crash);
 }
