@@ -28,6 +28,7 @@
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
+#include "toolstack/launch/pv_guest.hpp"
 #include "common/compute_kernel.hpp"
 #include "hv/hypervisor.hpp"
 #include "kvm/probe.hpp"
@@ -113,11 +114,11 @@ boot::ElfImage load_guest(const std::string& dir, const std::string& name) {
 struct Console {
     std::mutex mutex;
     std::string text;
-    void attach(hv::Domain& d) {
-        d.set_console([this](std::string_view s) {
+    std::function<void(std::string_view)> sink() {
+        return [this](std::string_view s) {
             std::lock_guard lock(mutex);
             text.append(s);
-        });
+        };
     }
     std::string get() {
         std::lock_guard lock(mutex);
@@ -153,10 +154,10 @@ std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std
         ~Reaper() { owner.destroy_domain(id); }
     } reaper{hv, d->id()};
     Console console;
-    console.attach(*d);
-    boot::build_pv_domain(*d, image, cmdline);
+    launch::PvGuest guest = launch::setup_pv_guest(hv, *d, image, cmdline, console.sink());
     d->start();
     hv::DomainState end = d->wait_for_stop();
+    guest.console.reset();  // its last drain lands in `console`
     std::string out = console.get();
     if (end != hv::DomainState::Shutdown || d->shutdown_reason() != SHUTDOWN_poweroff ||
         d->exit_status().value_or(0) != 0)
@@ -179,7 +180,7 @@ std::string line_with(const std::string& console, const std::string& prefix) {
 struct CreateOurs {
     double total_us;          // create_domain start -> first hypercall seen
     double create_domain_us;  // hv::Hypervisor::create_domain
-    double build_us;          // console hook + boot::build_pv_domain
+    double build_us;          // launch::setup_pv_guest: builder + console backend
     double start_to_hc_us;    // Domain::start -> first hypercall seen
     double to_shutdown_us;    // create_domain start -> the domain has powered off
     double destroy_us;        // Hypervisor::destroy_domain (not in total)
@@ -238,8 +239,8 @@ CreateOurs create_ours(hv::Hypervisor& hv, const boot::ElfImage& first, uint64_t
             if (armed) owner.destroy_domain(id);
         }
     } reaper{hv, d->id()};
-    console.attach(*d);
-    boot::build_pv_domain(*d, first, "");
+    // As a toolstack does: the builder and the console backend (a thread) are both timed.
+    launch::PvGuest guest = launch::setup_pv_guest(hv, *d, first, "", console.sink());
     uint64_t t2 = now_ns();
     // vCPU threads inherit the affinity of the thread that starts them: start the domain
     // from one CPU and poll from another, so the poll never sits on the vCPU thread's CPU.
@@ -272,6 +273,7 @@ CreateOurs create_ours(hv::Hypervisor& hv, const boot::ElfImage& first, uint64_t
     d.reset();
     reaper.armed = false;
     uint64_t t5 = now_ns();
+    guest.console.reset();  // teardown includes the console backend
     hv.destroy_domain(id);
     uint64_t t6 = now_ns();
     if (!saw_hypercall || !clean)
@@ -524,7 +526,7 @@ int run(const Options& o) {
                              "<=", 2.0, minimum(ours_total) / minimum(floor_total)));
         b["ours_phases_median_us"] = {
             {"create_domain", round3(median(col(ours, &CreateOurs::create_domain_us)))},
-            {"build_pv_domain", round3(median(col(ours, &CreateOurs::build_us)))},
+            {"setup_pv_guest", round3(median(col(ours, &CreateOurs::build_us)))},
             {"start_to_first_hypercall", round3(median(col(ours, &CreateOurs::start_to_hc_us)))},
         };
         b["floor_phases_median_us"] = {

@@ -65,8 +65,8 @@ TEST_F(DomainApi, HelloBootsPrintsAndPowersOffWithItsExitStatus) {
     EXPECT_EQ(lines[1], "hello: vcpus=1 memory=32768 KiB cmdline='sleep_ms=5 exit=7'");
     EXPECT_TRUE(starts_with(lines[2], "hello: slept ")) << lines[2];
     EXPECT_EQ(lines[3], "hello: exit 7");
-    // Pumice writes one console hypercall per line.
-    EXPECT_EQ(g.console().writes(), 4u);
+    // Four complete lines, nothing unfinished.
+    EXPECT_EQ(g.console().lines_received(), 4u);
     EXPECT_GT(g.domain().vcpu(0).counters().hypercalls.load(), 4u);
     EXPECT_EQ(g.domain().unknown_hypercalls(), 0u);
     EXPECT_GT(g.domain().cpu_time_ns(), 0u);
@@ -88,10 +88,11 @@ TEST_F(DomainApi, ConfigFileThroughTheXlcfgLibrary) {
     p.vcpus = cfg.vcpus;
     auto d = hv().create_domain(p);
     ConsoleCapture console;
-    d->set_console(console.sink());
-    boot::build_pv_domain(*d, boot::ElfImage::load(cfg.kernel), cfg.cmdline);
+    launch::PvGuest guest =
+        launch::setup_pv_guest(hv(), *d, boot::ElfImage::load(cfg.kernel), cfg.cmdline, console.sink());
     d->start();
     EXPECT_EQ(d->wait_for_stop(), DomainState::Shutdown);
+    guest.console.reset();  // its last drain
     EXPECT_EQ(d->exit_status(), std::optional<uint32_t>(9));
     EXPECT_NE(console.text().find("hello: vcpus=2 memory=16384 KiB cmdline='sleep_ms=1 exit=9'\n"),
               std::string::npos)
@@ -105,6 +106,7 @@ TEST_F(DomainApi, ConfigFileThroughTheXlcfgLibrary) {
 // can be a busy shared host descheduling us, so up to kTimingAttempts boots are made and
 // one of them must be within bounds on every measurement.
 constexpr int kTimingAttempts = 3;
+constexpr double kConsoleJitterMs = 5.0;
 
 TEST_F(DomainApi, HelloSleepOf50MsTakes50To70MsInGuestAndOnTheHost) {
     std::string history;
@@ -133,7 +135,11 @@ TEST_F(DomainApi, HelloSleepOf50MsTakes50To70MsInGuestAndOnTheHost) {
                       attempt, guest_ms, host_sleep_ms, domain_ms);
         history += line;
         ASSERT_GE(guest_ms, 50.0) << "the guest's timer fired early\n" << history;
-        ASSERT_GE(host_sleep_ms, 50.0) << "the sleep ended early by the host's clock\n" << history;
+        // Console lines reach the host through the console backend's thread, whose wake-up
+        // on a busy 2-core host can lag a line by a few ms; the domain's own run time below
+        // is the host's strict lower bound.
+        ASSERT_GE(host_sleep_ms, 50.0 - kConsoleJitterMs)
+            << "the sleep ended early by the host's clock\n" << history;
         ASSERT_GE(domain_ms, 50.0) << history;
         in_bounds = guest_ms <= 70.0 && host_sleep_ms <= 70.0 && domain_ms <= 70.0;
     }
@@ -333,12 +339,12 @@ TEST_F(DomainApi, PauseReallyStopsASpinningGuestAndUnpauseResumesIt) {
     EXPECT_TRUE(g.domain().paused());
     // Let the vCPU leave the guest (the kick is asynchronous), then watch it stay out.
     std::this_thread::sleep_for(50ms);
-    size_t writes = g.console().writes();
+    size_t writes = g.console().lines_received();
     vcpu_runstate_info_t r0 = runstate(g.domain());
     uint64_t cpu0 = g.domain().cpu_time_ns();
     std::this_thread::sleep_for(300ms);
     vcpu_runstate_info_t r1 = runstate(g.domain());
-    EXPECT_EQ(g.console().writes(), writes) << "console output while paused";
+    EXPECT_EQ(g.console().lines_received(), writes) << "console output while paused";
     EXPECT_EQ(r1.time[RUNSTATE_running], r0.time[RUNSTATE_running]) << "vCPU ran while paused";
     EXPECT_EQ(g.domain().cpu_time_ns(), cpu0);
     EXPECT_NE(r1.state, RUNSTATE_running);
@@ -412,9 +418,9 @@ TEST_F(DomainApi, DestroyFromAnotherThreadEndsARunningGuestPromptly) {
         EXPECT_LT(ms, 1000.0) << "destroy took too long";
         EXPECT_EQ(g.console().text().find("spin: done"), std::string::npos);
         // destroy_domain returned after joining the vCPU threads: no more output.
-        size_t writes = g.console().writes();
+        size_t writes = g.console().lines_received();
         std::this_thread::sleep_for(50ms);
-        EXPECT_EQ(g.console().writes(), writes);
+        EXPECT_EQ(g.console().lines_received(), writes);
         EXPECT_EQ(runstate(g.domain()).state, RUNSTATE_offline);
     }
     // With the last reference to the Domain gone, so is its KVM VM (and the kernel's
@@ -511,7 +517,7 @@ TEST_F(DomainApi, TwoDomainsRunAtTheSameTime) {
     // A made progress during B's run and after it.
     auto a_first = a.console().time_of("spin: iter=");
     ASSERT_TRUE(a_first);
-    size_t a_writes = a.console().writes();
+    size_t a_writes = a.console().lines_received();
     EXPECT_TRUE(a.console().wait_for_more_than(a_writes + 2, 5s)) << "A stalled after B ended";
     EXPECT_FALSE(a.domain().stopping());
     EXPECT_TRUE(hv().destroy_domain(a.domain().id()));
@@ -528,7 +534,7 @@ TEST_F(DomainApi, TwoSpinningDomainsBothMakeProgressAtOnce) {
     ASSERT_TRUE(b.console().wait_for("spin: iter=", 5s));
     // With both running, each keeps printing: neither starves the other.
     for (int round = 0; round < 3; ++round) {
-        size_t wa = a.console().writes(), wb = b.console().writes();
+        size_t wa = a.console().lines_received(), wb = b.console().lines_received();
         EXPECT_TRUE(a.console().wait_for_more_than(wa, 5s)) << "A stalled";
         EXPECT_TRUE(b.console().wait_for_more_than(wb, 5s)) << "B stalled";
     }
@@ -578,7 +584,7 @@ TEST_F(DomainApi, ACrashEndsOnlyTheCrashingDomain) {
     crash.start();
     ASSERT_EQ(crash.wait_for_stop(5s), std::optional(DomainState::Crashed));
     EXPECT_NE(crash.domain().crash_report().find("crash_ud2"), std::string::npos);
-    size_t writes = spin.console().writes();
+    size_t writes = spin.console().lines_received();
     EXPECT_TRUE(spin.console().wait_for_more_than(writes + 2, 5s)) << "the neighbour stalled";
     EXPECT_EQ(spin.domain().state(), DomainState::Running);
 }

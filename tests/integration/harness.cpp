@@ -272,30 +272,37 @@ size_t wait_thread_count(size_t n, std::chrono::milliseconds timeout) {
 // ---- console -----------------------------------------------------------------------------
 
 std::function<void(std::string_view)> ConsoleCapture::sink() {
+    // Backends deliver whatever the guest wrote since they last looked, so one write may
+    // hold several lines or part of one: record complete lines, each with its arrival.
     return [this](std::string_view text) {
         std::lock_guard lock(mutex_);
-        writes_.push_back({Clock::now(), std::string(text)});
+        auto now = Clock::now();
+        partial_.append(text);
+        for (size_t nl; (nl = partial_.find('\n')) != std::string::npos;) {
+            lines_.push_back({now, partial_.substr(0, nl + 1)});
+            partial_.erase(0, nl + 1);
+        }
     };
 }
 
 std::string ConsoleCapture::text() const {
     std::lock_guard lock(mutex_);
     std::string out;
-    for (const auto& w : writes_) out += w.text;
-    return out;
+    for (const auto& l : lines_) out += l.text;
+    return out + partial_;
 }
 
 std::vector<std::string> ConsoleCapture::lines() const { return split_lines(text()); }
 
-size_t ConsoleCapture::writes() const {
+size_t ConsoleCapture::lines_received() const {
     std::lock_guard lock(mutex_);
-    return writes_.size();
+    return lines_.size();
 }
 
 std::optional<Clock::time_point> ConsoleCapture::time_of(std::string_view prefix) const {
     std::lock_guard lock(mutex_);
-    for (const auto& w : writes_)
-        if (starts_with(w.text, prefix)) return w.at;
+    for (const auto& l : lines_)
+        if (starts_with(l.text, prefix)) return l.at;
     return std::nullopt;
 }
 
@@ -310,7 +317,7 @@ bool ConsoleCapture::wait_for(std::string_view prefix, std::chrono::milliseconds
 
 bool ConsoleCapture::wait_for_more_than(size_t n, std::chrono::milliseconds timeout) const {
     auto deadline = Clock::now() + timeout;
-    while (writes() <= n) {
+    while (lines_received() <= n) {
         if (Clock::now() >= deadline) return false;
         std::this_thread::sleep_for(1ms);
     }
@@ -333,10 +340,10 @@ ApiGuest::ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string
     p.vcpus = vcpus;
     domain_ = hv.create_domain(p);
     try {
-        boot::PvLayout layout = boot::build_pv_domain(*domain_, image, cmdline);
-        hypercall_page_ = layout.hypercall_page;
         // The capture outlives the domain's last write: the sink holds its own reference.
-        domain_->set_console([c = console_, s = console_->sink()](std::string_view t) { s(t); });
+        guest_ = launch::setup_pv_guest(hv, *domain_, image, cmdline,
+                                        [c = console_, s = console_->sink()](std::string_view t) { s(t); });
+        hypercall_page_ = guest_.layout.hypercall_page;
     } catch (...) {
         hv.destroy_domain(domain_->id());
         throw;
@@ -344,6 +351,7 @@ ApiGuest::ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string
 }
 
 ApiGuest::~ApiGuest() {
+    guest_.console.reset();  // drains, then lets go of the domain
     if (domain_) hv_.destroy_domain(domain_->id());
 }
 
@@ -359,7 +367,11 @@ std::optional<hv::DomainState> ApiGuest::wait_for_stop(std::chrono::milliseconds
         stopped_at_ = Clock::now();
         return s;
     });
-    if (waiter.wait_for(timeout) == std::future_status::ready) return waiter.get();
+    if (waiter.wait_for(timeout) == std::future_status::ready) {
+        // What the guest wrote just before it stopped may still sit in its console ring.
+        if (guest_.console) guest_.console->drain();
+        return waiter.get();
+    }
     ADD_FAILURE() << "domain " << d->name() << " did not stop within " << timeout.count()
                   << " ms (state " << hv::state_name(d->state()) << "); destroying it\n"
                   << "console so far:\n" << console_->text();

@@ -18,6 +18,7 @@
 
 #include "hv/domain.hpp"
 #include "hv/hypervisor.hpp"
+#include "toolstack/launch/pv_guest.hpp"
 
 namespace xenolith::integration {
 
@@ -106,31 +107,34 @@ size_t thread_count();   // entries of /proc/self/task
 size_t wait_thread_count(size_t n, std::chrono::milliseconds timeout = 1s);
 
 // ---- in-process domains ----------------------------------------------------------------
-// Console output of one domain, each write with the host time it arrived.
+// Console output of one domain as complete lines, each with the host time it arrived
+// (backends batch: one delivery may hold several lines, or part of one).
 class ConsoleCapture {
 public:
-    struct Write {
+    struct Line {
         Clock::time_point at;
-        std::string text;
+        std::string text;  // with its '\n'
     };
     std::function<void(std::string_view)> sink();
+    // Everything received, including an unfinished last line.
     std::string text() const;
     std::vector<std::string> lines() const;
-    size_t writes() const;
-    // The arrival time of the first write that starts with `prefix`.
+    size_t lines_received() const;
+    // The arrival time of the first line that starts with `prefix`.
     std::optional<Clock::time_point> time_of(std::string_view prefix) const;
-    // Waits until some write starts with `prefix`.
+    // Waits until some line starts with `prefix`.
     bool wait_for(std::string_view prefix, std::chrono::milliseconds timeout) const;
-    // Waits until there are more than `n` writes.
+    // Waits until more than `n` lines have arrived.
     bool wait_for_more_than(size_t n, std::chrono::milliseconds timeout) const;
 
 private:
     mutable std::mutex mutex_;
-    std::vector<Write> writes_;
+    std::vector<Line> lines_;
+    std::string partial_;
 };
 
-// A domain created and built from a guest app through hv::Hypervisor and boot::build_pv_domain,
-// with its console captured. The domain is destroyed when this goes away.
+// A domain created and built from a guest app through hv::Hypervisor and
+// launch::setup_pv_guest, with its console (ring and console_io) captured. The domain is destroyed when this goes away.
 class ApiGuest {
 public:
     ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string& cmdline,
@@ -146,6 +150,8 @@ public:
 
     // Domain::start(), remembering when.
     void start();
+    // Host input for the guest's console ring.
+    void console_input(std::string_view text) { guest_.console->input(text); }
     Clock::time_point started_at() const { return started_at_; }
     // Domain::wait_for_stop() on another thread, bounded by `timeout`: on timeout the test
     // fails, the domain is destroyed and nullopt returned. `stopped_at` is taken on that
@@ -157,6 +163,7 @@ private:
     hv::Hypervisor& hv_;
     std::shared_ptr<hv::Domain> domain_;
     std::shared_ptr<ConsoleCapture> console_;
+    launch::PvGuest guest_;
     uint64_t hypercall_page_ = 0;
     Clock::time_point started_at_{};
     Clock::time_point stopped_at_{};

@@ -1,6 +1,7 @@
 #include "toolstack/xn/run.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
+#include "toolstack/launch/pv_guest.hpp"
 #include "hv/hypervisor.hpp"
 #include "kvm/probe.hpp"
 #include "toolstack/xlcfg/domain_config.hpp"
@@ -110,7 +112,13 @@ int run_command(const RunOptions& options) {
         hv::Hypervisor hv;
         for (unsigned boots = 1;; ++boots) {
             DomainGuard domain(hv, hv.create_domain(params_for(cfg)));
-            boot::build_pv_domain(*domain, image, cfg.cmdline);
+            // Console output (ring and console_io) goes to stdout; the console is destroyed
+            // before the domain, after a last drain.
+            launch::PvGuest guest = launch::setup_pv_guest(
+                hv, *domain, image, cfg.cmdline, [](std::string_view text) {
+                    ssize_t rc = ::write(STDOUT_FILENO, text.data(), text.size());
+                    (void)rc;
+                });
             note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name + ") booting " +
                               cfg.kernel + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
                               std::to_string(cfg.vcpus) + " vCPU" + (cfg.vcpus > 1 ? "s" : ""));
