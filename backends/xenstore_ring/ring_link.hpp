@@ -1,0 +1,40 @@
+// Serves one guest's xenstore ring: the page is reached through the guest's reserved
+// xenstore grant, requests and replies are moved by xenstored's pump_ring(), and the pump
+// runs when the guest notifies (its event channel) or xenstored queues output (a watch
+// firing). Created when the toolstack introduces the domain, destroyed on release.
+#pragma once
+
+#include <memory>
+#include <thread>
+
+#include "backends/xenstored/connection.hpp"
+#include "backends/xenstored/xenstored.hpp"
+#include "base/unique_fd.hpp"
+#include "hv/grant_table.hpp"
+#include "hv/host_channel.hpp"
+
+namespace xenolith::backends {
+
+class XenstoreRingLink {
+public:
+    // Throws Error when the grant or the port cannot be had.
+    XenstoreRingLink(std::shared_ptr<hv::Domain> domain, xenstored::Xenstored& daemon, uint32_t port);
+    ~XenstoreRingLink();
+    XenstoreRingLink(const XenstoreRingLink&) = delete;
+    XenstoreRingLink& operator=(const XenstoreRingLink&) = delete;
+
+    bool broken() const { return broken_.load(); }
+
+private:
+    void run();
+
+    hv::HostChannel channel_;
+    hv::GrantMapping page_;
+    UniqueFd wake_;  // written by the connection's wake callback (must only signal)
+    UniqueFd stop_;
+    xenstored::Connection conn_;
+    std::atomic<bool> broken_{false};
+    std::thread thread_;
+};
+
+}  // namespace xenolith::backends
