@@ -166,7 +166,8 @@ PvBootPlan load_pv_image(hv::GuestMemory& memory, const ElfImage& image, std::st
     l.io_tss = l.shared_info + kPageSize;
     l.grant_frames = l.io_tss + kPageSize;
     l.console_ring = l.grant_frames + uint64_t{hv::kDefaultGrantFrames} * kPageSize;
-    uint64_t stack_bottom = l.console_ring + kPageSize;
+    l.store_ring = l.console_ring + kPageSize;
+    uint64_t stack_bottom = l.store_ring + kPageSize;
     l.stack_top = stack_bottom + XENOLITH_BOOT_STACK_SIZE;
     l.pt_base = l.stack_top;
     l.nr_pt_frames = page_table_frames(mem);
@@ -214,22 +215,27 @@ PvLayout build_pv_domain(hv::Domain& domain, const ElfImage& image, std::string_
     if (domain.grant_table().place_boot_frames(plan.layout.grant_frames,
                                                hv::kDefaultGrantFrames) < 0)
         throw Error(image.name() + ": the grant-table frames do not fit in guest RAM");
-    // The PV console, as Xen's builder sets it up for a domU: a ring page and a port offered
-    // to the backend (domid 0), both named in start_info.
-    long console_port = domain.evtchn().alloc_unbound(0);
-    if (console_port < 0) throw Error(image.name() + ": no event channel left for the console");
-    plan.layout.console_port = static_cast<uint32_t>(console_port);
+    // The PV console and xenstore, as Xen's builder sets them up for a domU: for each a ring
+    // page and a port offered to its backend (domid 0), both named in start_info, and the
+    // reserved grant through which the backend maps the page, seeded as Xen's toolstack
+    // does (xc_dom_gnttab_seed).
     auto* si = domain.memory().object<start_info_t>(plan.layout.start_info);
+    auto offer = [&](const char* what, uint64_t ring, grant_ref_t ref) {
+        long port = domain.evtchn().alloc_unbound(0);
+        if (port < 0) throw Error(image.name() + ": no event channel left for the " + what);
+        grant_entry_v1_t grant{};
+        grant.flags = GTF_permit_access;
+        grant.domid = 0;
+        grant.frame = static_cast<uint32_t>(ring >> hv::kPageShift);
+        domain.memory().write(plan.layout.grant_frames + ref * sizeof(grant_entry_v1_t), grant);
+        return static_cast<uint32_t>(port);
+    };
+    plan.layout.console_port = offer("console", plan.layout.console_ring, GNTTAB_RESERVED_CONSOLE);
     si->console.domU.mfn = plan.layout.console_ring >> hv::kPageShift;
     si->console.domU.evtchn = plan.layout.console_port;
-    // The backend reaches the ring through the reserved console grant, seeded as Xen's
-    // toolstack does (xc_dom_gnttab_seed): granted to domid 0, the backends' domain.
-    grant_entry_v1_t console_grant{};
-    console_grant.flags = GTF_permit_access;
-    console_grant.domid = 0;
-    console_grant.frame = static_cast<uint32_t>(plan.layout.console_ring >> hv::kPageShift);
-    domain.memory().write(plan.layout.grant_frames + GNTTAB_RESERVED_CONSOLE * sizeof(grant_entry_v1_t),
-                          console_grant);
+    plan.layout.store_port = offer("xenstore", plan.layout.store_ring, GNTTAB_RESERVED_XENSTORE);
+    si->store_mfn = plan.layout.store_ring >> hv::kPageShift;
+    si->store_evtchn = plan.layout.store_port;
     domain.set_boot_context(plan.boot);
     auto symbols = std::make_shared<ElfImage>(image);
     domain.set_symbolizer([symbols](uint64_t address) -> std::string {

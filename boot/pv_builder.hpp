@@ -28,6 +28,8 @@ struct PvLayout {
     uint64_t grant_frames = 0;  // hv::kDefaultGrantFrames pages: the grant table's frames 0..
     uint64_t console_ring = 0;  // the PV console's xencons_interface page
     uint32_t console_port = 0;  // its event channel (set by build_pv_domain)
+    uint64_t store_ring = 0;    // the xenstore_domain_interface page
+    uint32_t store_port = 0;    // its event channel (set by build_pv_domain)
     uint64_t stack_top = 0;
     uint64_t pt_base = 0;
     uint32_t nr_pt_frames = 0;
