@@ -5,23 +5,52 @@
 
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "backends/console/console_backend.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
 #include "hv/hypervisor.hpp"
+#include "toolstack/launch/store_service.hpp"
 
 namespace xenolith::launch {
 
+// The domain's entry in the store, removed (and @releaseDomain fired) when this goes.
+class StoreEntry {
+public:
+    StoreEntry() = default;
+    StoreEntry(StoreService* store, domid_t id) : store_(store), id_(id) {}
+    StoreEntry(StoreEntry&& o) noexcept : store_(std::exchange(o.store_, nullptr)), id_(o.id_) {}
+    StoreEntry& operator=(StoreEntry&& o) noexcept {
+        if (this != &o) {
+            reset();
+            store_ = std::exchange(o.store_, nullptr);
+            id_ = o.id_;
+        }
+        return *this;
+    }
+    ~StoreEntry() { reset(); }
+    void reset() {
+        if (store_) std::exchange(store_, nullptr)->remove_domain(id_);
+    }
+
+private:
+    StoreService* store_ = nullptr;
+    domid_t id_ = 0;
+};
+
 struct PvGuest {
     boot::PvLayout layout;
-    // Destroy it before the domain: it drains the guest's last output first.
+    // Destroy them before the domain: the console drains the guest's last output first.
     std::unique_ptr<backends::ConsoleBackend> console;
+    StoreEntry store;
 };
 
 // Builds `domain` (Building, registered in `hv`) from `image` and connects its console:
-// the ring and the emergency console_io both go to `sink`. Throws Error on failure.
+// the ring and the emergency console_io both go to `sink`. With a `store`, the domain's
+// xenstore nodes are written and its store ring goes live. Throws Error on failure.
 PvGuest setup_pv_guest(hv::Hypervisor& hv, hv::Domain& domain, const boot::ElfImage& image,
-                       std::string_view cmdline, backends::ConsoleBackend::Sink sink);
+                       std::string_view cmdline, backends::ConsoleBackend::Sink sink,
+                       StoreService* store = nullptr);
 
 }  // namespace xenolith::launch

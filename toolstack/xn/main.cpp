@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
     run_cmd->add_option("config", run.config_path, "xl.cfg file")->required();
     run_cmd->add_option("overrides", run.overrides, "KEY=VALUE settings applied after the file");
     run_cmd->add_flag("-q,--quiet", run.quiet, "no progress lines on stderr");
+    run_cmd->add_option("--xenstore-socket", run.xenstore_socket,
+                        "serve xenstore on this unix socket (for xenstore-ls with XENSTORED_PATH)");
 
     auto* info_cmd = app.add_subcommand("info", "Show the host, its KVM flavour and capabilities");
 

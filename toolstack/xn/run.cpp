@@ -11,6 +11,7 @@
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
+#include "backends/xenstored/socket_server.hpp"
 #include "toolstack/launch/pv_guest.hpp"
 #include "hv/hypervisor.hpp"
 #include "kvm/probe.hpp"
@@ -110,6 +111,12 @@ int run_command(const RunOptions& options) {
         }
         boot::ElfImage image = boot::ElfImage::load(cfg.kernel);
         hv::Hypervisor hv;
+        launch::StoreService store(hv);
+        std::unique_ptr<xenstored::SocketServer> store_socket;
+        if (!options.xenstore_socket.empty()) {
+            store_socket = std::make_unique<xenstored::SocketServer>(store.daemon(), options.xenstore_socket);
+            note(options, "xenstore on " + options.xenstore_socket);
+        }
         for (unsigned boots = 1;; ++boots) {
             DomainGuard domain(hv, hv.create_domain(params_for(cfg)));
             // Console output (ring and console_io) goes to stdout; the console is destroyed
@@ -118,7 +125,8 @@ int run_command(const RunOptions& options) {
                 hv, *domain, image, cfg.cmdline, [](std::string_view text) {
                     ssize_t rc = ::write(STDOUT_FILENO, text.data(), text.size());
                     (void)rc;
-                });
+                },
+                &store);
             note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name + ") booting " +
                               cfg.kernel + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
                               std::to_string(cfg.vcpus) + " vCPU" + (cfg.vcpus > 1 ? "s" : ""));

@@ -15,6 +15,7 @@ struct RunOptions {
     std::string config_path;
     std::vector<std::string> overrides;  // key=value, as `xl create`
     bool quiet = false;                  // no "xn:" progress lines on stderr
+    std::string xenstore_socket;         // serve xenstore here (XENSTORED_PATH for xenstore-utils)
 };
 
 int run_command(const RunOptions& options);

@@ -1,0 +1,57 @@
+// The toolstack's xenstore: the daemon, one ring link per introduced guest, and the
+// standard nodes every domain gets when it is created (what libxl writes for xl create).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/xenstore_ring/ring_link.hpp"
+#include "backends/xenstored/local_client.hpp"
+#include "backends/xenstored/xenstored.hpp"
+#include "boot/pv_builder.hpp"
+#include "hv/hypervisor.hpp"
+
+namespace xenolith::launch {
+
+class StoreService {
+public:
+    explicit StoreService(hv::Hypervisor& hv);
+    ~StoreService();
+    StoreService(const StoreService&) = delete;
+    StoreService& operator=(const StoreService&) = delete;
+
+    xenstored::Xenstored& daemon() { return daemon_; }
+
+    // Writes /local/domain/<id>/{name,domid,vm,memory,cpu,control,data,device,console,store}
+    // and /vm/<uuid>, then introduces the domain: its ring goes live, @introduceDomain fires.
+    void add_domain(hv::Domain& domain, const boot::PvLayout& layout);
+    // Releases the domain (@releaseDomain fires, its watches go) and removes its nodes.
+    void remove_domain(domid_t id);
+
+    // The toolstack's privileged access (xl shutdown writes control/shutdown this way).
+    std::string read(std::string_view path);
+    void write(std::string_view path, std::string_view value);
+
+private:
+    int introduce(uint32_t domid, uint32_t port);
+    void release(uint32_t domid);
+
+    hv::Hypervisor& hv_;
+    std::mutex mutex_;  // links_, graveyard_, client_
+    std::map<uint32_t, std::unique_ptr<backends::XenstoreRingLink>> links_;
+    // Links released from inside xenstored (its lock held) are destroyed here afterwards:
+    // their pump thread may be waiting for that very lock.
+    std::vector<std::unique_ptr<backends::XenstoreRingLink>> graveyard_;
+    std::map<uint32_t, std::string> vm_paths_;
+    // Set while this service's own INTRODUCE/RELEASE runs (mutex_ held). Other clients
+    // (the socket's) may not introduce or release domains: the toolstack does that.
+    bool own_request_ = false;
+    xenstored::Xenstored daemon_;
+    xenstored::LocalClient client_;
+};
+
+}  // namespace xenolith::launch
