@@ -8,7 +8,7 @@ namespace {
 // a live backend; the bound only matters when nobody reads the ring).
 constexpr uint64_t kExitDrainNs = 250 * time::kNsPerMs;
 
-[[noreturn]] void shutdown(unsigned reason) {
+[[noreturn]] void shutdown_now(unsigned reason) {
     console::flush();
     sched_shutdown_t request{};
     request.reason = reason;
@@ -20,12 +20,16 @@ constexpr uint64_t kExitDrainNs = 250 * time::kNsPerMs;
 }  // namespace
 
 void exit(int code) {
+    shutdown(SHUTDOWN_poweroff, code);
+}
+
+void shutdown(unsigned reason, int code) {
     unsigned status = static_cast<unsigned>(code);
     // Xen proper answers -ENOSYS; the status is a Xenolith extension, so ignore errors.
     hv::sched_op(XENOLITH_SCHEDOP_exit_status, &status);
     console::flush();
     console::drain(kExitDrainNs);
-    shutdown(SHUTDOWN_poweroff);
+    shutdown_now(reason);
 }
 
 // Crash reports go through console_io (console::emergency()): a broken ring cannot hide them.
@@ -37,13 +41,13 @@ void panic(const char* fmt, ...) {
     vprintf(fmt, args);
     va_end(args);
     printf("\n");
-    shutdown(SHUTDOWN_crash);
+    shutdown_now(SHUTDOWN_crash);
 }
 
 void assert_failed(const char* file, int line, const char* expr) {
     console::emergency();
     printf("ASSERTION FAILED at %s:%d: %s\n", file, line, expr);
-    shutdown(SHUTDOWN_crash);
+    shutdown_now(SHUTDOWN_crash);
 }
 
 }  // namespace pumice

@@ -1,6 +1,7 @@
 // Boot: from the assembly entry to the app's main thread, in dependency order.
 #include <pumice/cpu.hpp>
 #include <pumice/pumice.hpp>
+#include <pumice/xenstore.hpp>
 
 extern "C" int main();
 extern "C" void (*__init_array_start[])();
@@ -97,5 +98,7 @@ extern "C" [[noreturn]] void pumice_start(start_info_t* si) {
     if (!thread_create("main", main_thread, nullptr, 0, kMainStackSize)) {
         panic("cannot create the main thread");
     }
+    // The store ring, if the builder gave us one: its threads, and the control/shutdown watch.
+    xenstore::init();
     sched::idle_loop();
 }

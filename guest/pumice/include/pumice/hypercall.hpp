@@ -47,6 +47,9 @@ inline long console_io(int cmd, unsigned count, const char* buf) {
 inline long xen_version(int cmd, void* arg) {
     return hypercall<__HYPERVISOR_xen_version>(cmd, reinterpret_cast<uint64_t>(arg));
 }
+inline long grant_table_op(unsigned cmd, void* uop, unsigned count) {
+    return hypercall<__HYPERVISOR_grant_table_op>(cmd, reinterpret_cast<uint64_t>(uop), count);
+}
 inline long set_timer_op(uint64_t deadline_ns) {
     return hypercall<__HYPERVISOR_set_timer_op>(deadline_ns);
 }

@@ -6,6 +6,7 @@
 #include <pumice/cmdline.hpp>
 #include <pumice/console.hpp>
 #include <pumice/events.hpp>
+#include <pumice/grant.hpp>
 #include <pumice/hypercall.hpp>
 #include <pumice/memory.hpp>
 #include <pumice/print.hpp>
@@ -23,5 +24,7 @@ shared_info_t& xen_shared_info();
 
 // Records `code` as the exit status (XENOLITH_SCHEDOP_exit_status) and powers off.
 [[noreturn]] void exit(int code);
+// As exit(), with another SCHEDOP_shutdown reason (SHUTDOWN_reboot, ...).
+[[noreturn]] void shutdown(unsigned reason, int code);
 
 }  // namespace pumice

@@ -10,6 +10,7 @@
 #include <xen/errno.h>
 #include <xen/event_channel.h>
 #include <xen/features.h>
+#include <xen/grant_table.h>
 #include <xen/memory.h>
 #include <xen/sched.h>
 #include <xen/vcpu.h>
