@@ -331,7 +331,8 @@ std::atomic<unsigned> g_guest_serial{0};
 }
 
 ApiGuest::ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string& cmdline,
-                   uint32_t vcpus, uint64_t memory_mib, const std::string& name)
+                   uint32_t vcpus, uint64_t memory_mib, const std::string& name,
+                   launch::StoreService* store)
     : hv_(hv), console_(std::make_shared<ConsoleCapture>()) {
     boot::ElfImage image = boot::ElfImage::load(guest_path(app));
     hv::DomainParams p;
@@ -342,7 +343,8 @@ ApiGuest::ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string
     try {
         // The capture outlives the domain's last write: the sink holds its own reference.
         guest_ = launch::setup_pv_guest(hv, *domain_, image, cmdline,
-                                        [c = console_, s = console_->sink()](std::string_view t) { s(t); });
+                                        [c = console_, s = console_->sink()](std::string_view t) { s(t); },
+                                        store);
         hypercall_page_ = guest_.layout.hypercall_page;
     } catch (...) {
         hv.destroy_domain(domain_->id());
@@ -352,6 +354,7 @@ ApiGuest::ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string
 
 ApiGuest::~ApiGuest() {
     guest_.console.reset();  // drains, then lets go of the domain
+    guest_.store.reset();    // its nodes go, @releaseDomain fires
     if (domain_) hv_.destroy_domain(domain_->id());
 }
 

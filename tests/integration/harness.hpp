@@ -137,8 +137,10 @@ private:
 // launch::setup_pv_guest, with its console (ring and console_io) captured. The domain is destroyed when this goes away.
 class ApiGuest {
 public:
+    // With a `store`, the domain gets its xenstore nodes and a live store ring.
     ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string& cmdline,
-             uint32_t vcpus = 1, uint64_t memory_mib = 32, const std::string& name = "");
+             uint32_t vcpus = 1, uint64_t memory_mib = 32, const std::string& name = "",
+             launch::StoreService* store = nullptr);
     ~ApiGuest();
     ApiGuest(const ApiGuest&) = delete;
     ApiGuest& operator=(const ApiGuest&) = delete;
