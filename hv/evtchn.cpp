@@ -39,33 +39,60 @@ bool virq_is_per_vcpu(uint32_t virq) {
 EventChannelTable::EventChannelTable(Domain& domain, uint32_t max_ports)
     : domain_(domain),
       max_ports_(max_ports == 0 || max_ports > kMaxEventChannels2L ? kMaxEventChannels2L : max_ports),
-      channels_(1),  // port 0 is never allocated, as in Xen
       virq_ports_(domain.nr_vcpus(), std::vector<int32_t>(NR_VIRQS, -1)) {
-    channels_[0].state = State::Reserved;
+    std::lock_guard lock(mutex_);
+    // Port 0 is never allocated, as in Xen.
+    allocate_locked({.state = State::Reserved});
+}
+
+EventChannelTable::Slot* EventChannelTable::slot(uint32_t port) const {
+    if (port >= nr_ports_.load(std::memory_order_acquire)) return nullptr;
+    Bucket* b = buckets_[port / kBucketSize].load(std::memory_order_acquire);
+    return b ? &(*b)[port % kBucketSize] : nullptr;
 }
 
 bool EventChannelTable::is_valid(uint32_t port) const {
-    std::lock_guard lock(mutex_);
-    return port < channels_.size() && channels_[port].state != State::Free &&
-           channels_[port].state != State::Reserved;
+    Slot* s = slot(port);
+    if (!s) return false;
+    std::lock_guard lock(s->lock);
+    return s->ch.state != State::Free && s->ch.state != State::Reserved;
 }
 
 uint32_t EventChannelTable::ports_in_use() const {
     std::lock_guard lock(mutex_);
     uint32_t n = 0;
-    for (const auto& c : channels_) n += c.state != State::Free && c.state != State::Reserved;
+    for (uint32_t p = 0; p < nr_ports_.load(); ++p) {
+        State st = slot(p)->ch.state;  // writers hold the table lock: reading under it is safe
+        n += st != State::Free && st != State::Reserved;
+    }
     return n;
 }
 
 long EventChannelTable::allocate_locked(const Channel& channel) {
+    uint32_t n = nr_ports_.load();
     uint32_t port = 1;
-    while (port < channels_.size() && channels_[port].state != State::Free) ++port;
-    if (port == channels_.size()) {
-        if (channels_.size() >= max_ports_) return -XEN_ENOSPC;
-        channels_.emplace_back();
+    while (port < n && slot(port)->ch.state != State::Free) ++port;
+    if (channel.state == State::Reserved) port = 0;
+    if (port >= n) {
+        if (n >= max_ports_) return -XEN_ENOSPC;
+        port = n;
+        if (port % kBucketSize == 0) {
+            owned_buckets_.push_back(std::make_unique<Bucket>());
+            buckets_[port / kBucketSize].store(owned_buckets_.back().get(), std::memory_order_release);
+        }
+        nr_ports_.store(n + 1, std::memory_order_release);
     }
-    channels_[port] = channel;
+    Slot* s = slot(port);
+    std::lock_guard lock(s->lock);
+    s->ch = channel;
     return port;
+}
+
+void EventChannelTable::free_locked(uint32_t port, Channel& ch) {
+    if (ch.state == State::Virq) virq_ports_[ch.notify_vcpu][ch.virq] = -1;
+    if (ch.host) ch.host->event.deassign();  // no stale backend may catch a reused port
+    ch = Channel{};
+    clear_pending(port);
 }
 
 long EventChannelTable::alloc_unbound(domid_t remote_dom) {
@@ -99,37 +126,40 @@ long EventChannelTable::bind_interdomain(domid_t remote_dom, uint32_t remote_por
     std::shared_ptr<Domain> self = domain_.hypervisor().find(domain_.id());
     if (!remote || !self) return -XEN_ESRCH;
     EventChannelTable& rt = remote->evtchn();
-    // Both tables change together. Two mutexes are taken with std::scoped_lock's
-    // deadlock avoidance, so a concurrent bind in the other direction cannot deadlock.
+    // Both tables change together: their locks are taken with std::lock's deadlock
+    // avoidance, so a concurrent bind in the other direction cannot deadlock.
     std::unique_lock<std::mutex> own(mutex_, std::defer_lock), other(rt.mutex_, std::defer_lock);
     if (&rt == this)
         own.lock();
     else
         std::lock(own, other);
-    if (remote_port >= rt.channels_.size()) return -XEN_EINVAL;
-    Channel& target = rt.channels_[remote_port];
-    if (target.state != State::Unbound || target.remote_dom != domain_.id()) return -XEN_EINVAL;
+    Slot* target = rt.slot(remote_port);
+    if (!target) return -XEN_EINVAL;
+    {
+        std::lock_guard tl(target->lock);
+        if (target->ch.state != State::Unbound || target->ch.remote_dom != domain_.id()) return -XEN_EINVAL;
+    }
     long port = allocate_locked({.state = State::Interdomain,
                                  .remote_dom = remote_dom,
                                  .remote_port = remote_port,
                                  .peer = remote});
     if (port < 0) return port;
-    Channel& peer_end = rt.channels_[remote_port];  // allocate may have grown our vector only
-    peer_end.state = State::Interdomain;
-    peer_end.remote_dom = domain_.id();
-    peer_end.remote_port = static_cast<uint32_t>(port);
-    peer_end.peer = self;
+    std::lock_guard tl(target->lock);
+    target->ch.state = State::Interdomain;
+    target->ch.remote_dom = domain_.id();
+    target->ch.remote_port = static_cast<uint32_t>(port);
+    target->ch.peer = self;
     return port;
 }
 
 long EventChannelTable::close(uint32_t port) {
     std::shared_ptr<Domain> peer;
     {
-        std::lock_guard lock(mutex_);
-        if (port >= channels_.size()) return -XEN_EINVAL;
-        const Channel& c = channels_[port];
-        if (c.state == State::Free || c.state == State::Reserved) return -XEN_EINVAL;
-        if (c.state == State::Interdomain) peer = c.peer.lock();
+        Slot* s = slot(port);
+        if (!s) return -XEN_EINVAL;
+        std::lock_guard lock(s->lock);
+        if (s->ch.state == State::Free || s->ch.state == State::Reserved) return -XEN_EINVAL;
+        if (s->ch.state == State::Interdomain) peer = s->ch.peer.lock();
     }
     EventChannelTable* pt = peer ? &peer->evtchn() : nullptr;
     std::unique_lock<std::mutex> own(mutex_, std::defer_lock), other;
@@ -139,39 +169,38 @@ long EventChannelTable::close(uint32_t port) {
     } else {
         own.lock();
     }
-    // Looked at again under both locks: the port may have changed meanwhile.
-    if (port >= channels_.size()) return -XEN_EINVAL;
-    Channel& c = channels_[port];
-    switch (c.state) {
-        case State::Free:
-        case State::Reserved: return -XEN_EINVAL;
-        case State::Virq: virq_ports_[c.notify_vcpu][c.virq] = -1; break;
-        case State::Interdomain:
-            // A backend's kernel fast path must not catch a future user of this port number.
-            if (c.host) c.host->event.deassign();
-            // The peer goes back to unbound, offered to us again, as in Xen.
-            if (pt && c.remote_port < pt->channels_.size()) {
-                Channel& far = pt->channels_[c.remote_port];
-                if (far.state == State::Interdomain && far.remote_dom == domain_.id() &&
-                    far.remote_port == port) {
-                    far.state = State::Unbound;
-                    far.remote_port = 0;
-                    far.peer.reset();
-                }
+    // Looked at again under the table locks: the port may have changed meanwhile.
+    Slot* s = slot(port);
+    std::lock_guard lock(s->lock);
+    Channel& c = s->ch;
+    if (c.state == State::Free || c.state == State::Reserved) return -XEN_EINVAL;
+    if (c.state == State::Interdomain && pt) {
+        // The peer goes back to unbound, offered to us again, as in Xen.
+        if (Slot* far = pt->slot(c.remote_port); far && far != s) {
+            std::lock_guard fl(far->lock);
+            if (far->ch.state == State::Interdomain && far->ch.remote_dom == domain_.id() &&
+                far->ch.remote_port == port) {
+                far->ch.state = State::Unbound;
+                far->ch.remote_port = 0;
+                far->ch.peer.reset();
             }
-            break;
-        case State::Unbound:
-        case State::Ipi: break;
+        }
     }
-    c = Channel{};
-    clear_pending(port);
+    free_locked(port, c);
     return 0;
 }
 
+void EventChannelTable::reset() {
+    uint32_t n = nr_ports_.load();
+    for (uint32_t port = 1; port < n; ++port) close(port);  // -EINVAL for free ports: fine
+}
+
 long EventChannelTable::bind_host(uint32_t port, std::shared_ptr<HostEndpoint>& endpoint) {
-    std::lock_guard lock(mutex_);
-    if (port >= channels_.size()) return -XEN_EINVAL;
-    Channel& c = channels_[port];
+    std::lock_guard table(mutex_);
+    Slot* s = slot(port);
+    if (!s) return -XEN_EINVAL;
+    std::lock_guard lock(s->lock);
+    Channel& c = s->ch;
     if (c.state != State::Unbound || c.remote_dom != 0) return -XEN_EINVAL;
     endpoint = std::make_shared<HostEndpoint>(
         HostEndpoint{kvm::IoEventFd(domain_.vm(), XENOLITH_NOTIFY_PORT, 4, port)});
@@ -182,9 +211,11 @@ long EventChannelTable::bind_host(uint32_t port, std::shared_ptr<HostEndpoint>& 
 }
 
 void EventChannelTable::unbind_host(uint32_t port, const HostEndpoint& endpoint) {
-    std::lock_guard lock(mutex_);
-    if (port >= channels_.size()) return;
-    Channel& c = channels_[port];
+    std::lock_guard table(mutex_);
+    Slot* s = slot(port);
+    if (!s) return;
+    std::lock_guard lock(s->lock);
+    Channel& c = s->ch;
     if (c.state != State::Interdomain || c.host.get() != &endpoint) return;  // guest closed it
     c.host->event.deassign();
     c.host.reset();
@@ -192,34 +223,26 @@ void EventChannelTable::unbind_host(uint32_t port, const HostEndpoint& endpoint)
 }
 
 void EventChannelTable::notify_from_host(uint32_t port, const HostEndpoint& endpoint) {
+    Slot* s = slot(port);
+    if (!s) return;
     uint32_t vcpu;
     {
-        std::lock_guard lock(mutex_);
-        if (port >= channels_.size()) return;
-        const Channel& c = channels_[port];
-        if (c.state != State::Interdomain || c.host.get() != &endpoint) return;
-        vcpu = c.notify_vcpu;
+        std::lock_guard lock(s->lock);
+        if (s->ch.state != State::Interdomain || s->ch.host.get() != &endpoint) return;
+        vcpu = s->ch.notify_vcpu;
     }
     set_pending(port, vcpu);
 }
 
-void EventChannelTable::reset() {
-    uint32_t n;
-    {
-        std::lock_guard lock(mutex_);
-        n = static_cast<uint32_t>(channels_.size());
-    }
-    for (uint32_t port = 1; port < n; ++port) close(port);  // -EINVAL for free ports: fine
-}
-
 long EventChannelTable::send(uint32_t port) {
+    Slot* s = slot(port);
+    if (!s) return -XEN_EINVAL;
     uint32_t target = 0;
     std::shared_ptr<Domain> peer;
     uint32_t peer_port = 0;
     {
-        std::lock_guard lock(mutex_);
-        if (port >= channels_.size()) return -XEN_EINVAL;
-        const auto& c = channels_[port];
+        std::lock_guard lock(s->lock);
+        const Channel& c = s->ch;
         switch (c.state) {
             case State::Ipi:
                 target = c.notify_vcpu;
@@ -239,7 +262,7 @@ long EventChannelTable::send(uint32_t port) {
             default: return -XEN_EINVAL;    // virqs are raised by the hypervisor only
         }
     }
-    // Our lock is released before the peer's is taken: sends never hold two tables.
+    // Only one channel lock is ever held: a send never waits for a table.
     if (peer) {
         peer->evtchn().deliver(peer_port, domain_.id(), port);
         return 0;
@@ -249,11 +272,12 @@ long EventChannelTable::send(uint32_t port) {
 }
 
 void EventChannelTable::deliver(uint32_t port, domid_t from_dom, uint32_t from_port) {
+    Slot* s = slot(port);
+    if (!s) return;
     uint32_t vcpu;
     {
-        std::lock_guard lock(mutex_);
-        if (port >= channels_.size()) return;
-        const Channel& c = channels_[port];
+        std::lock_guard lock(s->lock);
+        const Channel& c = s->ch;
         if (c.state != State::Interdomain || c.remote_dom != from_dom || c.remote_port != from_port)
             return;  // closed or rebound meanwhile
         vcpu = c.notify_vcpu;
@@ -264,13 +288,14 @@ void EventChannelTable::deliver(uint32_t port, domid_t from_dom, uint32_t from_p
 long EventChannelTable::status(evtchn_status_t& st) {
     domid_t dom = st.dom == DOMID_SELF ? domain_.id() : st.dom;
     if (dom != domain_.id()) return -XEN_ESRCH;  // only our own table is visible to us
-    std::lock_guard lock(mutex_);
-    if (st.port >= channels_.size()) {
+    Slot* s = slot(st.port);
+    if (!s) {
         if (st.port >= max_ports_) return -XEN_EINVAL;
         st.status = EVTCHNSTAT_closed;
         return 0;
     }
-    const auto& c = channels_[st.port];
+    std::lock_guard lock(s->lock);
+    const Channel& c = s->ch;
     st.vcpu = c.notify_vcpu;
     switch (c.state) {
         case State::Free:
@@ -295,9 +320,11 @@ long EventChannelTable::status(evtchn_status_t& st) {
 
 long EventChannelTable::bind_vcpu(uint32_t port, uint32_t vcpu) {
     if (vcpu >= domain_.nr_vcpus()) return -XEN_ENOENT;
-    std::lock_guard lock(mutex_);
-    if (port >= channels_.size()) return -XEN_EINVAL;
-    auto& c = channels_[port];
+    std::lock_guard table(mutex_);
+    Slot* s = slot(port);
+    if (!s) return -XEN_EINVAL;
+    std::lock_guard lock(s->lock);
+    Channel& c = s->ch;
     switch (c.state) {
         case State::Unbound:
         case State::Interdomain: c.notify_vcpu = vcpu; return 0;
@@ -310,18 +337,20 @@ long EventChannelTable::bind_vcpu(uint32_t port, uint32_t vcpu) {
 }
 
 long EventChannelTable::unmask(uint32_t port) {
+    Slot* s = slot(port);
+    if (!s) return -XEN_EINVAL;
     uint32_t vcpu;
     {
-        std::lock_guard lock(mutex_);
-        if (port >= channels_.size() || channels_[port].state == State::Free) return -XEN_EINVAL;
-        vcpu = channels_[port].notify_vcpu;
+        std::lock_guard lock(s->lock);
+        if (s->ch.state == State::Free) return -XEN_EINVAL;
+        vcpu = s->ch.notify_vcpu;
     }
-    shared_info_t* s = domain_.shared_info();
-    if (!s) return -XEN_EINVAL;
+    shared_info_t* si = domain_.shared_info();
+    if (!si) return -XEN_EINVAL;
     unsigned word = port / kBitsPerWord, bit = port % kBitsPerWord;
-    clear_bit(s->evtchn_mask[word], bit);
+    clear_bit(si->evtchn_mask[word], bit);
     // An event that arrived while masked is now deliverable (Xen's evtchn_2l_unmask).
-    if (test_bit(s->evtchn_pending[word], bit)) {
+    if (test_bit(si->evtchn_pending[word], bit)) {
         vcpu_info_t* vi = domain_.vcpu(vcpu).vcpu_info();
         if (vi && !test_and_set(vi->evtchn_pending_sel, word)) {
             std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).store(1);

@@ -3,6 +3,8 @@
 // touched only with atomic operations because the guest writes them concurrently.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -74,8 +76,24 @@ private:
         std::shared_ptr<HostEndpoint> host;  // Interdomain with a backend in this process
     };
 
-    // Takes the lowest free port for `channel`; -XEN_ENOSPC at the table's limit.
+    // A port's lock and state. Writers hold the table lock and then this one; the hot
+    // paths (send, deliver, unmask, backend notify) take only this one.
+    struct Slot {
+        mutable std::mutex lock;
+        Channel ch;
+    };
+    // Ports live in buckets of kBucketSize that never move once allocated, so a slot can be
+    // reached without the table lock (Xen's bucket_from_port).
+    static constexpr uint32_t kBucketSize = 64;
+    static constexpr uint32_t kMaxBuckets = kMaxEventChannels2L / kBucketSize;
+    using Bucket = std::array<Slot, kBucketSize>;
+
+    // The slot of an allocated port, or nullptr. Needs no lock.
+    Slot* slot(uint32_t port) const;
+    // Takes the lowest free port for `channel` (table lock held); -XEN_ENOSPC at the limit.
     long allocate_locked(const Channel& channel);
+    // Frees `port` (table lock and its slot lock held).
+    void free_locked(uint32_t port, Channel& ch);
     // Sets the pending bit and, when unmasked, the vCPU's selector and upcall flag.
     void set_pending(uint32_t port, uint32_t vcpu);
     void clear_pending(uint32_t port);
@@ -84,9 +102,13 @@ private:
 
     Domain& domain_;
     uint32_t max_ports_;
-    mutable std::mutex mutex_;  // per domain; the bitmaps need no lock (atomics)
-    std::vector<Channel> channels_;
-    std::vector<std::vector<int32_t>> virq_ports_;  // [vcpu][virq] -> port or -1
+    // The table lock: allocation and every change of a port's state (never global; the
+    // bitmaps in shared_info need no lock at all, they are atomics).
+    mutable std::mutex mutex_;
+    std::array<std::atomic<Bucket*>, kMaxBuckets> buckets_{};
+    std::vector<std::unique_ptr<Bucket>> owned_buckets_;  // table lock
+    std::atomic<uint32_t> nr_ports_{0};                   // ports [0, nr_ports_) have slots
+    std::vector<std::vector<int32_t>> virq_ports_;        // [vcpu][virq] -> port or -1, table lock
 };
 
 }  // namespace xenolith::hv
