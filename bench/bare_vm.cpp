@@ -50,9 +50,38 @@ constexpr uint8_t kProgram[] = {
     0x0f, 0x0b,                    // ud2 (not reached)
 };
 
+static_assert(kFloorEventPort == 0x59, "the event program below encodes its port as 0x59");
+
+// `as` output for the event-loop program in bare_vm.hpp.
+constexpr uint8_t kEventProgram[] = {
+    0x0f, 0x31,                    // rdtsc
+    0x48, 0xc1, 0xe2, 0x20,        // shl $32, %rdx
+    0x48, 0x09, 0xc2,              // or %rax, %rdx
+    0x49, 0x89, 0xd0,              // mov %rdx, %r8
+    0x31, 0xf6,                    // xor %esi, %esi
+    // round:
+    0x48, 0xff, 0xc6,              // inc %rsi
+    0x89, 0xf0,                    // mov %esi, %eax
+    0xe7, 0x59,                    // out %eax, $0x59 (ioeventfd: no exit)
+    // wait:
+    0xf3, 0x90,                    // pause
+    0x48, 0x3b, 0x77, 0x08,        // cmp 8(%rdi), %rsi
+    0x75, 0xf8,                    // jne wait
+    0x48, 0x39, 0xce,              // cmp %rcx, %rsi
+    0x75, 0xec,                    // jne round
+    0x0f, 0x31,                    // rdtsc
+    0x48, 0xc1, 0xe2, 0x20,        // shl $32, %rdx
+    0x48, 0x09, 0xc2,              // or %rax, %rdx
+    0x4c, 0x29, 0xc2,              // sub %r8, %rdx
+    0x48, 0x89, 0x17,              // mov %rdx, (%rdi)
+    0xb8, 0xff, 0xff, 0xff, 0xff,  // mov $0xffffffff, %eax
+    0xe7, 0x58,                    // out %eax, $0x58
+    0x0f, 0x0b,                    // ud2 (not reached)
+};
+
 }  // namespace
 
-BareVm::BareVm(const kvm::System& kvm, uint64_t memory_bytes, uint64_t exits) {
+BareVm::BareVm(const kvm::System& kvm, uint64_t memory_bytes, uint64_t exits, Program program) {
     if (exits == 0) throw Error("BareVm: the program needs at least one exit");
     // Same order as hv::Domain: the VM first, then its RAM, then the vCPU.
     vm_.emplace(kvm.create_vm());
@@ -64,7 +93,10 @@ BareVm::BareVm(const kvm::System& kvm, uint64_t memory_bytes, uint64_t exits) {
     vcpu_.emplace(vm_->create_vcpu(0));
 
     uint8_t* ram = ram_.data();
-    std::memcpy(ram + kCode, kProgram, sizeof kProgram);
+    if (program == Program::kEventLoop)
+        std::memcpy(ram + kCode, kEventProgram, sizeof kEventProgram);
+    else
+        std::memcpy(ram + kCode, kProgram, sizeof kProgram);
     boot::write_io_tss({ram + kTss, kPageSize});
     uint64_t pt_bytes = uint64_t{boot::page_table_frames(memory_bytes)} * kPageSize;
     if (kPageTables + pt_bytes > memory_bytes) throw Error("BareVm: memory too small");
@@ -105,6 +137,8 @@ uint32_t BareVm::run_to_port_exit() {
                     }());
     }
 }
+
+uint64_t* BareVm::answer_slot() { return reinterpret_cast<uint64_t*>(ram_.data() + kResult + 8); }
 
 uint64_t BareVm::loop_ticks() const {
     uint64_t ticks;

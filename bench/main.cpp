@@ -4,7 +4,11 @@
 // Progress notes go to stderr. Exit status: 0, or 1 when any benchmark reported an error
 // (a guest that crashed, a compute result that differs from the native one, ...).
 // docs/benchmarks.md says what each figure means.
+#include <errno.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -24,14 +30,21 @@
 #include <thread>
 #include <vector>
 
+#include "backends/xenstored/local_client.hpp"
+#include "backends/xenstored/socket_server.hpp"
+#include "backends/xenstored/wire.hpp"
+#include "backends/xenstored/xenstored.hpp"
 #include "bench/bare_vm.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
 #include "toolstack/launch/pv_guest.hpp"
 #include "common/compute_kernel.hpp"
+#include "hv/grant_table.hpp"
+#include "hv/hypercall.hpp"
 #include "hv/hypervisor.hpp"
 #include "kvm/probe.hpp"
+#include "tests/support/test_domain.hpp"  // built, never started domains for grant copies
 
 namespace xenolith::bench {
 namespace {
@@ -48,6 +61,13 @@ struct Options {
     uint64_t compute_n = 100'000'000;
     unsigned compute_reps = 7;
     uint64_t guest_memory_mib = 32;  // the Pumice `bench` guest
+    uint64_t event_rounds = 1000;
+    unsigned event_reps = 9;
+    unsigned grant_batch = 64;
+    unsigned grant_calls = 1024;
+    unsigned grant_reps = 9;
+    uint64_t xs_ops = 5000;
+    unsigned xs_reps = 7;
 };
 
 uint64_t now_ns() { return hv::TimeSource::system_time_ns(); }
@@ -360,6 +380,305 @@ ComputeRun compute_native(const hv::Hypervisor& hv, uint64_t n) {
     return {static_cast<double>(hv::scale_delta(c1 - c0, hv.time().scale())), result};
 }
 
+// ---- 4. interdomain event round trip -----------------------------------------------------
+
+// Waits until `d` stops, destroying it after `timeout_ms` (a hung guest must not hang the
+// benchmark); returns its final state.
+hv::DomainState stop_within(hv::Domain& d, uint64_t timeout_ms) {
+    uint64_t deadline = now_ns() + timeout_ms * 1'000'000;
+    while (!d.stopping() && now_ns() < deadline) ::usleep(500);
+    if (!d.stopping()) d.destroy();
+    return d.wait_for_stop();
+}
+
+// Two pingpong guests (32 MiB each): the server first, the client once the server has
+// printed its port. Returns the client's ns_per_round.
+double event_ours(hv::Hypervisor& hv, const boot::ElfImage& pingpong, uint64_t rounds) {
+    auto server = hv.create_domain(params("pong", 32));
+    auto client = hv.create_domain(params("ping", 32));
+    struct Reaper {
+        hv::Hypervisor& owner;
+        ::domid_t a, b;
+        ~Reaper() {
+            owner.destroy_domain(a);
+            owner.destroy_domain(b);
+        }
+    } reaper{hv, server->id(), client->id()};
+    Console server_out, client_out;
+    std::string r = "rounds=" + std::to_string(rounds);
+    launch::PvGuest sg = launch::setup_pv_guest(hv, *server, pingpong,
+                                                "role=server " + r + " peer=" + std::to_string(client->id()),
+                                                server_out.sink());
+    server->start();
+    unsigned port = 0;
+    for (uint64_t deadline = now_ns() + 5'000'000'000; now_ns() < deadline && !server->stopping();) {
+        std::string text = server_out.get();
+        size_t at = text.find("pingpong: port=");
+        if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+            port = static_cast<unsigned>(std::strtoul(text.c_str() + at + 15, nullptr, 10));
+            break;
+        }
+        ::usleep(200);
+    }
+    if (port == 0) {
+        server->destroy();
+        throw Error("the pingpong server did not print its port; console: " + server_out.get());
+    }
+    launch::PvGuest cg = launch::setup_pv_guest(
+        hv, *client, pingpong,
+        "role=client " + r + " peer=" + std::to_string(server->id()) + " port=" + std::to_string(port),
+        client_out.sink());
+    client->start();
+    hv::DomainState cend = stop_within(*client, 60'000);
+    hv::DomainState send = stop_within(*server, 5'000);
+    cg.console.reset();
+    sg.console.reset();
+    auto clean = [](hv::Domain& d, hv::DomainState s) {
+        return s == hv::DomainState::Shutdown && d.shutdown_reason() == SHUTDOWN_poweroff &&
+               d.exit_status().value_or(0) == 0;
+    };
+    if (!clean(*client, cend) || !clean(*server, send))
+        throw Error("pingpong guests did not both power off cleanly: client " + stop_description(*client, cend) +
+                    ", server " + stop_description(*server, send) + "; client console: " + client_out.get() +
+                    "; server console: " + server_out.get());
+    std::string line = line_with(client_out.get(), "pingpong: rounds=");
+    unsigned long long got = 0, ns = 0;
+    if (std::sscanf(line.c_str(), "pingpong: rounds=%llu ns_per_round=%llu", &got, &ns) != 2 || got != rounds)
+        throw Error("cannot parse the pingpong client's line: " + line);
+    return static_cast<double>(ns);
+}
+
+struct EventFloor {
+    double guest_ns_per_round;  // the bare guest's RDTSC around its loop, pvclock-scaled
+    double host_ns_per_round;   // the host's clock around the KVM_RUN
+};
+
+// A bare guest notifies through an ioeventfd-bound port (no exit to user space); a host
+// thread, blocked in poll() on that eventfd, wakes, reads it and answers with a store into
+// guest memory, which the guest spins on (bare_vm.hpp, Program::kEventLoop).
+EventFloor event_floor(hv::Hypervisor& hv, uint64_t rounds, uint64_t memory_mib) {
+    BareVm vm(hv.kvm(), memory_mib << 20, rounds, Program::kEventLoop);
+    kvm::IoEventFd notify(vm.vm(), kFloorEventPort, 4);
+    std::atomic_ref<uint64_t> answer(*vm.answer_slot());
+    std::atomic<bool> stop{false};
+    std::atomic<bool> read_failed{false};
+    std::thread responder([&] {
+        uint64_t answered = 0;
+        while (answered < rounds && !stop.load(std::memory_order_relaxed)) {
+            pollfd p{notify.fd(), POLLIN, 0};
+            int n = ::poll(&p, 1, 100);  // the timeout only lets `stop` be seen
+            if (n <= 0) continue;
+            uint64_t v = 0;
+            if (::read(notify.fd(), &v, sizeof v) != static_cast<ssize_t>(sizeof v)) {
+                if (errno == EAGAIN || errno == EINTR) continue;
+                read_failed = true;
+                return;
+            }
+            answered += v;
+            answer.store(answered, std::memory_order_release);
+        }
+    });
+    uint64_t t0 = now_ns();
+    uint32_t value = 0;
+    try {
+        value = vm.run_to_port_exit();
+    } catch (...) {
+        stop = true;
+        responder.join();
+        throw;
+    }
+    uint64_t t1 = now_ns();
+    stop = true;
+    responder.join();
+    if (read_failed) throw Error("floor: reading the ioeventfd failed");
+    if (value != kDoneMarker) throw Error("floor VM: ended with " + std::to_string(value));
+    double guest_ns = static_cast<double>(hv::scale_delta(vm.loop_ticks(), hv.time().scale()));
+    return {guest_ns / static_cast<double>(rounds), static_cast<double>(t1 - t0) / static_cast<double>(rounds)};
+}
+
+// ---- 5. grant copy throughput ------------------------------------------------------------
+
+// Two built, never started test domains (tests/support/test_domain.hpp): `batch` pages of
+// the first are copied to `batch` pages the second has granted it, with GNTTABOP_copy
+// called as the first domain's vCPU 0 through hv::dispatch_hypercall.
+class GrantCopyRig {
+public:
+    GrantCopyRig(hv::Hypervisor& hv, unsigned batch) : hv_(hv), batch_(batch) {
+        a_ = xenolith::testing::make_test_domain(hv, "bench-gnt-src-" + std::to_string(++domain_counter),
+                                                 kMemory, 1);
+        b_ = xenolith::testing::make_test_domain(hv, "bench-gnt-dst-" + std::to_string(++domain_counter),
+                                                 kMemory, 1);
+        std::vector<gnttab_copy_t> ops(batch);
+        for (unsigned i = 0; i < batch; ++i) {
+            grant_ref_t ref = kFirstRef + i;
+            grant_entry_v1_t& e = entry(*b_.domain, ref);
+            e.frame = static_cast<uint32_t>(pfn(b_, i));
+            e.domid = a_.domain->id();
+            std::atomic_ref<uint16_t>(e.flags).store(GTF_permit_access);
+            uint8_t* src = page(a_, i);
+            uint32_t x = i + 1;
+            for (size_t k = 0; k < hv::kPageSize; ++k) {
+                x = x * 1664525u + 1013904223u;
+                src[k] = static_cast<uint8_t>(x >> 24);
+            }
+            gnttab_copy_t& op = ops[i];
+            op = gnttab_copy_t{};
+            op.source.u.gmfn = pfn(a_, i);
+            op.source.domid = DOMID_SELF;
+            op.dest.u.ref = ref;
+            op.dest.domid = b_.domain->id();
+            op.len = hv::kPageSize;
+            op.flags = GNTCOPY_dest_gref;
+        }
+        ops_va_ = a_.plan.layout.first_free;  // identity-mapped scratch, as the unit tests use
+        std::memcpy(a_.domain->memory().base() + ops_va_, ops.data(), ops.size() * sizeof(gnttab_copy_t));
+    }
+    ~GrantCopyRig() {
+        hv_.destroy_domain(a_.domain->id());
+        hv_.destroy_domain(b_.domain->id());
+    }
+    uint64_t batch_bytes() const { return uint64_t{batch_} * hv::kPageSize; }
+
+    // `calls` GNTTABOP_copy calls of the whole batch; bytes/s.
+    double ours(unsigned calls) {
+        hv::HypercallContext ctx{*a_.domain, a_.domain->vcpu(0),
+                                 hv::GuestAccess(a_.domain->memory(), a_.plan.layout.pt_base)};
+        uint64_t t0 = now_ns();
+        for (unsigned c = 0; c < calls; ++c) {
+            long rc = hv::dispatch_hypercall(ctx, __HYPERVISOR_grant_table_op, {GNTTABOP_copy, ops_va_, batch_, 0, 0});
+            if (rc != 0) throw Error("GNTTABOP_copy returned " + std::to_string(rc));
+        }
+        uint64_t t1 = now_ns();
+        const auto* ops = reinterpret_cast<const gnttab_copy_t*>(a_.domain->memory().base() + ops_va_);
+        for (unsigned i = 0; i < batch_; ++i)
+            if (ops[i].status != GNTST_okay)
+                throw Error("GNTTABOP_copy segment " + std::to_string(i) + " status " + std::to_string(ops[i].status));
+        verify("GNTTABOP_copy");
+        return static_cast<double>(calls) * static_cast<double>(batch_bytes()) * 1e9 / static_cast<double>(t1 - t0);
+    }
+    // The same pages, memcpy'd one 4 KiB segment at a time between the two guests' RAM.
+    double floor(unsigned calls) {
+        uint64_t t0 = now_ns();
+        for (unsigned c = 0; c < calls; ++c) {
+            for (unsigned i = 0; i < batch_; ++i) std::memcpy(page(b_, i), page(a_, i), hv::kPageSize);
+            asm volatile("" ::: "memory");
+        }
+        uint64_t t1 = now_ns();
+        verify("memcpy");
+        return static_cast<double>(calls) * static_cast<double>(batch_bytes()) * 1e9 / static_cast<double>(t1 - t0);
+    }
+    // Clears the destination, so the next side's copy is checked afresh.
+    void clear() {
+        for (unsigned i = 0; i < batch_; ++i) std::memset(page(b_, i), 0, hv::kPageSize);
+    }
+
+private:
+    static constexpr uint64_t kMemory = 16 << 20;
+    static constexpr grant_ref_t kFirstRef = 8;
+    static uint64_t pfn(const xenolith::testing::TestDomain& t, unsigned i) {
+        return (t.plan.layout.first_free >> hv::kPageShift) + 256 + i;
+    }
+    static uint8_t* page(const xenolith::testing::TestDomain& t, unsigned i) {
+        return t.domain->memory().base() + (pfn(t, i) << hv::kPageShift);
+    }
+    static grant_entry_v1_t& entry(hv::Domain& d, grant_ref_t ref) {
+        auto frames = d.grant_table().frame_list(d.grant_table().nr_frames());
+        uint64_t gpa = (frames.at(ref / hv::kGrantEntriesPerFrame) << hv::kPageShift) +
+                       (ref % hv::kGrantEntriesPerFrame) * sizeof(grant_entry_v1_t);
+        return *d.memory().object<grant_entry_v1_t>(gpa);
+    }
+    void verify(const char* who) {
+        for (unsigned i = 0; i < batch_; ++i)
+            if (std::memcmp(page(a_, i), page(b_, i), hv::kPageSize) != 0)
+                throw Error(std::string(who) + ": page " + std::to_string(i) + " differs after the copy");
+        clear();
+    }
+
+    hv::Hypervisor& hv_;
+    unsigned batch_;
+    xenolith::testing::TestDomain a_, b_;
+    uint64_t ops_va_ = 0;
+};
+
+// ---- 6. xenstore rates -------------------------------------------------------------------
+
+// A raw xenstore client on the unix socket: one request written, its whole reply read,
+// before the next (as xenstore-read does).
+class RawXsClient {
+public:
+    explicit RawXsClient(const std::string& path) {
+        fd_.reset(static_cast<int>(check_syscall(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")));
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+        check_syscall(::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "connect");
+    }
+    std::string request(uint32_t type, std::string_view payload) {
+        uint32_t id = ++next_id_;
+        std::string msg = xenstored::encode_message(type, id, 0, payload);
+        for (size_t off = 0; off < msg.size();) {
+            ssize_t n = ::write(fd_.get(), msg.data() + off, msg.size() - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw Error("xenstore socket: write failed");
+            off += static_cast<size_t>(n);
+        }
+        xsd_sockmsg h;
+        read_exactly(&h, sizeof h);
+        std::string body(h.len, '\0');
+        read_exactly(body.data(), h.len);
+        if (h.req_id != id || h.type != type)
+            throw Error("xenstore socket: reply " + std::string(xenstored::type_name(h.type)) + " " + body);
+        return body;
+    }
+
+private:
+    void read_exactly(void* p, size_t len) {
+        auto* out = static_cast<char*>(p);
+        while (len > 0) {
+            ssize_t n = ::read(fd_.get(), out, len);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw Error("xenstore socket: connection closed");
+            out += n;
+            len -= static_cast<size_t>(n);
+        }
+    }
+    UniqueFd fd_;
+    uint32_t next_id_ = 0;
+};
+
+constexpr std::string_view kXsPath = "/local/domain/0/bench/key";
+constexpr std::string_view kXsValue = "0123456789abcdef";  // 16 bytes
+
+std::string xs_path_nul() { return std::string(kXsPath) + '\0'; }
+
+// ops/s of `n` requests of `type` (XS_READ or XS_WRITE of kXsValue to kXsPath).
+template <typename Request>
+double xs_rate(uint64_t n, uint32_t type, Request&& request) {
+    std::string payload = xs_path_nul();
+    if (type == XS_WRITE) payload += kXsValue;
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; ++i) {
+        std::string reply = request(type, payload);
+        if (type == XS_READ && reply != kXsValue) throw Error("xenstore read returned '" + reply + "'");
+    }
+    uint64_t t1 = now_ns();
+    return static_cast<double>(n) * 1e9 / static_cast<double>(t1 - t0);
+}
+
+json ratio_block_untargeted(const char* definition, double ratio, double ratio_of_best) {
+    json j;
+    j["ratio"] = round3(ratio);
+    j["ratio_is"] = definition;
+    j["ratio_of_best"] = round3(ratio_of_best);
+    j["target"] = nullptr;  // the issue set none: reported, not judged
+    j["target_met"] = nullptr;
+    return j;
+}
+
+double maximum(const std::vector<double>& v) {
+    return v.empty() ? NAN : *std::max_element(v.begin(), v.end());
+}
+
 // ---- driver ------------------------------------------------------------------------------
 
 // Runs `a` and `b` `reps` times, alternating which goes first (ABBA...), after `warmups`
@@ -448,6 +767,13 @@ int run(const Options& o) {
         {"compute_n", o.compute_n},
         {"compute_reps", o.compute_reps},
         {"bench_guest_memory_mib", o.guest_memory_mib},
+        {"event_rounds", o.event_rounds},
+        {"event_reps", o.event_reps},
+        {"grant_batch", o.grant_batch},
+        {"grant_calls", o.grant_calls},
+        {"grant_reps", o.grant_reps},
+        {"xenstore_ops", o.xs_ops},
+        {"xenstore_reps", o.xs_reps},
         {"order", "floor and ours alternate, the first of each pair alternating (ABBA...)"},
     };
 
@@ -637,6 +963,138 @@ int run(const Options& o) {
         errors.push_back(std::string("guest_compute: ") + e.what());
     }
 
+    // 4. interdomain event round trip
+    try {
+        progress("interdomain_event_round_trip: rounds=" + std::to_string(o.event_rounds) + ", " +
+                 std::to_string(o.event_reps) + " reps");
+        boot::ElfImage pingpong = load_guest(guest_dir, "pingpong");
+        std::vector<double> ours, floor_guest, floor_host;
+        interleave(
+            1, o.event_reps,
+            [&](bool rec) {
+                auto f = event_floor(hv, o.event_rounds, o.guest_memory_mib);
+                if (rec) {
+                    floor_guest.push_back(f.guest_ns_per_round);
+                    floor_host.push_back(f.host_ns_per_round);
+                }
+            },
+            [&](bool rec) {
+                double ns = event_ours(hv, pingpong, o.event_rounds);
+                if (rec) ours.push_back(ns);
+            });
+        json b;
+        b["unit"] = "ns per round trip";
+        b["rounds"] = o.event_rounds;
+        b["what"] =
+            "ours: two `pingpong` guests joined by an interdomain event channel; the client "
+            "sends, blocks until the server's answer arrives, `rounds` times, timed with its "
+            "pvclock (EVTCHNOP_send and SCHEDOP_block are hypercall exits; delivery is an "
+            "upcall on the woken vCPU). floor: a bare CPL-3 guest `out`s to a port bound with "
+            "KVM_IOEVENTFD (signalled in the kernel, no exit), a host thread blocked in poll() "
+            "on that eventfd wakes, reads it and answers with a store into guest memory that "
+            "the guest spins on; the guest times its loop with RDTSC, pvclock-scaled";
+        b["ours"] = summary(ours);
+        b["floor"] = summary(floor_guest);
+        b["floor_host_timed"] = summary(floor_host, false);
+        b.update(ratio_block_untargeted("ours.median / floor.median", median(ours) / median(floor_guest),
+                                        minimum(ours) / minimum(floor_guest)));
+        benches["interdomain_event_round_trip"] = b;
+    } catch (const std::exception& e) {
+        errors.push_back(std::string("interdomain_event_round_trip: ") + e.what());
+    }
+
+    // 5. grant copy throughput
+    try {
+        progress("grant_copy_throughput: " + std::to_string(o.grant_calls) + " calls of " +
+                 std::to_string(o.grant_batch) + " x 4 KiB, " + std::to_string(o.grant_reps) + " reps");
+        GrantCopyRig rig(hv, o.grant_batch);
+        std::vector<double> ours, floor;
+        interleave(
+            1, o.grant_reps,
+            [&](bool rec) {
+                double r = rig.floor(o.grant_calls);
+                if (rec) floor.push_back(r);
+            },
+            [&](bool rec) {
+                double r = rig.ours(o.grant_calls);
+                if (rec) ours.push_back(r);
+            });
+        json b;
+        b["unit"] = "bytes/s";
+        b["segment_bytes"] = hv::kPageSize;
+        b["segments_per_call"] = o.grant_batch;
+        b["calls_per_sample"] = o.grant_calls;
+        b["what"] =
+            "ours: GNTTABOP_copy of `segments_per_call` 4 KiB segments per call (source: the "
+            "caller's own frames; destination: grant refs the peer gave it), `calls_per_sample` "
+            "calls through hv::dispatch_hypercall on two built, never started domains, host "
+            "wall time. floor: memcpy of the same 4 KiB segments between the same two guests' "
+            "RAM. Both copies are verified byte for byte after every sample";
+        b["ours"] = summary(ours);
+        b["floor"] = summary(floor);
+        b["ours_median_gib_per_s"] = round3(median(ours) / double(1ull << 30));
+        b["floor_median_gib_per_s"] = round3(median(floor) / double(1ull << 30));
+        b.update(ratio_block_untargeted("ours.median / floor.median (throughput; 1 = memcpy speed)",
+                                        median(ours) / median(floor), maximum(ours) / maximum(floor)));
+        benches["grant_copy_throughput"] = b;
+    } catch (const std::exception& e) {
+        errors.push_back(std::string("grant_copy_throughput: ") + e.what());
+    }
+
+    // 6. xenstore rates: read and write, socket against in-process
+    try {
+        progress("xenstore_rates: " + std::to_string(o.xs_ops) + " ops, " + std::to_string(o.xs_reps) + " reps");
+        xenstored::Xenstored daemon;
+        xenstored::LocalClient local(daemon);
+        local.write(kXsPath, kXsValue);
+        char dir[] = "/tmp/xenolith-bench-xs-XXXXXX";
+        if (!::mkdtemp(dir)) throw Error("mkdtemp failed");
+        std::string sock_path = std::string(dir) + "/socket";
+        struct Cleanup {
+            std::string dir;
+            ~Cleanup() {
+                std::error_code ec;
+                std::filesystem::remove_all(dir, ec);
+            }
+        } cleanup{dir};
+        std::optional<xenstored::SocketServer> server;
+        server.emplace(daemon, sock_path);
+        RawXsClient raw(sock_path);
+        auto via_socket = [&](uint32_t t, std::string_view p) { return raw.request(t, p); };
+        auto in_process = [&](uint32_t t, std::string_view p) { return local.request(t, p); };
+        for (uint32_t type : {uint32_t{XS_READ}, uint32_t{XS_WRITE}}) {
+            std::vector<double> ours, floor;
+            interleave(
+                1, o.xs_reps,
+                [&](bool rec) {
+                    double r = xs_rate(o.xs_ops, type, in_process);
+                    if (rec) floor.push_back(r);
+                },
+                [&](bool rec) {
+                    double r = xs_rate(o.xs_ops, type, via_socket);
+                    if (rec) ours.push_back(r);
+                });
+            bool read = type == XS_READ;
+            json b;
+            b["unit"] = "ops/s";
+            b["ops_per_sample"] = o.xs_ops;
+            b["what"] = std::string(read ? "XS_READ" : "XS_WRITE") + " of " + std::string(kXsPath) +
+                        " (16-byte value), one request at a time. ours: a raw client speaking "
+                        "xsd_sockmsg to xenstored::SocketServer over its unix socket (write the "
+                        "request, read the whole reply). floor: the same requests in-process "
+                        "through xenstored::LocalClient on the same daemon";
+            b["ours"] = summary(ours);
+            b["floor"] = summary(floor);
+            b.update(ratio_block_untargeted("ours.median / floor.median (socket rate / in-process rate)",
+                                            median(ours) / median(floor), maximum(ours) / maximum(floor)));
+            b["guest_ring"] = "not measured: no guest app times its own xenstore requests yet";
+            benches[read ? "xenstore_read_rate" : "xenstore_write_rate"] = b;
+        }
+        server.reset();
+    } catch (const std::exception& e) {
+        errors.push_back(std::string("xenstore_rates: ") + e.what());
+    }
+
     return finish();
 }
 
@@ -664,6 +1122,18 @@ int main(int argc, char** argv) {
     app.add_option("--compute-reps", o.compute_reps, "guest_compute repetitions")->check(CLI::PositiveNumber);
     app.add_option("--guest-memory-mib", o.guest_memory_mib, "RAM of the Pumice `bench` guest")
         ->check(CLI::Range(16, 4096));
+    app.add_option("--event-rounds", o.event_rounds, "round trips per interdomain_event_round_trip run")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--event-reps", o.event_reps, "interdomain_event_round_trip repetitions")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--grant-batch", o.grant_batch, "4 KiB segments per GNTTABOP_copy call")
+        ->check(CLI::Range(1, 64));
+    app.add_option("--grant-calls", o.grant_calls, "GNTTABOP_copy calls per grant_copy_throughput sample")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--grant-reps", o.grant_reps, "grant_copy_throughput repetitions")->check(CLI::PositiveNumber);
+    app.add_option("--xenstore-ops", o.xs_ops, "requests per xenstore rate sample")->check(CLI::PositiveNumber);
+    app.add_option("--xenstore-reps", o.xs_reps, "xenstore rate repetitions (each of read and write)")
+        ->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }
