@@ -3,6 +3,8 @@
 // Debian's xenstore-ls listing a running guest through `xn run --xenstore-socket`.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "base/error.hpp"
@@ -79,6 +81,30 @@ TEST_F(IntegrationTest, WithoutAStoreTheGuestsClientGivesUpAtOnce) {
     ASSERT_TRUE(end) << g.console().text();
     EXPECT_EQ(*end, hv::DomainState::Shutdown) << g.console().text();
     EXPECT_NE(g.domain().exit_status(), std::optional<uint32_t>(0)) << g.console().text();
+}
+
+}  // namespace
+}  // namespace xenolith::integration
+
+namespace xenolith::integration {
+namespace {
+
+// xn run's console both ways: stdin reaches the guest's ring, and with --console-log the
+// output is also appended to <dir>/guest-<name>.log.
+TEST_F(IntegrationTest, XnRunForwardsStdinAndLogsTheConsole) {
+    TempDir dir;
+    GuestConfig c = app_config("echo");
+    c.name = "typist";
+    std::string cfg = dir.write("echo.cfg", c.text());
+    ProcessResult r = run_process({"/bin/sh", "-c",
+                                   "printf 'one\\ntwo\\nquit\\n' | " + std::string(kXnPath) +
+                                       " run -q --console-log " + dir.path() + " " + cfg},
+                                  20s);
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out, "echo: ready\necho: one\necho: two\n") << describe(r);
+    std::ifstream log(dir.path() + "/guest-typist.log");
+    std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(logged, r.out);
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ constexpr auto kKnownKeys = std::to_array<std::string_view>({
     "name",      "uuid",        "type",      "builder",  "kernel",  "ramdisk",    "cmdline",
     "root",      "extra",       "memory",    "maxmem",   "vcpus",   "maxvcpus",   "cpus",
     "cpus_soft", "on_poweroff", "on_reboot", "on_crash", "pool",    "cpu_weight", "weight",
-    "cap",       "disk",        "vif",       "vfb",      "channel", "p9",         "pci",
+    "cap",       "max_event_channels", "disk",        "vif",       "vfb",      "channel", "p9",         "pci",
 });
 
 std::string quoted(std::string_view text) {
@@ -385,6 +385,10 @@ DomainConfig to_domain_config(const Config& config) {
         dc.weight = static_cast<unsigned>(integer(s->value, s->key, 1, kMaxWeight));
     if (const Setting* s = get("cap"))
         dc.cap = static_cast<unsigned>(integer(s->value, "cap", 0, kMaxCap, "percent"));
+    // xl's max_event_channels: ports 0 .. N; the 2-level ABI caps it at 4095.
+    if (const Setting* s = get("max_event_channels"))
+        dc.max_event_channels =
+            static_cast<unsigned>(integer(s->value, "max_event_channels", 1, kMaxEventChannels));
 
     if (const Setting* s = get("disk")) dc.disks = devices(*s);
     if (const Setting* s = get("vif")) dc.vifs = devices(*s);

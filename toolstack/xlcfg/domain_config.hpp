@@ -27,6 +27,9 @@ inline constexpr std::uint64_t kDefaultMemoryMib = 32;
 inline constexpr unsigned kDefaultWeight = 256;  // the credit and credit2 default
 inline constexpr unsigned kMaxWeight = 65535;
 inline constexpr unsigned kMaxCap = 65535;  // Xen keeps the cap in 16 bits
+// max_event_channels: xl's default, and the most the 2-level event channel ABI addresses.
+inline constexpr unsigned kDefaultMaxEventChannels = 1023;
+inline constexpr unsigned kMaxEventChannels = 4095;
 
 enum class DomainType { Pv, Pvh, Hvm };
 
@@ -121,6 +124,7 @@ struct DomainConfig {
     std::optional<std::string> pool;   // nullopt: the default pool
     unsigned weight = kDefaultWeight;  // cpu_weight= (or weight=)
     unsigned cap = 0;                  // percent of one CPU; 0 = no cap
+    unsigned max_event_channels = kDefaultMaxEventChannels;  // xl's default
 
     std::vector<DeviceSpec> disks;     // disk=
     std::vector<DeviceSpec> vifs;      // vif=

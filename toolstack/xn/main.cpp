@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
     run_cmd->add_flag("-q,--quiet", run.quiet, "no progress lines on stderr");
     run_cmd->add_option("--xenstore-socket", run.xenstore_socket,
                         "serve xenstore on this unix socket (for xenstore-ls with XENSTORED_PATH)");
+    run_cmd->add_option("--console-log", run.console_log_dir,
+                        "also append the console to DIR/guest-<name>.log")
+        ->check(CLI::ExistingDirectory);
 
     auto* info_cmd = app.add_subcommand("info", "Show the host, its KVM flavour and capabilities");
 

@@ -1,8 +1,10 @@
 #include "toolstack/xn/run.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "boot/pv_builder.hpp"
 #include "backends/xenstored/socket_server.hpp"
 #include "toolstack/launch/pv_guest.hpp"
+#include "toolstack/xn/stdin_forwarder.hpp"
 #include "hv/hypervisor.hpp"
 #include "kvm/probe.hpp"
 #include "toolstack/xlcfg/domain_config.hpp"
@@ -44,6 +47,8 @@ hv::DomainParams params_for(const xlcfg::DomainConfig& cfg) {
     p.uuid = cfg.uuid;
     p.memory_bytes = cfg.memory_mib << 20;
     p.vcpus = cfg.vcpus;
+    // Ports 0 .. max_event_channels, as xl counts them.
+    p.max_event_channels = cfg.max_event_channels + 1;
     return p;
 }
 
@@ -119,14 +124,24 @@ int run_command(const RunOptions& options) {
         }
         for (unsigned boots = 1;; ++boots) {
             DomainGuard domain(hv, hv.create_domain(params_for(cfg)));
-            // Console output (ring and console_io) goes to stdout; the console is destroyed
+            // Console output (ring and console_io) goes to stdout and, if asked, to the
+            // domain's log, as xenconsoled's guest-<name>.log; the console is destroyed
             // before the domain, after a last drain.
+            auto log = std::make_shared<UniqueFd>();
+            if (!options.console_log_dir.empty()) {
+                std::string path = options.console_log_dir + "/guest-" + cfg.name + ".log";
+                log->reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+                if (!*log) throw SystemError("cannot open the console log " + path, errno);
+            }
             launch::PvGuest guest = launch::setup_pv_guest(
-                hv, *domain, image, cfg.cmdline, [](std::string_view text) {
+                hv, *domain, image, cfg.cmdline,
+                [log](std::string_view text) {
                     ssize_t rc = ::write(STDOUT_FILENO, text.data(), text.size());
+                    if (*log) rc = ::write(log->get(), text.data(), text.size());
                     (void)rc;
                 },
                 &store);
+            StdinForwarder keyboard(*guest.console);
             note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name + ") booting " +
                               cfg.kernel + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
                               std::to_string(cfg.vcpus) + " vCPU" + (cfg.vcpus > 1 ? "s" : ""));

@@ -16,6 +16,7 @@ struct RunOptions {
     std::vector<std::string> overrides;  // key=value, as `xl create`
     bool quiet = false;                  // no "xn:" progress lines on stderr
     std::string xenstore_socket;         // serve xenstore here (XENSTORED_PATH for xenstore-utils)
+    std::string console_log_dir;         // also log the console to <dir>/guest-<name>.log
 };
 
 int run_command(const RunOptions& options);

@@ -479,5 +479,14 @@ TEST(DomainConfigOverrides, CommandLineSettingsWinAndAreNamedInMessages) {
         (std::vector<std::string>{"<command line>:1: warning: unknown key 'colour' ignored"}));
 }
 
+TEST(DomainConfigEventChannels, MaxEventChannelsDefaultsToXlsAndIsBounded) {
+    EXPECT_EQ(with("").max_event_channels, 1023u);
+    EXPECT_EQ(with("max_event_channels = 64\n").max_event_channels, 64u);
+    EXPECT_EQ(with("max_event_channels = 4095\n").max_event_channels, 4095u);
+    EXPECT_NE(error_with("max_event_channels = 4096\n").find("d.cfg:3:"), std::string::npos);
+    EXPECT_NE(error_with("max_event_channels = 0\n").find("d.cfg:3:"), std::string::npos);
+    EXPECT_NE(error_with("max_event_channels = 'lots'\n").find("d.cfg:3:"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace xenolith::xlcfg
