@@ -16,41 +16,7 @@
 namespace xenolith::integration {
 namespace {
 
-class GuestIo : public IntegrationTest {
-protected:
-    void TearDown() override {
-        guests_.clear();
-        for (const auto& d : hv_.domains()) hv_.destroy_domain(d->id());
-    }
-    std::shared_ptr<hv::Domain> create(const std::string& name) {
-        hv::DomainParams p;
-        p.name = name;
-        p.memory_bytes = 32ull << 20;
-        return hv_.create_domain(p);
-    }
-    launch::PvGuest& build(hv::Domain& d, const std::string& app, const std::string& cmdline,
-                           ConsoleCapture& console) {
-        guests_.push_back(launch::setup_pv_guest(hv_, d, boot::ElfImage::load(guest_path(app)), cmdline,
-                                                 console.sink()));
-        return guests_.back();
-    }
-    // Waits for the domain to stop (bounded: destroys it after 10 s) and returns its state.
-    static hv::DomainState done(hv::Domain& d) {
-        std::thread t([&] { d.wait_for_stop(); });
-        for (int i = 0; i < 200 && !d.stopping(); ++i) std::this_thread::sleep_for(50ms);
-        if (!d.stopping()) d.destroy();  // the test fails, without hanging
-        t.join();
-        return d.state();
-    }
-    // The text after `prefix` on the first line starting with it.
-    static std::optional<std::string> after(const std::vector<std::string>& lines, std::string_view prefix) {
-        for (const auto& l : lines)
-            if (starts_with(l, prefix)) return l.substr(prefix.size());
-        return std::nullopt;
-    }
-    hv::Hypervisor hv_;
-    std::vector<launch::PvGuest> guests_;  // declared after hv_: the consoles go first
-};
+using GuestIo = PeerGuestsTest;
 
 TEST_F(GuestIo, GrantCopyMovesAPageBetweenTwoGuests) {
     auto granter = create("granter");

@@ -383,6 +383,42 @@ std::optional<hv::DomainState> ApiGuest::wait_for_stop(std::chrono::milliseconds
     return std::nullopt;
 }
 
+// ---- two guests that know each other ----------------------------------------------------
+
+void PeerGuestsTest::TearDown() {
+    guests_.clear();
+    for (const auto& d : hv_.domains()) hv_.destroy_domain(d->id());
+}
+
+std::shared_ptr<hv::Domain> PeerGuestsTest::create(const std::string& name) {
+    hv::DomainParams p;
+    p.name = name;
+    p.memory_bytes = 32ull << 20;
+    return hv_.create_domain(p);
+}
+
+launch::PvGuest& PeerGuestsTest::build(hv::Domain& d, const std::string& app,
+                                       const std::string& cmdline, ConsoleCapture& console) {
+    guests_.push_back(launch::setup_pv_guest(hv_, d, boot::ElfImage::load(guest_path(app)), cmdline,
+                                             console.sink()));
+    return guests_.back();
+}
+
+hv::DomainState PeerGuestsTest::done(hv::Domain& d) {
+    std::thread t([&] { d.wait_for_stop(); });
+    for (int i = 0; i < 200 && !d.stopping(); ++i) std::this_thread::sleep_for(50ms);
+    if (!d.stopping()) d.destroy();  // the test fails, without hanging
+    t.join();
+    return d.state();
+}
+
+std::optional<std::string> PeerGuestsTest::after(const std::vector<std::string>& lines,
+                                                 std::string_view prefix) {
+    for (const auto& l : lines)
+        if (starts_with(l, prefix)) return l.substr(prefix.size());
+    return std::nullopt;
+}
+
 double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }

@@ -172,6 +172,24 @@ private:
     Clock::time_point stopped_at_{};
 };
 
+// Guests that know each other's domid: both domains are created first (as a toolstack would
+// tell them through xenstore), then each is built with the other's id on its command line.
+class PeerGuestsTest : public IntegrationTest {
+protected:
+    void TearDown() override;
+    std::shared_ptr<hv::Domain> create(const std::string& name);
+    launch::PvGuest& build(hv::Domain& d, const std::string& app, const std::string& cmdline,
+                           ConsoleCapture& console);
+    // Waits for the domain to stop (bounded: destroys it after 10 s) and returns its state.
+    static hv::DomainState done(hv::Domain& d);
+    // The text after `prefix` on the first line starting with it.
+    static std::optional<std::string> after(const std::vector<std::string>& lines,
+                                            std::string_view prefix);
+
+    hv::Hypervisor hv_;
+    std::vector<launch::PvGuest> guests_;  // declared after hv_: the consoles go first
+};
+
 // Milliseconds between two time points, as a double.
 double ms_between(Clock::time_point a, Clock::time_point b);
 

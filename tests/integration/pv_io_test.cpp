@@ -13,25 +13,7 @@
 namespace xenolith::integration {
 namespace {
 
-class PvIo : public IntegrationTest {
-protected:
-    void TearDown() override {
-        guests_.clear();
-        for (const auto& d : hv_.domains()) hv_.destroy_domain(d->id());
-    }
-    std::shared_ptr<hv::Domain> create(const std::string& name) {
-        hv::DomainParams p;
-        p.name = name;
-        p.memory_bytes = 32ull << 20;
-        return hv_.create_domain(p);
-    }
-    void build(hv::Domain& d, const std::string& app, const std::string& cmdline, ConsoleCapture& console) {
-        guests_.push_back(launch::setup_pv_guest(hv_, d, boot::ElfImage::load(guest_path(app)), cmdline,
-                                                 console.sink()));
-    }
-    hv::Hypervisor hv_;
-    std::vector<launch::PvGuest> guests_;  // declared after hv_: the consoles go first
-};
+using PvIo = PeerGuestsTest;
 
 TEST_F(PvIo, TwoGuestsPingPongOverAnInterdomainEventChannel) {
     // Both domains exist first, so each knows the other's domid (as a toolstack would tell
@@ -49,13 +31,6 @@ TEST_F(PvIo, TwoGuestsPingPongOverAnInterdomainEventChannel) {
           client_out);
     client->start();
 
-    auto done = [](hv::Domain& d) {
-        std::thread t([&] { d.wait_for_stop(); });
-        for (int i = 0; i < 200 && !d.stopping(); ++i) std::this_thread::sleep_for(50ms);
-        if (!d.stopping()) d.destroy();  // the test fails below, without hanging
-        t.join();
-        return d.state();
-    };
     EXPECT_EQ(done(*client), hv::DomainState::Shutdown) << client_out.text() << client->crash_report();
     EXPECT_EQ(done(*server), hv::DomainState::Shutdown) << server_out.text() << server->crash_report();
     EXPECT_EQ(client->exit_status(), std::optional<uint32_t>(0)) << client_out.text();
