@@ -275,7 +275,9 @@ struct FatalExit {};
 void Vcpu::fatal(const std::string& why) {
     // Faulting on the callback's first instruction with the frame just written means no
     // guest instruction ran since delivery: the fault was already pending for the
-    // interrupted code, so report that code's registers.
+    // interrupted code (a kick can land between a fault and its injection, and PVM does not
+    // report it as pending), so report that code's registers. PV guests here have no
+    // exception handlers, so every fault is fatal and this is the only place it matters.
     kvm_regs& r = kvm_.regs();
     std::string note;
     if (last_upcall_ && r.rip == event_callback_ && r.rsp == last_upcall_->frame) {
@@ -377,8 +379,6 @@ void Vcpu::deliver_upcall_if_due() {
     if (!std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() ||
         std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load())
         return;
-    // A fault KVM has yet to inject must hit the faulting instruction, not the callback.
-    if (kvm_.has_pending_event()) return;
     kvm_regs& r = kvm_.regs();
     uint64_t frame = r.rsp - XENOLITH_UPCALL_FRAME_OFFSET;
     // On VT-x/AMD-V a port-I/O exit leaves RIP on the `out`, and KVM steps over it at the

@@ -62,12 +62,6 @@ bool Vcpu::set_tsc_offset(int64_t offset) {
     return ::ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) == 0;
 }
 
-bool Vcpu::has_pending_event() const {
-    kvm_vcpu_events ev{};
-    if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &ev) < 0) return true;  // unknown: be safe
-    return ev.exception.injected || ev.exception.pending || ev.nmi.injected || ev.nmi.pending;
-}
-
 uint32_t Vcpu::tsc_khz() const {
     int rc = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
     return rc > 0 ? static_cast<uint32_t>(rc) : 0;

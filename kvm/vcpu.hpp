@@ -42,9 +42,6 @@ public:
     // Makes the guest TSC equal the host TSC, where the host allows it.
     bool set_tsc_offset(int64_t offset);
     uint32_t tsc_khz() const;
-    // True when KVM holds an exception (or NMI) for the guest that the next KVM_RUN injects:
-    // the guest's registers must not be redirected then, or the fault lands elsewhere.
-    bool has_pending_event() const;
 
 private:
     void flush_regs();
