@@ -59,6 +59,7 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
     : hv_(hv),
       id_(id),
       name_(params.name),
+      memory_bytes_(params.memory_bytes),
       uuid_(params.uuid.value_or(random_uuid())),
       time_(hv.time()),
       created_ns_(TimeSource::system_time_ns()),
@@ -103,13 +104,24 @@ void Domain::set_console(std::function<void(std::string_view)> sink) {
     console_ = std::move(sink);
 }
 
-void Domain::start() {
+void Domain::start(bool paused) {
     {
         std::lock_guard lock(mutex_);
         if (state_ != DomainState::Building) throw Error("domain " + name_ + " was already started");
-        state_ = DomainState::Running;
+        state_ = paused ? DomainState::Paused : DomainState::Running;
+        paused_.store(paused);
     }
-    if (vcpu(0).up() != 0) throw Error("domain " + name_ + " has no boot vCPU context");
+    if (vcpu(0).up() != 0) throw Error("domain " + name() + " has no boot vCPU context");
+}
+
+std::string Domain::name() const {
+    std::lock_guard lock(mutex_);
+    return name_;
+}
+
+void Domain::set_name(std::string name) {
+    std::lock_guard lock(mutex_);
+    name_ = std::move(name);
 }
 
 void Domain::pause() {
@@ -133,15 +145,23 @@ DomainState Domain::state() const {
     return state_;
 }
 
+void Domain::set_stop_listener(std::function<void(DomainState)> listener) {
+    std::lock_guard lock(mutex_);
+    stop_listener_ = std::move(listener);
+}
+
 void Domain::stop_with(DomainState s) {
+    std::function<void(DomainState)> listener;
     {
         std::lock_guard lock(mutex_);
         if (stopping_.load()) return;  // the first reason wins, as in Xen
         state_ = s;
         stopping_.store(true);
+        listener = stop_listener_;
     }
     state_changed_.notify_all();
     for (auto& v : vcpus_) v->kick();
+    if (listener) listener(s);
 }
 
 void Domain::set_shutdown_code(unsigned reason) {

@@ -61,7 +61,8 @@ public:
     // The hypervisor this domain belongs to: how it finds peer domains (interdomain event
     // channels, grant copies).
     Hypervisor& hypervisor() const { return hv_; }
-    const std::string& name() const { return name_; }
+    std::string name() const;
+    uint64_t memory_bytes() const { return memory_bytes_; }
     const Uuid& uuid() const { return uuid_; }
     GuestMemory& memory() { return *memory_; }
     kvm::Vm& vm() { return vm_; }
@@ -85,10 +86,16 @@ public:
     std::string symbolize(uint64_t address) const;
     // Where console output goes (one call per write, from vCPU threads).
     void set_console(std::function<void(std::string_view)> sink);
-    // Building -> Running: vCPU 0 starts at the boot context.
-    void start();
+    // Building -> Running (or Paused, for `xl create -p`): vCPU 0 comes up at the boot
+    // context; a paused domain's vCPU waits before its first instruction.
+    void start(bool paused = false);
+    // Called once, on the vCPU thread that shut the domain down or crashed it, after the
+    // state changed. Not called by destroy(): whoever destroys knows. Set it before start().
+    void set_stop_listener(std::function<void(DomainState)> listener);
 
     // --- Control ----------------------------------------------------------------------
+    // Hypervisor::rename_domain checks the new name is free; this only records it.
+    void set_name(std::string name);
     void pause();
     void unpause();
     bool paused() const { return paused_.load(); }
@@ -128,7 +135,8 @@ private:
 
     Hypervisor& hv_;
     const domid_t id_;
-    const std::string name_;
+    std::string name_;  // guarded by mutex_: xl rename changes it
+    const uint64_t memory_bytes_;
     Uuid uuid_;
     const TimeSource& time_;
     const uint64_t created_ns_;
@@ -143,6 +151,7 @@ private:
     uint64_t boot_cr3_ = 0;
     uint64_t boot_tss_ = 0;
     std::function<std::string(uint64_t)> symbolizer_;
+    std::function<void(DomainState)> stop_listener_;
 
     mutable std::mutex mutex_;  // state, reasons, console input
     std::condition_variable state_changed_;

@@ -237,6 +237,7 @@ void EventChannelTable::notify_from_host(uint32_t port, const HostEndpoint& endp
 long EventChannelTable::send(uint32_t port) {
     Slot* s = slot(port);
     if (!s) return -XEN_EINVAL;
+    sends_.fetch_add(1, std::memory_order_relaxed);
     uint32_t target = 0;
     std::shared_ptr<Domain> peer;
     uint32_t peer_port = 0;

@@ -60,6 +60,9 @@ public:
     bool is_valid(uint32_t port) const;
     uint32_t max_ports() const { return max_ports_; }
     uint32_t ports_in_use() const;
+    // EVTCHNOP_send calls that named a valid port (the notify port's ioeventfd fast path
+    // never reaches the hypervisor and is not counted).
+    uint64_t sends() const { return sends_.load(std::memory_order_relaxed); }
     // Closes every port, as Xen does when a domain dies: interdomain peers go back to
     // unbound, so no other domain is left bound to a dead port.
     void reset();
@@ -107,6 +110,7 @@ private:
     mutable std::mutex mutex_;
     std::array<std::atomic<Bucket*>, kMaxBuckets> buckets_{};
     std::vector<std::unique_ptr<Bucket>> owned_buckets_;  // table lock
+    std::atomic<uint64_t> sends_{0};
     std::atomic<uint32_t> nr_ports_{0};                   // ports [0, nr_ports_) have slots
     std::vector<std::vector<int32_t>> virq_ports_;        // [vcpu][virq] -> port or -1, table lock
 };

@@ -126,6 +126,18 @@ uint32_t GrantTable::pins(grant_ref_t ref) const {
     return it == active_.end() ? 0 : it->second.readers + it->second.writers;
 }
 
+GrantTable::Usage GrantTable::usage() const {
+    std::lock_guard lock(mutex_);
+    Usage u;
+    u.mapped = static_cast<uint32_t>(active_.size());
+    if (closed_) return u;
+    for (grant_ref_t ref = 0; ref < frames_.size() * kGrantEntriesPerFrame; ++ref) {
+        const grant_entry_v1_t* e = entry_locked(ref);
+        if (e && (__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & GTF_type_mask) != GTF_invalid) ++u.entries;
+    }
+    return u;
+}
+
 long GrantTable::place_frame(uint64_t idx, uint64_t gpfn) {
     // Also refuses XENMAPIDX_grant_table_status: v1 tables have no status frames.
     if (idx >= max_frames_) return -XEN_EINVAL;

@@ -111,6 +111,13 @@ public:
     GrantMapping map(grant_ref_t ref, domid_t user, bool readonly);
     // Pins on `ref` (0 when unused), for tests and diagnostics.
     uint32_t pins(grant_ref_t ref) const;
+    // For `xn top`: entries the guest has made valid (any GTF type), and entries pinned by
+    // a mapping now. Scans the table: a diagnostic, not a hot path.
+    struct Usage {
+        uint32_t entries = 0;
+        uint32_t mapped = 0;
+    };
+    Usage usage() const;
     // The domain is being destroyed: every pin is dropped and every mapping turns invalid.
     void close();
     bool closed() const;

@@ -24,14 +24,35 @@ uint32_t probe_tsc_khz(const kvm::System& kvm) {
 Hypervisor::Hypervisor(const std::string& kvm_path)
     : kvm_(kvm_path), time_(probe_tsc_khz(kvm_)) {}
 
-uint64_t Hypervisor::host_available_memory() {
+namespace {
+uint64_t meminfo_bytes(const std::string& wanted) {
     std::ifstream meminfo("/proc/meminfo");
     std::string key;
     uint64_t kib = 0;
     std::string unit;
     while (meminfo >> key >> kib >> unit)
-        if (key == "MemAvailable:") return kib * 1024;
+        if (key == wanted) return kib * 1024;
     return 0;
+}
+}  // namespace
+
+uint64_t Hypervisor::host_available_memory() { return meminfo_bytes("MemAvailable:"); }
+uint64_t Hypervisor::host_total_memory() { return meminfo_bytes("MemTotal:"); }
+
+uint64_t Hypervisor::committed_memory() const {
+    std::lock_guard lock(mutex_);
+    uint64_t sum = 0;
+    for (const auto& [id, d] : domains_) sum += d->memory_bytes();
+    return sum;
+}
+
+uint64_t Hypervisor::free_memory() const {
+    uint64_t total = host_total_memory();
+    uint64_t usable = total > kHostReserveBytes ? total - kHostReserveBytes : 0;
+    uint64_t committed = committed_memory();
+    uint64_t left = usable > committed ? usable - committed : 0;
+    uint64_t available = host_available_memory();
+    return available ? std::min(left, available) : left;
 }
 
 std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
@@ -41,11 +62,23 @@ std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
         throw Error("domain " + params.name + ": memory " + std::to_string(mib) +
                     " MiB exceeds the " + std::to_string(available >> 20) +
                     " MiB this host has available");
+
     uint32_t max_vcpus = static_cast<uint32_t>(kvm_.check_extension(KVM_CAP_MAX_VCPUS));
     if (max_vcpus && params.vcpus > max_vcpus)
         throw Error("domain " + params.name + ": " + std::to_string(params.vcpus) +
                     " vCPUs exceed KVM's limit of " + std::to_string(max_vcpus));
     std::lock_guard lock(mutex_);
+    // Checked under the lock, so that concurrent creates cannot both take the last RAM.
+    if (uint64_t total = host_total_memory(); total) {
+        uint64_t committed = 0;
+        for (const auto& [id, d] : domains_) committed += d->memory_bytes();
+        uint64_t usable = total > kHostReserveBytes ? total - kHostReserveBytes : 0;
+        uint64_t free = usable > committed ? usable - committed : 0;
+        if (params.memory_bytes > free)
+            throw Error("domain " + params.name + ": memory " + std::to_string(mib) +
+                        " MiB exceeds the " + std::to_string(free >> 20) +
+                        " MiB not yet promised to other domains");
+    }
     for (const auto& [id, d] : domains_)
         if (d->name() == params.name)
             throw Error("a domain named '" + params.name + "' already exists (domid " +
@@ -73,6 +106,16 @@ bool Hypervisor::destroy_domain(domid_t id) {
     }
     d->destroy();
     return true;
+}
+
+void Hypervisor::rename_domain(domid_t id, const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto it = domains_.find(id);
+    if (it == domains_.end()) throw Error("no domain with id " + std::to_string(id));
+    for (const auto& [other, d] : domains_)
+        if (other != id && d->name() == name)
+            throw Error("a domain named '" + name + "' already exists (domid " + std::to_string(other) + ")");
+    it->second->set_name(name);
 }
 
 std::shared_ptr<Domain> Hypervisor::find(domid_t id) const {

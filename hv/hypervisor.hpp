@@ -24,12 +24,24 @@ public:
     // Stops the domain's vCPUs and forgets it. Returns false if there is no such domain.
     bool destroy_domain(domid_t id);
     std::shared_ptr<Domain> find(domid_t id) const;
+    // xl rename: throws Error when `name` is taken by another domain or `id` is unknown.
+    void rename_domain(domid_t id, const std::string& name);
     std::vector<std::shared_ptr<Domain>> domains() const;
 
     const kvm::System& kvm() const { return kvm_; }
     const TimeSource& time() const { return time_; }
-    // Memory a new domain may still take: what the host reports available.
+    // What the host reports available now (MemAvailable).
     static uint64_t host_available_memory();
+    // The host's RAM (MemTotal).
+    static uint64_t host_total_memory();
+    // RAM promised to domains that exist now (their memory sizes, touched or not). A new
+    // domain must fit beside them in the host's RAM, less kHostReserveBytes for the host,
+    // and in what is available now: guest RAM is demand-paged, so without this count
+    // domains could be promised more RAM than the host has.
+    uint64_t committed_memory() const;
+    // Memory a new domain may still be given (xl info's free_memory).
+    uint64_t free_memory() const;
+    static constexpr uint64_t kHostReserveBytes = uint64_t{512} << 20;
 
 private:
     kvm::System kvm_;

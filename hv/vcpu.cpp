@@ -1,6 +1,8 @@
 #include "hv/vcpu.hpp"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -221,9 +223,68 @@ uint64_t Vcpu::cpu_time_ns() const {
 
 // ---- the vCPU thread ------------------------------------------------------------------
 
+void Vcpu::set_hard_affinity(std::vector<unsigned> cpus) {
+    std::lock_guard lock(affinity_mutex_);
+    std::vector<unsigned> old = std::exchange(hard_affinity_, std::move(cpus));
+    try {
+        apply_hard_affinity_locked();
+    } catch (...) {
+        hard_affinity_ = std::move(old);
+        throw;
+    }
+}
+
+void Vcpu::set_soft_affinity(std::vector<unsigned> cpus) {
+    std::lock_guard lock(affinity_mutex_);
+    soft_affinity_ = std::move(cpus);
+}
+
+std::vector<unsigned> Vcpu::hard_affinity() const {
+    std::lock_guard lock(affinity_mutex_);
+    return hard_affinity_;
+}
+
+std::vector<unsigned> Vcpu::soft_affinity() const {
+    std::lock_guard lock(affinity_mutex_);
+    return soft_affinity_;
+}
+
+std::optional<unsigned> Vcpu::last_cpu() const {
+    int cpu = last_cpu_.load(std::memory_order_relaxed);
+    if (cpu == kNoCpu) return std::nullopt;
+    return static_cast<unsigned>(cpu);
+}
+
+void Vcpu::apply_hard_affinity_locked() {
+    // The process's own mask bounds what a thread may use (a cgroup, taskset).
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (hard_affinity_.empty()) {
+        set = allowed;
+    } else {
+        for (unsigned cpu : hard_affinity_)
+            if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed)) CPU_SET(cpu, &set);
+    }
+    if (CPU_COUNT(&set) == 0)
+        throw Error("vCPU " + std::to_string(id_) + ": none of the CPUs in its hard affinity is usable");
+    if (thread_alive_) ::pthread_setaffinity_np(pthread_.load(), sizeof set, &set);
+}
+
 void Vcpu::thread_main() {
     tls_kvm_vcpu = &kvm_;
     pthread_.store(::pthread_self());
+    {
+        std::lock_guard lock(affinity_mutex_);
+        thread_alive_ = true;
+        try {
+            apply_hard_affinity_locked();
+        } catch (const Error&) {
+            // Checked when set; a CPU taken away since then leaves the thread where it is.
+        }
+    }
     {
         sigevent sev{};
         sev.sigev_notify = SIGEV_THREAD_ID;
@@ -238,6 +299,7 @@ void Vcpu::thread_main() {
             in_guest_.store(true);
             bool exited = kvm_.run();
             in_guest_.store(false);
+            last_cpu_.store(::sched_getcpu(), std::memory_order_relaxed);
             if (exited) handle_exit();
         }
     } catch (const std::exception& e) {
@@ -252,6 +314,8 @@ void Vcpu::thread_main() {
     if (has_posix_timer_) ::timer_delete(posix_timer_);
     has_posix_timer_ = false;
     tls_kvm_vcpu = nullptr;
+    std::lock_guard lock(affinity_mutex_);
+    thread_alive_ = false;
 }
 
 void Vcpu::apply_context() {

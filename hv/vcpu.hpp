@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "abi/xen.hpp"
 
@@ -85,6 +86,18 @@ public:
     void get_runstate(vcpu_runstate_info_t& info) const;
     uint64_t cpu_time_ns() const;
 
+    // --- Placement (xl vcpu-pin), any thread --------------------------------------------
+    // Hard affinity: the host CPUs this vCPU's thread may run on (empty: any). Applied at
+    // once when the thread runs, else when it starts. Throws Error when no listed CPU is
+    // usable by this process.
+    void set_hard_affinity(std::vector<unsigned> cpus);
+    // Soft affinity: CPUs preferred but not required (kept for the schedulers).
+    void set_soft_affinity(std::vector<unsigned> cpus);
+    std::vector<unsigned> hard_affinity() const;
+    std::vector<unsigned> soft_affinity() const;
+    // The host CPU the vCPU last ran on; nullopt before it first ran.
+    std::optional<unsigned> last_cpu() const;
+
 private:
     void thread_main();
     bool prepare_to_run();
@@ -133,6 +146,15 @@ private:
     uint64_t last_clock_update_ = 0;
     timer_t posix_timer_{};
     bool has_posix_timer_ = false;
+
+    // Guards the affinities and thread_alive_: pthread_setaffinity_np needs a live thread.
+    mutable std::mutex affinity_mutex_;
+    std::vector<unsigned> hard_affinity_;
+    std::vector<unsigned> soft_affinity_;
+    bool thread_alive_ = false;
+    void apply_hard_affinity_locked();
+    static constexpr int kNoCpu = -1;
+    std::atomic<int> last_cpu_{kNoCpu};
 
     mutable std::mutex runstate_mutex_;
     int runstate_ = RUNSTATE_offline;
