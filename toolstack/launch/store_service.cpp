@@ -85,6 +85,13 @@ void StoreService::add_domain(hv::Domain& d, const boot::PvLayout& layout) {
     own_request_ = false;
 }
 
+void StoreService::set_vcpus_online(domid_t id, uint32_t online, uint32_t max) {
+    const std::string cpu = "/local/domain/" + std::to_string(id) + "/cpu/";
+    std::lock_guard lock(mutex_);
+    for (uint32_t v = 0; v < max; ++v)
+        client_.write(cpu + std::to_string(v) + "/availability", v < online ? "online" : "offline");
+}
+
 void StoreService::remove_domain(domid_t id) {
     std::vector<std::unique_ptr<backends::XenstoreRingLink>> dead;
     {

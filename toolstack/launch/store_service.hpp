@@ -32,6 +32,10 @@ public:
     // Releases the domain (@releaseDomain fires, its watches go) and removes its nodes.
     void remove_domain(domid_t id);
 
+    // cpu/<n>/availability: "online" below `online`, "offline" up to `max` (xl vcpu-set;
+    // the guest brings vCPUs up and down as it sees these change).
+    void set_vcpus_online(domid_t id, uint32_t online, uint32_t max);
+
     // The toolstack's privileged access (xl shutdown writes control/shutdown this way).
     std::string read(std::string_view path);
     void write(std::string_view path, std::string_view value);

@@ -105,20 +105,9 @@ std::string warning(const Position& where, std::string_view message) {
 
 void check_name(const Value& v) {
     const std::string& name = atom_text(v, "name", "a string");
-    auto bad = [&](std::string_view why) {
-        fail(v.pos, "name", quoted(name) + " " + std::string(why));
-    };
+    std::string why;
     if (name.empty()) fail(v.pos, "name", "must not be empty");
-    if (name.size() > kMaxNameLength)
-        bad("is longer than " + std::to_string(kMaxNameLength) + " characters");
-    for (char c : name) {
-        if (c == '/') bad("must not contain '/'");
-        if (c <= ' ' || c >= 0x7f) bad("must contain only printable ASCII characters, no spaces");
-    }
-    if (name.front() == '-') bad("must not start with '-'");
-    if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        bad("is all digits, which reads as a domain ID");
-    if (name == "Domain-0") bad("is reserved for the host");
+    if (!valid_domain_name(name, why)) fail(v.pos, "name", quoted(name) + " " + why);
 }
 
 std::array<std::uint8_t, 16> parse_uuid(const Value& v) {
@@ -210,6 +199,33 @@ std::vector<unsigned> CpuSet::cpus() const {
 const CpuSet* CpuAffinity::for_vcpu(unsigned vcpu) const {
     if (!per_vcpu) return sets.empty() ? nullptr : &sets.front();
     return vcpu < sets.size() ? &sets[vcpu] : nullptr;
+}
+
+bool valid_domain_name(std::string_view name, std::string& why) {
+    if (name.empty()) {
+        why = "must not be empty";
+        return false;
+    }
+    if (name.size() > kMaxNameLength) {
+        why = "is longer than " + std::to_string(kMaxNameLength) + " characters";
+        return false;
+    }
+    for (char c : name) {
+        if (c == '/') {
+            why = "must not contain '/'";
+            return false;
+        }
+        if (c <= ' ' || c >= 0x7f) {
+            why = "must contain only printable ASCII characters, no spaces";
+            return false;
+        }
+    }
+    if (name.front() == '-') why = "must not start with '-'";
+    else if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        why = "is all digits, which reads as a domain ID";
+    else if (name == "Domain-0") why = "is reserved for the host";
+    else return true;
+    return false;
 }
 
 std::optional<CpuSet> parse_cpu_list(std::string_view text, std::string& error) {

@@ -83,6 +83,11 @@ private:
 // phrase such as "'7-3' is a backwards range") when `text` is not a CPU list.
 std::optional<CpuSet> parse_cpu_list(std::string_view text, std::string& error);
 
+// Whether `name` may name a domain (config name=, xl rename): printable ASCII without
+// spaces or '/', not all digits, not "Domain-0", at most kMaxNameLength. If not, `why`
+// says so ("must not contain '/'").
+bool valid_domain_name(std::string_view name, std::string& why);
+
 // cpus= / cpus_soft=. A string gives every vCPU the same set; a list gives vCPU i the set
 // at index i, and vCPUs past the end of the list get no affinity (as xl).
 struct CpuAffinity {

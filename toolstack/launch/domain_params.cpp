@@ -1,0 +1,31 @@
+#include "toolstack/launch/domain_params.hpp"
+
+#include "base/error.hpp"
+#include "kvm/probe.hpp"
+
+namespace xenolith::launch {
+
+hv::DomainParams domain_params(const xlcfg::DomainConfig& cfg) {
+    hv::DomainParams p;
+    p.name = cfg.name;
+    p.uuid = cfg.uuid;
+    p.memory_bytes = cfg.memory_mib << 20;
+    // Every vCPU the domain may ever have exists from the start, offline until the guest
+    // brings it up (VCPUOP_up), as Xen allocates max_vcpus at domain creation.
+    p.vcpus = cfg.maxvcpus;
+    // Ports 0 .. max_event_channels, as xl counts them.
+    p.max_event_channels = cfg.max_event_channels + 1;
+    return p;
+}
+
+void require_supported_type(const xlcfg::DomainConfig& cfg, const std::string& config_name) {
+    if (cfg.type == xlcfg::DomainType::Pv) return;
+    kvm::HostProbe host = kvm::probe_host();
+    if (cfg.type == xlcfg::DomainType::Pvh && !host.can_run_pvh())
+        throw Error(config_name + ": type = \"pvh\" needs hardware virtualization "
+                    "(VT-x or AMD-V); this host's KVM is " + kvm::flavour_name(host.flavour));
+    throw Error(config_name + ": type = \"" + std::string(to_string(cfg.type)) +
+                "\" is not supported yet; use type = \"pv\"");
+}
+
+}  // namespace xenolith::launch
