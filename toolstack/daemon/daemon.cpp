@@ -1,0 +1,82 @@
+#include "toolstack/daemon/daemon.hpp"
+
+#include <sys/utsname.h>
+
+#include "hv/version.hpp"
+#include "toolstack/daemon/host_cpus.hpp"
+#include "toolstack/format/metrics_text.hpp"
+
+namespace xenolith::daemon {
+
+Daemon::Daemon(const DaemonOptions& options)
+    : options_(options),
+      log_(options.paths.log_dir, options.log_to_stderr),
+      probe_(kvm::probe_host(options.kvm_path)),
+      hv_(options.kvm_path),
+      store_(hv_),
+      started_(std::chrono::steady_clock::now()) {
+    store_socket_ = std::make_unique<xenstored::SocketServer>(store_.daemon(), options.paths.xenstored_socket());
+    domains_ = std::make_unique<DomainManager>(hv_, store_, log_);
+    if (!options.metrics_address.empty())
+        metrics_ = std::make_unique<MetricsServer>(options.metrics_address, [this] { return metrics_text(); });
+    control_ = std::make_unique<ControlServer>(options.paths.control_socket(), handlers());
+    log_.info(std::string(kDaemonVersion) + " ready: control " + options.paths.control_socket() + ", xenstore " +
+              options.paths.xenstored_socket() + ", KVM " + kvm::flavour_name(probe_.flavour) +
+              (metrics_ ? ", metrics " + options.metrics_address : ""));
+}
+
+Daemon::~Daemon() { stop(); }
+
+void Daemon::run_until(const sigset_t& signals) {
+    int sig = 0;
+    while (sigwait(&signals, &sig) != 0) {
+    }
+    log_.info(std::string("received ") + ::strsignal(sig) + "; stopping");
+    stop();
+}
+
+void Daemon::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    control_->stop_accepting();
+    size_t running = domains_->size();
+    size_t forced = domains_->shutdown_all(options_.shutdown_timeout);
+    control_->stop();
+    metrics_.reset();
+    log_.info("stopped: " + std::to_string(running) + " domain(s) at stop, " + std::to_string(forced) +
+              " destroyed after the " + std::to_string(options_.shutdown_timeout.count()) + " ms timeout");
+}
+
+api::HostInfo Daemon::host_info() const {
+    api::HostInfo h;
+    utsname u{};
+    ::uname(&u);
+    h.host = u.nodename;
+    h.release = u.release;
+    h.version = u.version;
+    h.machine = u.machine;
+    h.nr_cpus = host_cpu_count();
+    h.max_cpu_id = h.nr_cpus - 1;
+    h.cpu_khz = probe_.tsc_khz;
+    h.cpu_model = probe_.cpu_model;
+    h.virt_caps = probe_.can_run_pvh() ? "pv pvh" : "pv";
+    h.total_memory_mib = hv::Hypervisor::host_total_memory() >> 20;
+    h.free_memory_mib = hv_.free_memory() >> 20;
+    h.xen_major = hv::kXenMajor;
+    h.xen_minor = hv::kXenMinor;
+    h.xen_extra = hv::kXenExtraVersion;
+    h.xen_caps = hv::kXenCapabilities;
+    h.xen_scheduler = "credit";
+    h.kvm_flavour = kvm::flavour_name(probe_.flavour);
+    h.daemon_version = kDaemonVersion;
+    h.daemon_uptime_ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
+    h.nr_domains = static_cast<uint32_t>(domains_->size());
+    return h;
+}
+
+std::string Daemon::metrics_text() const {
+    return format::prometheus_text(host_info(), domains_->list(), domains_->vcpus(std::nullopt));
+}
+
+}  // namespace xenolith::daemon

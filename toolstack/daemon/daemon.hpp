@@ -1,0 +1,72 @@
+// xenolithd: the hypervisor and the control domain's role in one process. It owns every
+// domain, serves xenstore (for guests and for xenstore-* tools), the control API, and,
+// if asked, Prometheus metrics. docs/xenolithd.md describes how to run it.
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "backends/xenstored/socket_server.hpp"
+#include "hv/hypervisor.hpp"
+#include "kvm/probe.hpp"
+#include "toolstack/api/protocol.hpp"
+#include "toolstack/api/types.hpp"
+#include "toolstack/daemon/control_server.hpp"
+#include "toolstack/daemon/domain_manager.hpp"
+#include "toolstack/daemon/event_log.hpp"
+#include "toolstack/daemon/metrics_server.hpp"
+#include "toolstack/launch/store_service.hpp"
+
+namespace xenolith::daemon {
+
+inline constexpr const char* kDaemonVersion = "xenolithd 0.1 (control API 1)";
+
+struct DaemonOptions {
+    api::Paths paths;
+    bool log_to_stderr = true;
+    // How long a stopping daemon waits for guests to power off before destroying them.
+    std::chrono::milliseconds shutdown_timeout{30000};
+    std::string metrics_address;  // empty: no metrics endpoint
+    std::string kvm_path = "/dev/kvm";
+};
+
+class Daemon {
+public:
+    // Brings everything up; when this returns, the control socket accepts requests.
+    explicit Daemon(const DaemonOptions& options);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Waits for one of `signals` (blocked in every thread), then stops in order:
+    // no new requests, guests powered off (destroyed after the timeout), sessions ended.
+    void run_until(const sigset_t& signals);
+    void stop();
+
+    DomainManager& domains() { return *domains_; }
+    EventLog& log() { return log_; }
+    api::HostInfo host_info() const;
+    std::string metrics_text() const;
+    int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+
+private:
+    std::map<std::string, Handler> handlers();
+
+    DaemonOptions options_;
+    EventLog log_;
+    kvm::HostProbe probe_;
+    hv::Hypervisor hv_;
+    launch::StoreService store_;
+    std::unique_ptr<xenstored::SocketServer> store_socket_;
+    std::unique_ptr<DomainManager> domains_;
+    std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<MetricsServer> metrics_;
+    const std::chrono::steady_clock::time_point started_;
+    bool stopped_ = false;
+};
+
+}  // namespace xenolith::daemon

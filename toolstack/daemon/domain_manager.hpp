@@ -1,0 +1,131 @@
+// Every guest domain the daemon owns, and what happens to them: creation (all or
+// nothing), the control operations xl offers, the on_poweroff/on_reboot/on_crash actions
+// when a guest stops, and the snapshots `xn list`, `xn top` and the metrics are printed
+// from. Domain-0 is the host itself and appears in lists as domid 0.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hv/hypervisor.hpp"
+#include "toolstack/api/types.hpp"
+#include "toolstack/daemon/console_hub.hpp"
+#include "toolstack/daemon/event_log.hpp"
+#include "toolstack/launch/store_service.hpp"
+
+namespace xenolith::backends {
+class ConsoleBackend;
+}
+
+namespace xenolith::daemon {
+
+struct ManagedDomain;
+
+struct CreateRequest {
+    std::string config_text;
+    std::string config_name;  // the file name, for messages ("hello.cfg:3:9: ...")
+    std::string cwd;          // the client's directory: relative kernel paths start there
+    std::vector<std::string> overrides;  // KEY=VALUE, as xl create
+    bool paused = false;
+};
+
+struct CreateResult {
+    uint32_t domid = 0;
+    std::string name;
+    std::vector<std::string> warnings;
+};
+
+// How a wait for a domain ended (xl shutdown -w, xl destroy of a dying domain).
+struct Ending {
+    bool destroyed = false;            // gone from the host
+    std::optional<uint32_t> reason;    // shut down (SHUTDOWN_*), possibly still listed
+    bool timed_out = false;
+};
+
+// What `xn console` attaches to.
+struct ConsoleEndpoint {
+    std::shared_ptr<ConsoleHub> hub;
+    std::shared_ptr<ManagedDomain> owner;  // keeps the backend alive while attached
+    void input(std::string_view bytes) const;
+};
+
+class DomainManager {
+public:
+    DomainManager(hv::Hypervisor& hv, launch::StoreService& store, EventLog& log);
+    ~DomainManager();  // destroys every domain
+    DomainManager(const DomainManager&) = delete;
+    DomainManager& operator=(const DomainManager&) = delete;
+
+    // Throws api::ApiError (EINVAL for configs, EEXIST for names, ENOMEM, ...). On failure
+    // nothing is left: no domain, no store nodes, no console, no log fd.
+    CreateResult create(const CreateRequest& request);
+    // Name or domid, as xl's find_domain: digits are an id. Throws ApiError ENOENT.
+    uint32_t resolve(const std::string& ref) const;
+
+    void destroy(uint32_t domid);
+    void pause(uint32_t domid);
+    void unpause(uint32_t domid);
+    // Asks the guest through control/shutdown ("poweroff" or "reboot"), as xl does for PV.
+    void request_shutdown(uint32_t domid, bool reboot);
+    // Waits until the domain has shut down (or, with `death_only`, is gone) or `timeout`.
+    Ending wait_for_end(uint32_t domid, bool death_only, std::chrono::milliseconds timeout);
+    void rename(uint32_t domid, const std::string& name);
+    void vcpu_set(uint32_t domid, uint32_t online);
+    // `vcpu` nullopt: all. `hard`/`soft` nullopt: leave as is (xl's "-"); CPU list syntax.
+    void vcpu_pin(uint32_t domid, std::optional<uint32_t> vcpu, const std::optional<std::string>& hard,
+                  const std::optional<std::string>& soft);
+    void mem_set(uint32_t domid, uint64_t target_kib);
+    void mem_max(uint32_t domid, uint64_t max_kib);
+    ConsoleEndpoint console(uint32_t domid);
+
+    // Snapshots: Domain-0 first, then guests by domid.
+    std::vector<api::DomainInfo> list() const;
+    api::DomainInfo info(uint32_t domid) const;
+    nlohmann::json config_json(uint32_t domid) const;
+    std::vector<api::VcpuInfo> vcpus(std::optional<uint32_t> domid) const;
+    size_t size() const;
+
+    // Daemon stop: no more restarts; every guest is asked to power off and destroyed
+    // when it has, or when `timeout` runs out. Returns how many had to be destroyed.
+    size_t shutdown_all(std::chrono::milliseconds timeout);
+
+private:
+    std::shared_ptr<ManagedDomain> find(uint32_t domid) const;
+    // Creates, builds, registers and starts md's domain from md->cfg; on failure nothing
+    // of it remains. Throws Error or ApiError.
+    void build(const std::shared_ptr<ManagedDomain>& md, bool paused);
+    static void write_core(const ManagedDomain& md, const std::string& dir, const std::string& path);
+    void teardown(ManagedDomain& md);
+    void remove(const std::shared_ptr<ManagedDomain>& md);
+    void on_stopped(const std::weak_ptr<ManagedDomain>& md);
+    void lifecycle_loop();
+    void handle_stop(const std::shared_ptr<ManagedDomain>& md);
+    api::DomainInfo snapshot(const ManagedDomain& md) const;
+    api::DomainInfo domain0() const;
+
+    hv::Hypervisor& hv_;
+    launch::StoreService& store_;
+    EventLog& log_;
+    const std::chrono::steady_clock::time_point started_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;  // a domain stopped, went or was renamed
+    std::map<uint32_t, std::shared_ptr<ManagedDomain>> domains_;
+    std::deque<std::weak_ptr<ManagedDomain>> stopped_;  // for the lifecycle thread
+    bool stopping_ = false;     // the daemon is stopping: no restarts
+    bool quit_ = false;         // the lifecycle thread ends
+    std::thread lifecycle_;
+};
+
+}  // namespace xenolith::daemon
