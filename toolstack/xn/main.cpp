@@ -1,7 +1,8 @@
-// xn: Xenolith's xl-compatible command line.
+// xn: Xenolith's xl-compatible command line. `xn run` boots one guest without a daemon;
+// every other command talks to xenolithd, starting it when needed.
 #include <CLI/CLI.hpp>
 
-#include "toolstack/xn/info.hpp"
+#include "toolstack/xn/commands.hpp"
 #include "toolstack/xn/run.hpp"
 
 int main(int argc, char** argv) {
@@ -9,6 +10,8 @@ int main(int argc, char** argv) {
     CLI::App app{"xn: the Xenolith toolstack (xl-compatible commands for Xen guests on KVM)"};
     app.require_subcommand(1);
     app.set_version_flag("-V,--version", "xn 0.1 (Xen 4.17 ABI)");
+    app.set_help_all_flag("--help-all", "all commands with their options");
+    app.footer("Commands other than run start xenolithd when it is not running.");
 
     RunOptions run;
     auto* run_cmd = app.add_subcommand(
@@ -19,14 +22,116 @@ int main(int argc, char** argv) {
     run_cmd->add_flag("-q,--quiet", run.quiet, "no progress lines on stderr");
     run_cmd->add_option("--xenstore-socket", run.xenstore_socket,
                         "serve xenstore on this unix socket (for xenstore-ls with XENSTORED_PATH)");
-    run_cmd->add_option("--console-log", run.console_log_dir,
-                        "also append the console to DIR/guest-<name>.log")
+    run_cmd->add_option("--console-log", run.console_log_dir, "also append the console to DIR/guest-<name>.log")
         ->check(CLI::ExistingDirectory);
 
-    auto* info_cmd = app.add_subcommand("info", "Show the host, its KVM flavour and capabilities");
+    CreateOptions create;
+    auto* create_cmd = app.add_subcommand("create", "Create a domain from a config file");
+    create_cmd->add_option("config", create.config_path, "xl.cfg file")->required();
+    create_cmd->add_option("overrides", create.overrides, "KEY=VALUE settings applied after the file");
+    create_cmd->add_flag("-c", create.console, "attach to the console after creating");
+    create_cmd->add_flag("-p", create.paused, "leave the domain paused after creating it");
+
+    std::vector<std::string> doms;
+    bool long_form = false, verbose = false;
+    auto* list_cmd = app.add_subcommand("list", "List information about all or some domains");
+    list_cmd->alias("li");
+    list_cmd->add_option("domain", doms, "names or domids");
+    list_cmd->add_flag("-l,--long", long_form, "the domains' configurations and counters as JSON");
+    list_cmd->add_flag("-v,--verbose", verbose, "add UUID and shutdown reason columns");
+
+    std::string dom, arg2, arg3, arg4;
+    auto* destroy_cmd = app.add_subcommand("destroy", "Terminate a domain immediately");
+    destroy_cmd->add_option("domain", dom)->required();
+
+    ShutdownOptions shut;
+    auto add_shutdown = [&](const char* name, const char* what) {
+        auto* c = app.add_subcommand(name, what);
+        c->add_option("domain", shut.domains);
+        c->add_flag("-a,--all", shut.all, "all guest domains");
+        c->add_flag("-w,--wait", shut.wait, "wait until shut down (twice: until destroyed)");
+        return c;
+    };
+    auto* shutdown_cmd = add_shutdown("shutdown", "Ask a domain to shut down (control/shutdown = poweroff)");
+    auto* reboot_cmd = add_shutdown("reboot", "Ask a domain to reboot (control/shutdown = reboot)");
+
+    auto* pause_cmd = app.add_subcommand("pause", "Pause execution of a domain");
+    pause_cmd->add_option("domain", dom)->required();
+    auto* unpause_cmd = app.add_subcommand("unpause", "Unpause a paused domain");
+    unpause_cmd->add_option("domain", dom)->required();
+    auto* console_cmd = app.add_subcommand("console", "Attach to a domain's console (Ctrl-] detaches)");
+    console_cmd->add_option("domain", dom)->required();
+    auto* rename_cmd = app.add_subcommand("rename", "Rename a domain");
+    rename_cmd->add_option("domain", dom)->required();
+    rename_cmd->add_option("new-name", arg2)->required();
+    auto* domid_cmd = app.add_subcommand("domid", "Convert a domain name to a domain id");
+    domid_cmd->add_option("name", dom)->required();
+    auto* domname_cmd = app.add_subcommand("domname", "Convert a domain id to a domain name");
+    domname_cmd->add_option("domid", dom)->required();
+
+    bool short_form = false;
+    auto* uptime_cmd = app.add_subcommand("uptime", "Print the uptime of all or some domains");
+    uptime_cmd->add_option("domain", doms);
+    uptime_cmd->add_flag("-s", short_form, "short form");
+    auto* info_cmd = app.add_subcommand("info", "Print information about the host");
+    bool clear = false;
+    auto* dmesg_cmd = app.add_subcommand("dmesg", "Read and/or clear the hypervisor's message buffer");
+    dmesg_cmd->add_flag("-c,--clear", clear, "clear the buffer after reading it");
+    auto* vcpu_list_cmd = app.add_subcommand("vcpu-list", "List the vCPUs of all or some domains");
+    vcpu_list_cmd->add_option("domain", doms);
+    auto* vcpu_pin_cmd = app.add_subcommand("vcpu-pin", "Set which host CPUs a vCPU may (hard) or prefers to (soft) run on");
+    vcpu_pin_cmd->add_option("domain", dom)->required();
+    vcpu_pin_cmd->add_option("vcpu", arg2, "vCPU number or 'all'")->required();
+    vcpu_pin_cmd->add_option("cpus-hard", arg3, "CPU list, or - to leave as is")->required();
+    vcpu_pin_cmd->add_option("cpus-soft", arg4, "CPU list, or - to leave as is");
+    auto* vcpu_set_cmd = app.add_subcommand("vcpu-set", "Set the number of online vCPUs (up to maxvcpus)");
+    vcpu_set_cmd->add_option("domain", dom)->required();
+    vcpu_set_cmd->add_option("count", arg2)->required();
+    auto* mem_set_cmd = app.add_subcommand("mem-set", "Set a domain's memory target (balloon), e.g. 256m");
+    mem_set_cmd->add_option("domain", dom)->required();
+    mem_set_cmd->add_option("size", arg2, "a size with b/k/m/g/t suffix; MiB if none")->required();
+    auto* mem_max_cmd = app.add_subcommand("mem-max", "Set a domain's maximum memory");
+    mem_max_cmd->add_option("domain", dom)->required();
+    mem_max_cmd->add_option("size", arg2, "a size with b/k/m/g/t suffix; MiB if none")->required();
+
+    TopOptions top;
+    auto* top_cmd = app.add_subcommand("top", "Monitor domains live (xentop)");
+    top_cmd->add_option("-d,--delay", top.delay_s, "seconds between updates")->check(CLI::Range(0.1, 3600.0));
+    top_cmd->add_flag("-b,--batch", top.batch, "batch mode: no screen clearing, for logs and scripts");
+    top_cmd->add_option("-i,--iterations", top.iterations, "updates before exiting (0: until interrupted)")
+        ->check(CLI::NonNegativeNumber);
+    top_cmd->add_flag("-f,--full-name", top.full_names, "do not shorten domain names");
+
+    auto* help_cmd = app.add_subcommand("help", "Print this help");
 
     CLI11_PARSE(app, argc, argv);
     if (*run_cmd) return run_command(run);
+    if (*create_cmd) return create_command(create);
+    if (*list_cmd) return list_command(doms, long_form, verbose);
+    if (*destroy_cmd) return destroy_command(dom);
+    if (*shutdown_cmd) return shutdown_command(shut);
+    if (*reboot_cmd) {
+        shut.reboot = true;
+        return shutdown_command(shut);
+    }
+    if (*pause_cmd) return pause_command(dom, true);
+    if (*unpause_cmd) return pause_command(dom, false);
+    if (*console_cmd) return console_command(dom);
+    if (*rename_cmd) return rename_command(dom, arg2);
+    if (*domid_cmd) return domid_command(dom);
+    if (*domname_cmd) return domname_command(dom);
+    if (*uptime_cmd) return uptime_command(doms, short_form);
     if (*info_cmd) return info_command();
+    if (*dmesg_cmd) return dmesg_command(clear);
+    if (*vcpu_list_cmd) return vcpu_list_command(doms);
+    if (*vcpu_pin_cmd) return vcpu_pin_command(dom, arg2, arg3, arg4);
+    if (*vcpu_set_cmd) return vcpu_set_command(dom, arg2);
+    if (*mem_set_cmd) return mem_command(dom, arg2, false);
+    if (*mem_max_cmd) return mem_command(dom, arg2, true);
+    if (*top_cmd) return top_command(top);
+    if (*help_cmd) {
+        std::printf("%s", app.help().c_str());
+        return 0;
+    }
     return 1;
 }

@@ -14,6 +14,7 @@
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
 #include "backends/xenstored/socket_server.hpp"
+#include "toolstack/launch/domain_params.hpp"
 #include "toolstack/launch/pv_guest.hpp"
 #include "toolstack/xn/stdin_forwarder.hpp"
 #include "hv/hypervisor.hpp"
@@ -41,16 +42,6 @@ private:
     std::shared_ptr<hv::Domain> d_;
 };
 
-hv::DomainParams params_for(const xlcfg::DomainConfig& cfg) {
-    hv::DomainParams p;
-    p.name = cfg.name;
-    p.uuid = cfg.uuid;
-    p.memory_bytes = cfg.memory_mib << 20;
-    p.vcpus = cfg.vcpus;
-    // Ports 0 .. max_event_channels, as xl counts them.
-    p.max_event_channels = cfg.max_event_channels + 1;
-    return p;
-}
 
 // SIGINT/SIGTERM end the guest: they are blocked in every thread and taken by a waiter
 // that destroys the running domain. The vCPU threads' own kick signal stays unblocked.
@@ -105,15 +96,7 @@ int run_command(const RunOptions& options) {
 
     static InterruptWatcher interrupts;
     try {
-        if (cfg.type != xlcfg::DomainType::Pv) {
-            kvm::HostProbe host = kvm::probe_host();
-            if (cfg.type == xlcfg::DomainType::Pvh && !host.can_run_pvh())
-                throw Error(options.config_path + ": type = \"pvh\" needs hardware virtualization "
-                            "(VT-x or AMD-V); this host's KVM is " +
-                            kvm::flavour_name(host.flavour));
-            throw Error(options.config_path + ": type = \"" + std::string(to_string(cfg.type)) +
-                        "\" is not supported yet; use type = \"pv\"");
-        }
+        launch::require_supported_type(cfg, options.config_path);
         boot::ElfImage image = boot::ElfImage::load(cfg.kernel);
         hv::Hypervisor hv;
         launch::StoreService store(hv);
@@ -123,7 +106,7 @@ int run_command(const RunOptions& options) {
             note(options, "xenstore on " + options.xenstore_socket);
         }
         for (unsigned boots = 1;; ++boots) {
-            DomainGuard domain(hv, hv.create_domain(params_for(cfg)));
+            DomainGuard domain(hv, hv.create_domain(launch::domain_params(cfg)));
             // Console output (ring and console_io) goes to stdout and, if asked, to the
             // domain's log, as xenconsoled's guest-<name>.log; the console is destroyed
             // before the domain, after a last drain.
@@ -141,6 +124,7 @@ int run_command(const RunOptions& options) {
                     (void)rc;
                 },
                 &store);
+            if (cfg.vcpus < cfg.maxvcpus) store.set_vcpus_online(domain->id(), cfg.vcpus, cfg.maxvcpus);
             StdinForwarder keyboard(*guest.console);
             note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name + ") booting " +
                               cfg.kernel + ", " + std::to_string(cfg.memory_mib) + " MiB, " +

@@ -1,0 +1,57 @@
+// xn's daemon commands, xl's subcommands by name. Each returns the process exit status
+// (0, or 1 after printing one message on stderr, as xl does).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace xenolith::xn {
+
+struct CreateOptions {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    bool console = false;  // -c
+    bool paused = false;   // -p
+};
+int create_command(const CreateOptions& o);
+
+struct ShutdownOptions {
+    std::vector<std::string> domains;
+    bool all = false;  // -a
+    int wait = 0;      // -w once: shut down or destroyed; twice: destroyed
+    bool reboot = false;
+};
+int shutdown_command(const ShutdownOptions& o);
+
+int destroy_command(const std::string& domain);
+int pause_command(const std::string& domain, bool pause);
+int rename_command(const std::string& domain, const std::string& name);
+int domid_command(const std::string& name);
+int domname_command(const std::string& domid);
+int console_command(const std::string& domain);
+
+int list_command(const std::vector<std::string>& domains, bool long_form, bool verbose);
+int uptime_command(const std::vector<std::string>& domains, bool short_form);
+int info_command();
+int dmesg_command(bool clear);
+int vcpu_list_command(const std::vector<std::string>& domains);
+
+struct TopOptions {
+    double delay_s = 3;  // -d, xentop's default
+    bool batch = false;  // -b
+    int iterations = 0;  // -i, 0 = until interrupted
+    bool full_names = false;  // -f
+};
+int top_command(const TopOptions& o);
+
+int vcpu_pin_command(const std::string& domain, const std::string& vcpu, const std::string& hard,
+                     const std::string& soft);
+int vcpu_set_command(const std::string& domain, const std::string& count);
+int mem_command(const std::string& domain, const std::string& size, bool max);
+
+// xl's size syntax for mem-set/mem-max: a number with an optional b/k/m/g/t suffix,
+// MiB when there is none. Returns false when `text` is not one.
+bool parse_mem_size_kib(const std::string& text, uint64_t& kib);
+
+}  // namespace xenolith::xn
