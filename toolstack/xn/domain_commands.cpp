@@ -51,7 +51,8 @@ int shutdown_command(const ShutdownOptions& o) {
         auto client = connect_daemon();
         std::vector<uint32_t> ids;
         if (o.all) {
-            for (const auto& d : client->call("list")["domains"])
+            const json listed = client->call("list");  // named: the loop reads into it
+            for (const auto& d : listed["domains"])
                 if (d["domid"].get<uint32_t>() != 0 && !d["shutdown"].get<bool>() && !d["dying"].get<bool>())
                     ids.push_back(d["domid"].get<uint32_t>());
         } else {

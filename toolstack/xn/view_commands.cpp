@@ -52,7 +52,8 @@ int list_command(const std::vector<std::string>& domains, bool long_form, bool v
         for (const auto& n : names) {
             json args = json::object();
             if (!n.empty()) args["domain"] = n;
-            for (const auto& d : client->call("list_long", args)["domains"])
+            const json listed = client->call("list_long", args);  // named: the loop reads into it
+            for (const auto& d : listed["domains"])
                 all.emplace_back(d["info"].get<api::DomainInfo>(), d["config"]);
         }
         print(format::list_long_json(all));
