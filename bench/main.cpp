@@ -35,6 +35,7 @@
 #include "backends/xenstored/wire.hpp"
 #include "backends/xenstored/xenstored.hpp"
 #include "bench/bare_vm.hpp"
+#include "bench/report.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
@@ -50,7 +51,6 @@
 namespace xenolith::bench {
 namespace {
 
-using json = nlohmann::ordered_json;  // keys in the order written
 
 struct Options {
     std::string guest_dir;  // default: <binary dir>/../guest/apps
@@ -74,44 +74,6 @@ struct Options {
 uint64_t now_ns() { return hv::TimeSource::system_time_ns(); }
 
 void progress(const std::string& s) { std::fprintf(stderr, "xenolith-bench: %s\n", s.c_str()); }
-
-// ---- statistics --------------------------------------------------------------------------
-
-double percentile(std::vector<double> v, double p) {
-    // Nearest rank on the sorted samples; p in [0, 100].
-    std::sort(v.begin(), v.end());
-    if (v.empty()) return NAN;
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    if (v.empty()) return NAN;
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double round3(double x) { return std::round(x * 1000) / 1000; }
-
-double minimum(const std::vector<double>& v) {
-    return v.empty() ? NAN : *std::min_element(v.begin(), v.end());
-}
-
-json summary(const std::vector<double>& v, bool with_samples = true) {
-    json j;
-    j["median"] = round3(median(v));
-    j["p90"] = round3(percentile(v, 90));
-    j["min"] = round3(minimum(v));
-    j["max"] = round3(v.empty() ? NAN : *std::max_element(v.begin(), v.end()));
-    j["reps"] = v.size();
-    if (with_samples) {
-        json s = json::array();
-        for (double x : v) s.push_back(round3(x));
-        j["samples"] = s;
-    }
-    return j;
-}
 
 // ---- guests ------------------------------------------------------------------------------
 
@@ -667,40 +629,7 @@ double xs_rate(uint64_t n, uint32_t type, Request&& request) {
     return static_cast<double>(n) * 1e9 / static_cast<double>(t1 - t0);
 }
 
-json ratio_block_untargeted(const char* definition, double ratio, double ratio_of_best) {
-    json j;
-    j["ratio"] = round3(ratio);
-    j["ratio_is"] = definition;
-    j["ratio_of_best"] = round3(ratio_of_best);
-    j["target"] = nullptr;  // the issue set none: reported, not judged
-    j["target_met"] = nullptr;
-    return j;
-}
-
-double maximum(const std::vector<double>& v) {
-    return v.empty() ? NAN : *std::max_element(v.begin(), v.end());
-}
-
 // ---- driver ------------------------------------------------------------------------------
-
-// Runs `a` and `b` `reps` times, alternating which goes first (ABBA...), after `warmups`
-// unrecorded rounds. `name` labels errors.
-void interleave(unsigned warmups, unsigned reps, const std::function<void(bool record)>& floor,
-                const std::function<void(bool record)>& ours) {
-    for (unsigned i = 0; i < warmups; ++i) {
-        floor(false);
-        ours(false);
-    }
-    for (unsigned i = 0; i < reps; ++i) {
-        if (i % 2 == 0) {
-            floor(true);
-            ours(true);
-        } else {
-            ours(true);
-            floor(true);
-        }
-    }
-}
 
 std::string iso_date_utc() {
     time_t t = ::time(nullptr);
@@ -731,23 +660,6 @@ json machine_facts() {
     return m;
 }
 
-json ratio_block(const char* definition, double ratio, const char* target_op, double target,
-                 double ratio_of_best) {
-    json j;
-    j["ratio"] = round3(ratio);
-    j["ratio_is"] = definition;
-    // The same ratio from each side's best sample: less sensitive to other load on the
-    // machine (which only ever adds time), reported beside the median ratio, not instead.
-    j["ratio_of_best"] = round3(ratio_of_best);
-    j["target"] = std::string(target_op) + " " + [&] {
-        char b[16];
-        std::snprintf(b, sizeof b, "%g", target);
-        return std::string(b);
-    }();
-    bool met = std::string(target_op) == "<=" ? ratio <= target : ratio >= target;
-    j["target_met"] = std::isfinite(ratio) && met;
-    return j;
-}
 
 int run(const Options& o) {
     json doc;
