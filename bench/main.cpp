@@ -36,6 +36,7 @@
 #include "backends/xenstored/xenstored.hpp"
 #include "bench/bare_vm.hpp"
 #include "bench/report.hpp"
+#include "bench/toolstack_bench.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
@@ -69,6 +70,8 @@ struct Options {
     unsigned grant_reps = 9;
     uint64_t xs_ops = 5000;
     unsigned xs_reps = 7;
+    std::string daemon_path = XENOLITHD_PATH;
+    unsigned density = 1000;
 };
 
 uint64_t now_ns() { return hv::TimeSource::system_time_ns(); }
@@ -688,6 +691,7 @@ int run(const Options& o) {
         {"grant_reps", o.grant_reps},
         {"xenstore_ops", o.xs_ops},
         {"xenstore_reps", o.xs_reps},
+        {"density", o.density},
         {"order", "floor and ours alternate, the first of each pair alternating (ABBA...)"},
     };
 
@@ -1041,6 +1045,12 @@ int run(const Options& o) {
         errors.push_back(std::string("xenstore_rates: ") + e.what());
     }
 
+    ToolstackBenchOptions ts;
+    ts.daemon_path = o.daemon_path;
+    ts.guest_dir = guest_dir;
+    ts.density = o.density;
+    toolstack_benchmarks(ts, benches, errors);
+
     return finish();
 }
 
@@ -1080,6 +1090,9 @@ int main(int argc, char** argv) {
     app.add_option("--xenstore-ops", o.xs_ops, "requests per xenstore rate sample")->check(CLI::PositiveNumber);
     app.add_option("--xenstore-reps", o.xs_reps, "xenstore rate repetitions (each of read and write)")
         ->check(CLI::PositiveNumber);
+    app.add_option("--daemon", o.daemon_path, "the xenolithd binary for the toolstack figures");
+    app.add_option("--density", o.density, "idle domains alive at once (creations_per_second, memory_per_idle_domain)")
+        ->check(CLI::Range(1, 4000));
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }
