@@ -283,7 +283,10 @@ void DomainManager::request_shutdown(uint32_t domid, bool reboot) {
 }
 
 Ending DomainManager::wait_for_end(uint32_t domid, bool death_only, std::chrono::milliseconds timeout) {
-    auto md = require(find(domid), domid);
+    if (domid == 0) throw ApiError("EPERM", "Domain-0 is the host; it does not shut down this way");
+    auto md = find(domid);
+    // Gone before the wait began (a quick guest, on_poweroff = destroy): it has died.
+    if (!md) return Ending{.destroyed = true};
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -509,8 +512,10 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     next->kernel_path = md->kernel_path;
     next->restarts = md->restarts + 1;
     if (action == ShutdownAction::RenameRestart) {
-        // The preserved one keeps running its record; it gets a fresh uuid in the store.
-        next->cfg.uuid = md->domain->uuid();
+        // xl gives the preserved domain a new uuid and the new one the old uuid. A domain's
+        // uuid is fixed here (and names its /vm/<uuid> node), so the new one gets a fresh
+        // uuid instead: two live domains never share one.
+        next->cfg.uuid.reset();
     }
     try {
         build(next, false);
