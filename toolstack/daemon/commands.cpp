@@ -74,7 +74,9 @@ void stream_console(Session& s, const ConsoleEndpoint& console) {
             return;
         }
         if (fds[1].revents) return;
-        if (fds[2].revents & (POLLHUP | POLLERR)) return;
+        // Input before hang-up: a client that types and detaches at once (keys, then
+        // Ctrl-] in one read) reports POLLIN and POLLHUP together, and its keys count.
+        if ((fds[2].revents & (POLLHUP | POLLERR)) && !(fds[2].revents & POLLIN)) return;
         if (fds[2].revents & POLLIN) {
             char buf[4096];
             ssize_t n = ::recv(s.fd(), buf, sizeof buf, 0);

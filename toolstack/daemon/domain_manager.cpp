@@ -501,7 +501,7 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
         remove(md);
     }
     if (!restart) {
-        log_.domain(name, id, "destroyed");
+        log_.domain(name, id, daemon_stopping ? "shut down with the daemon" : "destroyed");
         return;
     }
     auto next = std::make_shared<ManagedDomain>();
@@ -571,13 +571,16 @@ size_t DomainManager::shutdown_all(std::chrono::milliseconds timeout) {
     for (auto& md : all) {
         bool clean = is_stopped(md->domain->state());
         std::string name = md->domain->name();
+        bool already_gone;
         {
             std::lock_guard op(md->op_mutex);
+            already_gone = md->torn_down;  // the lifecycle thread destroyed it (and said so)
             teardown(*md);
         }
         remove(md);
         forced += !clean;
-        log_.domain(name, md->domid(), clean ? "shut down with the daemon" : "destroyed: it did not shut down in time");
+        if (!already_gone)
+            log_.domain(name, md->domid(), clean ? "shut down with the daemon" : "destroyed: it did not shut down in time");
     }
     return forced;
 }
