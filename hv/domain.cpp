@@ -74,6 +74,8 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
     evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
     grant_table_ = std::make_shared<GrantTable>(id, memory_, params.max_grant_frames);
     console_ = [](std::string_view text) { ::write(STDOUT_FILENO, text.data(), text.size()); };
+    // Last: nothing after it can fail, so a throw here leaves no unit in a pool.
+    hv.scheduling().add_domain(*this, params.pool);
 }
 
 Domain::~Domain() { destroy(); }
@@ -125,18 +127,26 @@ void Domain::set_name(std::string name) {
 }
 
 void Domain::pause() {
-    std::lock_guard lock(mutex_);
-    if (state_ != DomainState::Running) return;
-    state_ = DomainState::Paused;
-    paused_.store(true);
-    for (auto& v : vcpus_) v->kick();
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ != DomainState::Running) return;
+        state_ = DomainState::Paused;
+        paused_.store(true);
+        for (auto& v : vcpus_) v->kick();
+    }
+    // Outside mutex_ (see hv/scheduling.hpp); it reads paused_ itself, so a racing
+    // unpause cannot leave the units in the wrong state.
+    hv_.scheduling().refresh_domain(*this);
 }
 
 void Domain::unpause() {
-    std::lock_guard lock(mutex_);
-    if (state_ != DomainState::Paused) return;
-    state_ = DomainState::Running;
-    paused_.store(false);
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ != DomainState::Paused) return;
+        state_ = DomainState::Running;
+        paused_.store(false);
+    }
+    hv_.scheduling().refresh_domain(*this);
     for (auto& v : vcpus_) v->kick();
 }
 
@@ -160,6 +170,8 @@ void Domain::stop_with(DomainState s) {
         listener = stop_listener_;
     }
     state_changed_.notify_all();
+    // No vCPU thread may stay waiting for a CPU in the gate.
+    hv_.scheduling().cancel_domain(*this);
     for (auto& v : vcpus_) v->kick();
     if (listener) listener(s);
 }
@@ -203,7 +215,10 @@ void Domain::destroy() {
         stopping_.store(true);
     }
     state_changed_.notify_all();
+    Scheduling& scheduling = hv_.scheduling();
+    scheduling.cancel_domain(*this);
     for (auto& v : vcpus_) v->join();
+    scheduling.remove_domain(*this);
     // Peers must not stay bound to this domain's ports (Xen's evtchn_destroy).
     if (evtchn_) evtchn_->reset();
     // Mappings of this domain's grants turn invalid; their RAM stays mapped until unmapped.

@@ -45,6 +45,8 @@ struct DomainParams {
     uint32_t vcpus = 1;
     uint32_t max_event_channels = kDefaultMaxEventChannels;
     uint32_t max_grant_frames = kDefaultMaxGrantFrames;
+    // The CPU pool (sched::PoolId) every vCPU joins; Pool-0 by default.
+    uint32_t pool = 0;
 };
 
 // Hypercall numbers fit Xen's table of 64 entries.

@@ -1,5 +1,8 @@
 #include "hv/hypervisor.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -22,7 +25,9 @@ uint32_t probe_tsc_khz(const kvm::System& kvm) {
 }  // namespace
 
 Hypervisor::Hypervisor(const std::string& kvm_path)
-    : kvm_(kvm_path), time_(probe_tsc_khz(kvm_)) {}
+    : kvm_(kvm_path),
+      time_(probe_tsc_khz(kvm_)),
+      scheduling_(static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_CONF)))) {}
 
 namespace {
 uint64_t meminfo_bytes(const std::string& wanted) {

@@ -10,6 +10,7 @@
 
 #include "hv/domain.hpp"
 #include "hv/pvclock.hpp"
+#include "hv/scheduling.hpp"
 #include "kvm/system.hpp"
 
 namespace xenolith::hv {
@@ -30,6 +31,9 @@ public:
 
     const kvm::System& kvm() const { return kvm_; }
     const TimeSource& time() const { return time_; }
+    // The CPU pools and their schedulers: which vCPU runs on which host CPU.
+    Scheduling& scheduling() { return scheduling_; }
+    const Scheduling& scheduling() const { return scheduling_; }
     // What the host reports available now (MemAvailable).
     static uint64_t host_available_memory();
     // The host's RAM (MemTotal).
@@ -46,6 +50,8 @@ public:
 private:
     kvm::System kvm_;
     TimeSource time_;
+    // Before domains_: domains leave their pools as they are destroyed.
+    Scheduling scheduling_;
     mutable std::mutex mutex_;
     std::map<domid_t, std::shared_ptr<Domain>> domains_;
     domid_t next_id_ = 1;

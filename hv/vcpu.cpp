@@ -19,6 +19,8 @@
 #include "base/error.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
+#include "hv/hypervisor.hpp"
+#include "hv/scheduling.hpp"
 #include "hv/pvclock.hpp"
 
 namespace xenolith::hv {
@@ -98,14 +100,18 @@ kvm_sregs pv_sregs(kvm_sregs s, const VcpuContext& ctx) {
 }
 
 Vcpu::Vcpu(Domain& domain, uint32_t id, kvm::Vcpu kvm)
-    : domain_(domain), id_(id), kvm_(std::move(kvm)) {
+    : domain_(domain),
+      id_(id),
+      kvm_(std::move(kvm)),
+      unit_(domain.id(), id, static_cast<sched::Time>(TimeSource::system_time_ns())) {
     wake_fd_.reset(static_cast<int>(
         check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
     // The guest TSC is the host TSC, so one pvclock scale serves every vCPU and RDTSC
     // in the guest and in the host agree (benchmarks compare them directly).
     kvm_.set_tsc_offset(0);
-    runstate_entry_ = TimeSource::system_time_ns();
 }
+
+Scheduling& Vcpu::scheduling() const { return domain_.hypervisor().scheduling(); }
 
 Vcpu::~Vcpu() { join(); }
 
@@ -133,17 +139,23 @@ long Vcpu::up() {
         if (!thread_.joinable()) {
             install_kick_handler();
             thread_ = std::thread([this] { thread_main(); });
-            return 0;
         }
     }
+    scheduling().refresh(*this);
     kick();
     return 0;
 }
 
 long Vcpu::down() {
     up_.store(false);
+    scheduling().refresh(*this);
     kick();
     return 0;
+}
+
+void Vcpu::preempt_kick() {
+    kvm_.request_immediate_exit();
+    if (in_guest_.load()) ::pthread_kill(pthread_.load(), kick_signal());
 }
 
 void Vcpu::kick() {
@@ -198,22 +210,7 @@ long Vcpu::register_vcpu_info(uint64_t mfn, uint64_t offset) {
 
 GuestAccess Vcpu::guest() const { return GuestAccess(domain_.memory(), cr3_); }
 
-void Vcpu::set_runstate(int state) {
-    std::lock_guard lock(runstate_mutex_);
-    uint64_t now = TimeSource::system_time_ns();
-    runstate_time_[runstate_] += now - runstate_entry_;
-    runstate_ = state;
-    runstate_entry_ = now;
-}
-
-void Vcpu::get_runstate(vcpu_runstate_info_t& info) const {
-    std::lock_guard lock(runstate_mutex_);
-    uint64_t now = TimeSource::system_time_ns();
-    info.state = runstate_;
-    info.state_entry_time = runstate_entry_;
-    for (int i = 0; i < 4; ++i) info.time[i] = runstate_time_[i];
-    info.time[runstate_] += now - runstate_entry_;
-}
+void Vcpu::get_runstate(vcpu_runstate_info_t& info) const { info = scheduling().runstate(*this); }
 
 uint64_t Vcpu::cpu_time_ns() const {
     vcpu_runstate_info_t info{};
@@ -223,18 +220,36 @@ uint64_t Vcpu::cpu_time_ns() const {
 
 // ---- the vCPU thread ------------------------------------------------------------------
 
+namespace {
+// Empty means any CPU. CPUs beyond the host's are dropped; none left is an error.
+sched::CpuSet affinity_set(const std::vector<unsigned>& cpus, const sched::CpuSet& host, uint32_t vcpu) {
+    if (cpus.empty()) return sched::CpuSet::all();
+    sched::CpuSet set;
+    for (unsigned cpu : cpus)
+        if (host.contains(cpu)) set.add(cpu);
+    if (set.empty())
+        throw Error("vCPU " + std::to_string(vcpu) + ": none of the CPUs in its affinity is a host CPU");
+    return set;
+}
+}  // namespace
+
 void Vcpu::set_hard_affinity(std::vector<unsigned> cpus) {
+    const sched::CpuSet host = scheduling().host_cpus();
+    sched::CpuSet hard = affinity_set(cpus, host, id_);
+    sched::CpuSet soft = affinity_set(soft_affinity(), host, id_);
+    // Outside affinity_mutex_: Scheduling never waits for a Vcpu lock, and this must not
+    // hold one while it waits for Scheduling's.
+    scheduling().set_affinity(*this, hard, soft);
     std::lock_guard lock(affinity_mutex_);
-    std::vector<unsigned> old = std::exchange(hard_affinity_, std::move(cpus));
-    try {
-        apply_hard_affinity_locked();
-    } catch (...) {
-        hard_affinity_ = std::move(old);
-        throw;
-    }
+    hard_affinity_ = std::move(cpus);
 }
 
 void Vcpu::set_soft_affinity(std::vector<unsigned> cpus) {
+    const sched::CpuSet host = scheduling().host_cpus();
+    sched::CpuSet soft = cpus.empty() ? sched::CpuSet::all() : sched::CpuSet{};
+    for (unsigned cpu : cpus)
+        if (host.contains(cpu)) soft.add(cpu);
+    scheduling().set_affinity(*this, scheduling().hard_affinity(*this), soft);
     std::lock_guard lock(affinity_mutex_);
     soft_affinity_ = std::move(cpus);
 }
@@ -255,36 +270,10 @@ std::optional<unsigned> Vcpu::last_cpu() const {
     return static_cast<unsigned>(cpu);
 }
 
-void Vcpu::apply_hard_affinity_locked() {
-    // The process's own mask bounds what a thread may use (a cgroup, taskset).
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (hard_affinity_.empty()) {
-        set = allowed;
-    } else {
-        for (unsigned cpu : hard_affinity_)
-            if (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &allowed)) CPU_SET(cpu, &set);
-    }
-    if (CPU_COUNT(&set) == 0)
-        throw Error("vCPU " + std::to_string(id_) + ": none of the CPUs in its hard affinity is usable");
-    if (thread_alive_) ::pthread_setaffinity_np(pthread_.load(), sizeof set, &set);
-}
-
 void Vcpu::thread_main() {
     tls_kvm_vcpu = &kvm_;
     pthread_.store(::pthread_self());
-    {
-        std::lock_guard lock(affinity_mutex_);
-        thread_alive_ = true;
-        try {
-            apply_hard_affinity_locked();
-        } catch (const Error&) {
-            // Checked when set; a CPU taken away since then leaves the thread where it is.
-        }
-    }
+    holds_cpu_ = &scheduling().holds_cpu(*this);
     {
         sigevent sev{};
         sev.sigev_notify = SIGEV_THREAD_ID;
@@ -294,12 +283,10 @@ void Vcpu::thread_main() {
     }
     try {
         apply_context();
-        set_runstate(RUNSTATE_running);
         while (prepare_to_run()) {
             in_guest_.store(true);
             bool exited = kvm_.run();
             in_guest_.store(false);
-            last_cpu_.store(::sched_getcpu(), std::memory_order_relaxed);
             if (exited) handle_exit();
         }
     } catch (const std::exception& e) {
@@ -310,12 +297,13 @@ void Vcpu::thread_main() {
         // fatal() unwinds with a non-std exception after recording the crash.
     }
     in_guest_.store(false);
-    set_runstate(RUNSTATE_offline);
+    try {
+        scheduling().thread_exit(*this);
+    } catch (const std::exception&) {
+    }
     if (has_posix_timer_) ::timer_delete(posix_timer_);
     has_posix_timer_ = false;
     tls_kvm_vcpu = nullptr;
-    std::lock_guard lock(affinity_mutex_);
-    thread_alive_ = false;
 }
 
 void Vcpu::apply_context() {
@@ -360,10 +348,26 @@ bool Vcpu::prepare_to_run() {
         kvm_.clear_immediate_exit();
         if (domain_.stopping()) return false;
         if (!up_.load() || domain_.paused()) {
-            set_runstate(RUNSTATE_offline);
+            // Down or paused: whoever did it made the unit offline (Scheduling::refresh).
+            scheduling().leave(*this);
             while (!domain_.stopping() && (!up_.load() || domain_.paused())) wait_for_wake(0);
-            set_runstate(RUNSTATE_running);
             continue;
+        }
+        // The one check per exit on the hot path: an atomic load, no lock.
+        if (!holds_cpu_->load(std::memory_order_acquire)) {
+            // Not dispatched, or pre-empted: leave the CPU and wait for the next one.
+            std::optional<sched::Cpu> cpu = scheduling().enter(*this);
+            if (!cpu) return false;  // cancelled: the domain is stopping
+            if (static_cast<int>(*cpu) != pinned_cpu_) {
+                cpu_set_t set;
+                CPU_ZERO(&set);
+                CPU_SET(*cpu, &set);
+                // May fail where the process may not use that CPU (taskset): run anyway.
+                if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) == 0)
+                    pinned_cpu_ = static_cast<int>(*cpu);
+            }
+            last_cpu_.store(static_cast<int>(*cpu), std::memory_order_relaxed);
+            continue;  // the wait may have been long: look at everything again
         }
         break;
     }
@@ -505,19 +509,37 @@ void Vcpu::wait_for_wake(uint64_t deadline_ns) {
     (void)rc;
 }
 
+template <class Woken>
+void Vcpu::sleep_until(Woken woken, uint64_t timeout_ns) {
+    bool told = false;
+    while (!domain_.stopping()) {
+        check_timer();
+        if (woken()) break;
+        if (!up_.load()) break;  // taken down meanwhile: the run loop parks it
+        if (timeout_ns && TimeSource::system_time_ns() >= timeout_ns) break;
+        if (!told) {
+            // Tell the scheduler, then look again before sleeping: an event that arrives
+            // after this look writes the wake eventfd, so ppoll returns at once.
+            scheduling().sleep(*this);
+            told = true;
+            continue;
+        }
+        uint64_t wake = timer_deadline_;
+        if (timeout_ns && (!wake || timeout_ns < wake)) wake = timeout_ns;
+        wait_for_wake(wake);
+    }
+    // The thread itself turns its wake-up into a scheduler wake: every way to end the
+    // sleep (event delivery, the timer signal, a kick) lands here, and spurious kicks
+    // never reach the scheduler.
+    if (told) scheduling().wake(*this);
+}
+
 long Vcpu::block() {
     vcpu_info_t* vi = vcpu_info();
     // SCHEDOP_block re-enables event delivery, as in Xen, so that an event raised just
     // before the call cannot be missed.
     if (vi) std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).store(0);
-    set_runstate(RUNSTATE_blocked);
-    while (!domain_.stopping()) {
-        check_timer();
-        if (vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load()) break;
-        if (!up_.load()) break;  // taken down meanwhile: the run loop parks it
-        wait_for_wake(timer_deadline_);
-    }
-    set_runstate(RUNSTATE_running);
+    sleep_until([&] { return vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load(); }, 0);
     refresh_clock();
     return 0;
 }
@@ -526,22 +548,16 @@ long Vcpu::poll(std::span<const uint32_t> ports, uint64_t timeout_ns) {
     for (uint32_t p : ports)
         if (!domain_.evtchn().is_valid(p)) return -XEN_EINVAL;
     vcpu_info_t* vi = vcpu_info();
-    set_runstate(RUNSTATE_blocked);
-    while (!domain_.stopping()) {
-        check_timer();
-        if (std::any_of(ports.begin(), ports.end(),
-                        [&](uint32_t p) { return domain_.evtchn().is_pending(p); }))
-            break;
-        // As Xen: an event due for delivery ends the poll too.
-        if (vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() &&
-            !std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load())
-            break;
-        if (timeout_ns && TimeSource::system_time_ns() >= timeout_ns) break;
-        uint64_t wake = timer_deadline_;
-        if (timeout_ns && (!wake || timeout_ns < wake)) wake = timeout_ns;
-        wait_for_wake(wake);
-    }
-    set_runstate(RUNSTATE_running);
+    sleep_until(
+        [&] {
+            if (std::any_of(ports.begin(), ports.end(),
+                            [&](uint32_t p) { return domain_.evtchn().is_pending(p); }))
+                return true;
+            // As Xen: an event due for delivery ends the poll too.
+            return vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() &&
+                   !std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load();
+        },
+        timeout_ns);
     refresh_clock();
     return 0;
 }

@@ -24,10 +24,12 @@
 #include "base/unique_fd.hpp"
 #include "hv/guest_access.hpp"
 #include "kvm/vcpu.hpp"
+#include "sched/unit.hpp"
 
 namespace xenolith::hv {
 
 class Domain;
+class Scheduling;
 
 // Where a vCPU starts: the builder's boot state for vCPU 0, VCPUOP_initialise for others.
 struct VcpuContext {
@@ -69,6 +71,9 @@ public:
     bool initialised() const;
     // Makes the vCPU look at its state soon (see the file comment).
     void kick();
+    // Only knocks the thread out of KVM_RUN (no eventfd wake): the scheduling gate's
+    // pre-emption. Takes no lock.
+    void preempt_kick();
     // Waits for the thread to leave; the domain must already be stopping.
     void join();
 
@@ -82,14 +87,18 @@ public:
     void set_event_callback(uint64_t rip) { event_callback_ = rip; }
     GuestAccess guest() const;
 
-    // Runstate, any thread.
+    // Runstate, any thread: the scheduler's accounting (running = holding a host CPU,
+    // runnable = waiting for one, blocked, offline).
     void get_runstate(vcpu_runstate_info_t& info) const;
     uint64_t cpu_time_ns() const;
+    // This vCPU as the schedulers see it (owned here, placed in a pool by hv::Scheduling).
+    sched::SchedUnit& sched_unit() { return unit_; }
+    const sched::SchedUnit& sched_unit() const { return unit_; }
 
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
-    // Hard affinity: the host CPUs this vCPU's thread may run on (empty: any). Applied at
-    // once when the thread runs, else when it starts. Throws Error when no listed CPU is
-    // usable by this process.
+    // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's
+    // dispatcher; the thread pins itself to whichever CPU the dispatcher gives it. Throws
+    // Error when no listed CPU is a host CPU of the vCPU's pool.
     void set_hard_affinity(std::vector<unsigned> cpus);
     // Soft affinity: CPUs preferred but not required (kept for the schedulers).
     void set_soft_affinity(std::vector<unsigned> cpus);
@@ -108,7 +117,11 @@ private:
     void check_timer();
     void refresh_clock();
     void wait_for_wake(uint64_t deadline_ns);
-    void set_runstate(int state);
+    // The guest sleeps (block/poll) until `woken` says otherwise; the scheduler is told
+    // only if it really has to wait.
+    template <class Woken>
+    void sleep_until(Woken woken, uint64_t timeout_ns);
+    Scheduling& scheduling() const;
     [[noreturn]] void fatal(const std::string& why);
     std::string register_dump();
 
@@ -147,19 +160,16 @@ private:
     timer_t posix_timer_{};
     bool has_posix_timer_ = false;
 
-    // Guards the affinities and thread_alive_: pthread_setaffinity_np needs a live thread.
+    // Guards the affinities as set (the dispatcher holds the effective ones).
     mutable std::mutex affinity_mutex_;
     std::vector<unsigned> hard_affinity_;
     std::vector<unsigned> soft_affinity_;
-    bool thread_alive_ = false;
-    void apply_hard_affinity_locked();
     static constexpr int kNoCpu = -1;
     std::atomic<int> last_cpu_{kNoCpu};
+    int pinned_cpu_ = kNoCpu;  // the vCPU thread's own: where it is pinned now
+    const std::atomic<bool>* holds_cpu_ = nullptr;  // the gate's flag, set at thread start
 
-    mutable std::mutex runstate_mutex_;
-    int runstate_ = RUNSTATE_offline;
-    uint64_t runstate_entry_ = 0;
-    uint64_t runstate_time_[4] = {};
+    sched::SchedUnit unit_;
 };
 
 // The segment and control registers of a PV vCPU at CPL 3 (see docs/guest-abi.md),

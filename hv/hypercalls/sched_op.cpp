@@ -1,6 +1,5 @@
 // __HYPERVISOR_sched_op and __HYPERVISOR_set_timer_op: yielding, blocking, polling,
 // shutting down, and the vCPU's one-shot timer.
-#include <sched.h>
 #include "abi/xen.hpp"
 
 #include <vector>
@@ -8,6 +7,7 @@
 #include "abi/xenolith.h"
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
+#include "hv/hypervisor.hpp"
 
 namespace xenolith::hv {
 
@@ -19,7 +19,10 @@ constexpr unsigned kMaxPollPorts = 128;
 long do_sched_op(HypercallContext& ctx, const HypercallArgs& a) {
     const uint64_t cmd = a[0], arg = a[1];
     switch (cmd) {
-        case SCHEDOP_yield: ::sched_yield(); return 0;
+        case SCHEDOP_yield:
+            // The dispatcher decides: another vCPU of the pool may run first.
+            ctx.domain.hypervisor().scheduling().yield(ctx.vcpu);
+            return 0;
         case SCHEDOP_block: return ctx.vcpu.block();
         case SCHEDOP_shutdown: {
             auto s = ctx.guest.read<sched_shutdown_t>(arg);
