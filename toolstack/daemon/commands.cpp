@@ -9,6 +9,7 @@
 #include "base/unix_socket.hpp"
 #include "toolstack/daemon/daemon.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
+#include "toolstack/daemon/sched_commands.hpp"
 
 namespace xenolith::daemon {
 
@@ -230,6 +231,7 @@ std::map<std::string, Handler> Daemon::handlers() {
         return json::object();
     };
     h["metrics"] = [this](const json&, Session&) { return json{{"text", metrics_text()}}; };
+    add_sched_handlers(h, hv_.scheduling(), d);
     return h;
 }
 

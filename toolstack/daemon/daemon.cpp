@@ -66,7 +66,7 @@ api::HostInfo Daemon::host_info() const {
     h.xen_minor = hv::kXenMinor;
     h.xen_extra = hv::kXenExtraVersion;
     h.xen_caps = hv::kXenCapabilities;
-    h.xen_scheduler = "credit";
+    h.xen_scheduler = hv_.scheduling().scheduler_name(sched::kPool0);  // Pool-0's, as xl info shows
     h.kvm_flavour = kvm::flavour_name(probe_.flavour);
     h.daemon_version = kDaemonVersion;
     h.daemon_uptime_ns = static_cast<uint64_t>(

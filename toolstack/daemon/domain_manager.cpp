@@ -23,6 +23,7 @@
 #include "toolstack/daemon/managed_domain.hpp"
 #include "toolstack/launch/domain_params.hpp"
 #include "toolstack/xlcfg/parser.hpp"
+#include "hv/scheduling.hpp"
 
 namespace xenolith::daemon {
 
@@ -100,9 +101,13 @@ CreateResult DomainManager::create(const CreateRequest& request) {
     } catch (const xlcfg::ConfigError& e) {
         throw ApiError("EINVAL", e.what());
     }
-    if (cfg.pool && *cfg.pool != "Pool-0")
-        throw ApiError("ENOENT", request.config_name + ": pool = \"" + *cfg.pool +
-                                     "\": no such cpupool (this host has Pool-0 only)");
+    if (cfg.pool) {
+        try {
+            hv_.scheduling().pool_id(*cfg.pool);
+        } catch (const std::exception&) {
+            throw ApiError("ENOENT", request.config_name + ": pool = \"" + *cfg.pool + "\": no such cpupool");
+        }
+    }
     try {
         launch::require_supported_type(cfg, request.config_name);
     } catch (const Error& e) {
@@ -140,7 +145,9 @@ CreateResult DomainManager::create(const CreateRequest& request) {
 void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused) {
     const xlcfg::DomainConfig& cfg = md->cfg;
     boot::ElfImage image = boot::ElfImage::load(md->kernel_path);
-    md->domain = hv_.create_domain(launch::domain_params(cfg));
+    hv::DomainParams params = launch::domain_params(cfg);
+    if (cfg.pool) params.pool = hv_.scheduling().pool_id(*cfg.pool);
+    md->domain = hv_.create_domain(params);
     const uint32_t id = md->domain->id();
     bool registered = false;
     try {
@@ -160,6 +167,7 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
                 if (const xlcfg::CpuSet* set = cfg.cpus_soft->for_vcpu(v))
                     md->domain->vcpu(v).set_soft_affinity(host_cpus_in(*set, host_cpus, md->config_name, "cpus_soft"));
         }
+        apply_sched_config(*md);
         md->target_kib = cfg.memory_mib << 10;
         md->max_kib = cfg.maxmem_mib << 10;
         md->online_vcpus = cfg.vcpus;
@@ -186,6 +194,31 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
                                   md->config_name + ": " + md->kernel_path + ", " +
                                   std::to_string(cfg.memory_mib) + " MiB, " +
                                   std::to_string(cfg.vcpus) + "/" + std::to_string(cfg.maxvcpus) + " vCPUs");
+}
+
+// weight= and cap= go to the domain's scheduler when it has them (credit, credit2); other
+// schedulers keep their own defaults, as xl leaves them.
+void DomainManager::apply_sched_config(ManagedDomain& md) {
+    const xlcfg::DomainConfig& cfg = md.cfg;
+    hv::Scheduling& s = hv_.scheduling();
+    domid_t id = md.domain->id();
+    auto pool = s.pool_of(id);
+    if (!pool) return;
+    sched::DomainParams p = s.domain_params(id);
+    bool changed = false;
+    auto set = [&](auto& v) {
+        changed = v.weight != cfg.weight || v.cap != cfg.cap;
+        v.weight = static_cast<uint16_t>(cfg.weight);
+        v.cap = static_cast<uint16_t>(cfg.cap);
+    };
+    if (auto* c = std::get_if<sched::CreditParams>(&p)) set(*c);
+    else if (auto* c2 = std::get_if<sched::Credit2Params>(&p)) set(*c2);
+    if (!changed) return;
+    try {
+        s.set_domain_params(id, p);
+    } catch (const std::exception& e) {
+        throw ApiError("EINVAL", md.config_name + ": weight/cap: " + e.what());
+    }
 }
 
 void DomainManager::teardown(ManagedDomain& md) {
@@ -605,6 +638,9 @@ api::DomainInfo DomainManager::snapshot(const ManagedDomain& md) const {
     i.target_kib = md.target_kib;
     i.max_vcpus = d.nr_vcpus();
     i.restarts = md.restarts;
+    if (auto pool = hv_.scheduling().pool_of(d.id()))
+        for (const auto& p : hv_.scheduling().pools())
+            if (p.id == *pool) i.pool = p.name;
     uint64_t now = hv::TimeSource::system_time_ns();
     i.uptime_ns = now > d.created_ns() ? now - d.created_ns() : 0;
     bool any_running = false, any_online = false;

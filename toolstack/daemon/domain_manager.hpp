@@ -107,6 +107,7 @@ private:
     void build(const std::shared_ptr<ManagedDomain>& md, bool paused);
     static void write_core(const ManagedDomain& md, const std::string& dir, const std::string& path);
     void teardown(ManagedDomain& md);
+    void apply_sched_config(ManagedDomain& md);
     void remove(const std::shared_ptr<ManagedDomain>& md);
     void on_stopped(const std::weak_ptr<ManagedDomain>& md);
     void lifecycle_loop();

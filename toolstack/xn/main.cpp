@@ -4,6 +4,7 @@
 
 #include "toolstack/xn/commands.hpp"
 #include "toolstack/xn/run.hpp"
+#include "toolstack/xn/sched_commands.hpp"
 
 int main(int argc, char** argv) {
     using namespace xenolith::xn;
@@ -102,6 +103,63 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
     top_cmd->add_flag("-f,--full-name", top.full_names, "do not shorten domain names");
 
+    CpupoolCreateOptions pool_create;
+    auto* cpupool_create_cmd = app.add_subcommand("cpupool-create", "Create a CPU pool (name=, sched=, cpus=)");
+    cpupool_create_cmd->add_option("config-and-vars", pool_create.overrides,
+                                   "an optional config file, then VARIABLE=VALUE settings");
+    cpupool_create_cmd->add_flag("-n,--dryrun", pool_create.dry_run, "only show what would be created");
+    bool pool_cpus = false;
+    std::string pool_arg;
+    auto* cpupool_list_cmd = app.add_subcommand("cpupool-list", "List CPU pools");
+    cpupool_list_cmd->add_option("pool", pool_arg);
+    cpupool_list_cmd->add_flag("-c,--cpus", pool_cpus, "show the CPUs of each pool");
+    auto* cpupool_destroy_cmd = app.add_subcommand("cpupool-destroy", "Destroy an empty CPU pool");
+    cpupool_destroy_cmd->add_option("pool", pool_arg)->required();
+    auto* cpupool_rename_cmd = app.add_subcommand("cpupool-rename", "Rename a CPU pool");
+    cpupool_rename_cmd->add_option("pool", pool_arg)->required();
+    cpupool_rename_cmd->add_option("new-name", arg2)->required();
+    auto* cpupool_add_cmd = app.add_subcommand("cpupool-cpu-add", "Add free CPUs to a CPU pool");
+    cpupool_add_cmd->add_option("pool", pool_arg)->required();
+    cpupool_add_cmd->add_option("cpus", arg2, "CPU list")->required();
+    auto* cpupool_remove_cmd = app.add_subcommand("cpupool-cpu-remove", "Take CPUs out of a CPU pool");
+    cpupool_remove_cmd->add_option("pool", pool_arg)->required();
+    cpupool_remove_cmd->add_option("cpus", arg2, "CPU list")->required();
+    auto* cpupool_migrate_cmd = app.add_subcommand("cpupool-migrate", "Move a domain to another CPU pool");
+    cpupool_migrate_cmd->add_option("domain", dom)->required();
+    cpupool_migrate_cmd->add_option("pool", pool_arg)->required();
+
+    SchedOptions sched_opts;
+    auto add_weighted = [&](const char* name, bool credit1) {
+        auto* c = app.add_subcommand(name, std::string("Get or set ") + (credit1 ? "credit" : "credit2") +
+                                               " scheduler parameters");
+        c->add_option("-d,--domain", sched_opts.domain);
+        // Ranges are the scheduler's to check: its message names them (weight 1..65535).
+        c->add_option("-w,--weight", sched_opts.weight);
+        c->add_option("-c,--cap", sched_opts.cap);
+        c->add_flag("-s,--schedparam", sched_opts.schedparam, "the pool's parameters");
+        if (credit1) c->add_option("-t,--tslice_ms", sched_opts.tslice_ms);
+        c->add_option("-r,--ratelimit_us", sched_opts.ratelimit_us);
+        if (credit1) c->add_option("-m,--migration_delay_us", sched_opts.migration_delay_us);
+        c->add_option("-p,--cpupool", sched_opts.pool);
+        return c;
+    };
+    auto* sched_credit_cmd = add_weighted("sched-credit", true);
+    auto* sched_credit2_cmd = add_weighted("sched-credit2", false);
+    std::vector<std::string> rtds_vcpus;
+    auto* sched_rtds_cmd = app.add_subcommand("sched-rtds", "Get or set RTDS scheduler parameters");
+    sched_rtds_cmd->add_option("-d,--domain", sched_opts.domain);
+    sched_rtds_cmd->add_option("-v,--vcpuid", rtds_vcpus, "vCPU number(s), or all");
+    sched_rtds_cmd->add_option("-p,--period", sched_opts.period, "microseconds");
+    sched_rtds_cmd->add_option("-b,--budget", sched_opts.budget, "microseconds");
+    sched_rtds_cmd->add_option("-e,--extratime", sched_opts.extratime, "1 or 0")->check(CLI::Range(0, 1));
+    sched_rtds_cmd->add_option("-c,--cpupool", sched_opts.pool);
+    std::optional<uint32_t> major_frame;
+    std::vector<std::string> windows;
+    auto* sched_a653_cmd = app.add_subcommand("sched-arinc653", "Show or set an ARINC 653 pool's schedule");
+    sched_a653_cmd->add_option("-p,--cpupool", pool_arg);
+    sched_a653_cmd->add_option("-f,--major-frame", major_frame, "microseconds (default: the windows' sum)");
+    sched_a653_cmd->add_option("-w,--window", windows, "DOMAIN:VCPU:RUNTIME_US, in order");
+
     auto* help_cmd = app.add_subcommand("help", "Print this help");
 
     CLI11_PARSE(app, argc, argv);
@@ -129,6 +187,42 @@ int main(int argc, char** argv) {
     if (*mem_set_cmd) return mem_command(dom, arg2, false);
     if (*mem_max_cmd) return mem_command(dom, arg2, true);
     if (*top_cmd) return top_command(top);
+    if (*cpupool_create_cmd) {
+        // xl cpupool-create [ConfigFile] [Variable=Value ...]: a first word without '=' is the file.
+        if (!pool_create.overrides.empty() && pool_create.overrides[0].find('=') == std::string::npos) {
+            pool_create.config_path = pool_create.overrides[0];
+            pool_create.overrides.erase(pool_create.overrides.begin());
+        }
+        return cpupool_create_command(pool_create);
+    }
+    if (*cpupool_list_cmd) return cpupool_list_command(pool_arg, pool_cpus);
+    if (*cpupool_destroy_cmd) return cpupool_simple_command("cpupool_destroy", pool_arg, "");
+    if (*cpupool_rename_cmd) return cpupool_simple_command("cpupool_rename", pool_arg, arg2);
+    if (*cpupool_add_cmd) return cpupool_simple_command("cpupool_cpu_add", pool_arg, arg2);
+    if (*cpupool_remove_cmd) return cpupool_simple_command("cpupool_cpu_remove", pool_arg, arg2);
+    if (*cpupool_migrate_cmd) return cpupool_simple_command("cpupool_migrate", dom, pool_arg);
+    if (*sched_credit_cmd || *sched_credit2_cmd) {
+        sched_opts.scheduler = *sched_credit_cmd ? "credit" : "credit2";
+        return sched_command(sched_opts);
+    }
+    if (*sched_rtds_cmd) {
+        sched_opts.scheduler = "rtds";
+        for (const auto& v : rtds_vcpus) {
+            if (v == "all") {
+                sched_opts.all_vcpus = true;
+            } else {
+                char* end = nullptr;
+                unsigned long n = std::strtoul(v.c_str(), &end, 10);
+                if (v.empty() || *end || n > 4095) {
+                    std::fprintf(stderr, "Incorrect VCPU IDs.\n");
+                    return 1;
+                }
+                sched_opts.vcpus.push_back(static_cast<uint32_t>(n));
+            }
+        }
+        return sched_command(sched_opts);
+    }
+    if (*sched_a653_cmd) return sched_arinc653_command(pool_arg, major_frame, windows);
     if (*help_cmd) {
         std::printf("%s", app.help().c_str());
         return 0;
