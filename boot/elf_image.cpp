@@ -396,14 +396,20 @@ class ElfImage::Parser {
             // The last note's trailing padding may be missing.
             pos = std::min<uint64_t>(align_up(desc_at + nh.n_descsz, align), notes.size());
 
+            // Linux writes XEN_ELFNOTE_FEATURES with `.ascii`: its NUL is the first byte of
+            // the note's zero padding, which Xen's own loader reads as the terminator.
+            const uint64_t desc_end = desc_at + nh.n_descsz;
+            const bool nul_in_padding =
+                desc_end % align != 0 && desc_end < notes.size() && notes[desc_end] == 0;
+
             static constexpr char kXen[] = "Xen";  // namesz counts the NUL
             if (nh.n_namesz == sizeof kXen &&
                 std::memcmp(notes.data() + name_at, kXen, sizeof kXen) == 0)
-                xen_note(nh.n_type, notes.subspan(desc_at, nh.n_descsz));
+                xen_note(nh.n_type, notes.subspan(desc_at, nh.n_descsz), nul_in_padding);
         }
     }
 
-    void xen_note(uint32_t type, std::span<const uint8_t> desc) {
+    void xen_note(uint32_t type, std::span<const uint8_t> desc, bool nul_in_padding) {
         XenNotes& notes = image_.notes_;
         notes.has_any = true;
         const XenNoteInfo info = xen_note_info(type);
@@ -429,7 +435,7 @@ class ElfImage::Parser {
             fail(what + " is " + std::to_string(desc.size()) + " bytes, longer than the " +
                  std::to_string(kMaxStringNoteSize) + "-byte limit");
         const auto nul = std::find(desc.begin(), desc.end(), uint8_t{0});
-        if (nul == desc.end()) fail(what + " is not NUL-terminated");
+        if (nul == desc.end() && !nul_in_padding) fail(what + " is not NUL-terminated");
         // The strings end up in logs and on terminals: printable ASCII only.
         for (auto it = desc.begin(); it != nul; ++it) {
             if (*it < 0x20 || *it > 0x7e)

@@ -1,0 +1,126 @@
+// Where a PVH domain's boot pieces go in guest-physical memory, and the bytes and vCPU state
+// that put them there: the Xen "x86/HVM direct boot ABI" (Xen's docs/misc/pvh.pandoc and
+// <xen/arch-x86/hvm/start_info.h>).
+//
+// layout_pvh_domain() is a pure function of its inputs, so every placement rule is testable
+// without KVM; write_pvh_domain() (pvh_builder.hpp) copies the result into guest RAM, and
+// the hv layer turns PvhEntryRegisters into KVM register state.
+//
+// Guest-physical map (all boot data stays below 4 GiB, as Xen's own builder keeps it):
+//   0x0000_0000  page 0: RAM, never used ("nothing will be loaded at physical address 0")
+//   0x0000_1000  boot-info page (reserved): hvm_start_info, module list, memory map, cmdline
+//   0x0000_2000  RAM
+//   0x000a_0000  reserved: the legacy VGA/BIOS range, which Linux would reserve anyway
+//   0x0010_0000  RAM: kernel segments (from 1 MiB up), then the initramfs after the kernel
+//   0xf000_0000  the MMIO hole (HVM_BELOW_4G_RAM_END), left out of the map
+//   4 GiB        the rest of the RAM, when the domain has more than fits below the hole
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "abi/xen.hpp"  // before any Xen header: it includes <stdint.h> first
+
+#include <xen/arch-x86/hvm/start_info.h>
+
+#include "boot/elf_image.hpp"
+
+namespace xenolith::boot {
+
+inline constexpr uint64_t kPvhPageSize = 4096;
+// The boot-info page and the offsets of what it holds.
+inline constexpr uint64_t kPvhBootInfoPaddr = 0x1000;
+inline constexpr uint64_t kPvhStartInfoOffset = 0x000;
+inline constexpr uint64_t kPvhModlistOffset = 0x040;
+inline constexpr uint64_t kPvhMemmapOffset = 0x080;
+inline constexpr uint64_t kPvhMaxMemmapEntries = 16;
+inline constexpr uint64_t kPvhCmdlineOffset = 0x200;
+// Linux's x86 COMMAND_LINE_SIZE is 2048 bytes with the NUL: a longer line would be cut.
+inline constexpr uint64_t kPvhMaxCmdline = 2047;
+// Legacy PC range kept out of RAM.
+inline constexpr uint64_t kPvhLegacyHoleStart = 0xa0000;
+inline constexpr uint64_t kPvhLegacyHoleEnd = 0x100000;
+// Kernel segments must lie at or above 1 MiB, clear of the boot page and the legacy range.
+inline constexpr uint64_t kPvhMinKernelAddress = kPvhLegacyHoleEnd;
+inline constexpr uint64_t kPvhHighRamStart = uint64_t{1} << 32;
+
+static_assert(sizeof(hvm_start_info) <= kPvhModlistOffset - kPvhStartInfoOffset);
+static_assert(sizeof(hvm_modlist_entry) <= kPvhMemmapOffset - kPvhModlistOffset);
+static_assert(kPvhMaxMemmapEntries * sizeof(hvm_memmap_table_entry) <=
+              kPvhCmdlineOffset - kPvhMemmapOffset);
+static_assert(kPvhCmdlineOffset + kPvhMaxCmdline + 1 <= kPvhPageSize);
+
+// A segment register as the CPU caches it (base, byte-granular limit, attributes), the shape
+// KVM's kvm_segment has; the hv layer converts it.
+struct PvhSegmentRegister {
+    uint64_t base = 0;
+    uint32_t limit = 0;  // in bytes: 0xffffffff is the flat 4 GiB limit
+    uint16_t selector = 0;
+    uint8_t type = 0;  // descriptor type field (code/data/system)
+    uint8_t dpl = 0;
+    bool present = false;  // false: the register is unusable (a null selector)
+    bool s = false;        // code or data descriptor (false: system, such as a TSS)
+    bool db = false;       // 32-bit default operand size
+    bool l = false;        // 64-bit code
+    bool g = false;        // the descriptor's limit counts 4 KiB pages
+};
+
+struct PvhDescriptorTable {
+    uint64_t base = 0;
+    uint16_t limit = 0;
+};
+
+// vCPU 0's state at the PVH entry: 32-bit flat protected mode, paging off, interrupts off.
+struct PvhEntryRegisters {
+    uint32_t eip = 0;  // the XEN_ELFNOTE_PHYS32_ENTRY address
+    uint32_t ebx = 0;  // the hvm_start_info's physical address
+    uint32_t esp = 0;  // unspecified by the ABI: the kernel sets up its own stack
+    uint32_t eflags = 0;
+    uint64_t cr0 = 0;
+    uint64_t cr3 = 0;
+    uint64_t cr4 = 0;
+    uint64_t efer = 0;
+    PvhSegmentRegister cs, ds, es, ss, fs, gs, tr, ldt;
+    PvhDescriptorTable gdt, idt;  // empty: the kernel loads its own before it needs them
+};
+
+struct PvhLayoutRequest {
+    uint64_t memory_bytes = 0;              // the domain's RAM, a whole number of pages
+    std::span<const LoadSegment> segments;  // the kernel's PT_LOADs (physical addresses)
+    uint32_t entry = 0;                     // XEN_ELFNOTE_PHYS32_ENTRY
+    std::optional<uint64_t> initramfs_size;
+    std::string_view cmdline;
+    std::string_view kernel_name = "kernel";        // for messages
+    std::string_view initramfs_name = "initramfs";  // for messages
+};
+
+struct PvhLayout {
+    uint64_t memory_bytes = 0;
+    uint64_t low_ram_end = 0;      // RAM below the MMIO hole ends here; the writer needs this much
+    uint64_t kernel_start = 0;     // lowest segment address
+    uint64_t kernel_end = 0;       // end of the highest segment
+    uint64_t initramfs_paddr = 0;  // 0 without an initramfs
+    uint64_t initramfs_size = 0;
+    uint64_t start_info_paddr = 0;
+    uint64_t modlist_paddr = 0;  // 0 without modules
+    uint64_t memmap_paddr = 0;
+    uint64_t cmdline_paddr = 0;  // 0 for an empty command line
+    hvm_start_info start_info{};
+    std::vector<hvm_modlist_entry> modules;
+    std::vector<hvm_memmap_table_entry> memmap;
+    std::vector<uint8_t> boot_info;  // kPvhPageSize bytes for kPvhBootInfoPaddr
+    PvhEntryRegisters registers;
+};
+
+// Places everything and builds the boot-info page and entry registers. Throws
+// xenolith::Error with one sentence when the kernel, initramfs or command line cannot fit.
+PvhLayout layout_pvh_domain(const PvhLayoutRequest& request);
+
+// The entry state the PVH ABI prescribes, with EIP and EBX filled in.
+PvhEntryRegisters pvh_entry_registers(uint32_t entry, uint32_t start_info_paddr);
+
+}  // namespace xenolith::boot
