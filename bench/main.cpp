@@ -36,6 +36,7 @@
 #include "backends/xenstored/xenstored.hpp"
 #include "bench/bare_vm.hpp"
 #include "bench/report.hpp"
+#include "bench/sched_bench.hpp"
 #include "bench/toolstack_bench.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
@@ -72,6 +73,7 @@ struct Options {
     unsigned xs_reps = 7;
     std::string daemon_path = XENOLITHD_PATH;
     unsigned density = 1000;
+    SchedBenchOptions sched;  // sched_decision_cost, wake_latency
 };
 
 uint64_t now_ns() { return hv::TimeSource::system_time_ns(); }
@@ -692,6 +694,12 @@ int run(const Options& o) {
         {"xenstore_ops", o.xs_ops},
         {"xenstore_reps", o.xs_reps},
         {"density", o.density},
+        {"sched_decisions", o.sched.decisions},
+        {"sched_switches", o.sched.switches},
+        {"sched_reps", o.sched.decision_reps},
+        {"wake_samples", o.sched.wake_samples},
+        {"wake_period_us", o.sched.wake_period_us},
+        {"wake_reps", o.sched.wake_reps},
         {"order", "floor and ours alternate, the first of each pair alternating (ABBA...)"},
     };
 
@@ -1045,6 +1053,11 @@ int run(const Options& o) {
         errors.push_back(std::string("xenstore_rates: ") + e.what());
     }
 
+    SchedBenchOptions so = o.sched;
+    so.guest_dir = guest_dir;
+    so.guest_memory_mib = o.guest_memory_mib;
+    sched_benchmarks(hv, so, benches, errors);
+
     ToolstackBenchOptions ts;
     ts.daemon_path = o.daemon_path;
     ts.guest_dir = guest_dir;
@@ -1093,6 +1106,18 @@ int main(int argc, char** argv) {
     app.add_option("--daemon", o.daemon_path, "the xenolithd binary for the toolstack figures");
     app.add_option("--density", o.density, "idle domains alive at once (creations_per_second, memory_per_idle_domain)")
         ->check(CLI::Range(1, 4000));
+    app.add_option("--sched-decisions", o.sched.decisions, "scheduling decisions per sched_decision_cost sample")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--sched-switches", o.sched.switches, "gate hand-offs per thread per sample")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--sched-reps", o.sched.decision_reps, "sched_decision_cost repetitions")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--wake-samples", o.sched.wake_samples, "timer wake-ups per wake_latency run")
+        ->check(CLI::Range(1, 100000));
+    app.add_option("--wake-period-us", o.sched.wake_period_us, "each wake_latency timer is armed for now + this")
+        ->check(CLI::Range(100, 1000000));
+    app.add_option("--wake-reps", o.sched.wake_reps, "wake_latency runs per scheduler, each side")
+        ->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }
