@@ -1,4 +1,5 @@
 #include "boot/bzimage.hpp"
+#include "boot/image_bytes.hpp"
 
 #include <cinttypes>
 #include <cstdio>
@@ -24,18 +25,6 @@ constexpr uint64_t kSectorSize = 512;
 // "If this field is 0, the real value is 4" (boot.rst, setup_sects).
 constexpr uint8_t kDefaultSetupSects = 4;
 
-template <class T>
-T read_le(std::span<const uint8_t> bytes, uint64_t offset) {  // the caller checked the size
-    T value;
-    std::memcpy(&value, bytes.data() + offset, sizeof value);
-    return value;
-}
-
-std::string hex(uint64_t value) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, value);
-    return buf;
-}
 
 std::string version_text(uint16_t version) {  // "2.08", as boot.rst writes versions
     char buf[16];

@@ -1,4 +1,5 @@
 #include "boot/elf_image.hpp"
+#include "boot/image_bytes.hpp"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -39,15 +40,7 @@ uint64_t align_up(uint64_t value, uint64_t align) {  // value < 2^63 here, so no
 
 template <class T>
 T read_at(std::span<const uint8_t> bytes, uint64_t offset) {  // the caller checked fits()
-    T value;
-    std::memcpy(&value, bytes.data() + offset, sizeof value);
-    return value;
-}
-
-std::string hex(uint64_t value) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, value);
-    return buf;
+    return read_le<T>(bytes, offset);
 }
 
 std::string range(uint64_t start, uint64_t size) {
@@ -497,27 +490,7 @@ ElfImage ElfImage::parse(std::vector<uint8_t> bytes, std::string name) {
 }
 
 ElfImage ElfImage::load(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw SystemError(path + ": cannot open the kernel image", errno);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
-        throw SystemError(path + ": cannot stat the kernel image", errno);
-    if (!S_ISREG(st.st_mode)) throw Error(path + ": the kernel image is not a regular file");
-    if (static_cast<uint64_t>(st.st_size) > kMaxFileSize)
-        throw Error(path + ": the kernel image is " + std::to_string(st.st_size) +
-                    " bytes, larger than the " + std::to_string(kMaxFileSize >> 20) + " MiB limit");
-
-    std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SystemError(path + ": cannot read the kernel image", errno);
-        if (n == 0) break;  // the file shrank while we read it; the parser sees what is left
-        done += static_cast<size_t>(n);
-    }
-    bytes.resize(done);
-    return parse(std::move(bytes), path);
+    return parse(read_image_file(path, kMaxFileSize), path);
 }
 
 std::optional<Symbol> ElfImage::symbolize(uint64_t address) const {

@@ -1,4 +1,5 @@
 #include "boot/pvh_image.hpp"
+#include "boot/image_bytes.hpp"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -19,44 +20,14 @@ namespace xenolith::boot {
 
 namespace {
 
-std::string hex(uint64_t value) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, value);
-    return buf;
-}
-
 bool is_elf(std::span<const uint8_t> bytes) {
     return bytes.size() >= SELFMAG && std::memcmp(bytes.data(), ELFMAG, SELFMAG) == 0;
-}
-
-std::vector<uint8_t> read_kernel_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw SystemError(path + ": cannot open the kernel image", errno);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0)
-        throw SystemError(path + ": cannot stat the kernel image", errno);
-    if (!S_ISREG(st.st_mode)) throw Error(path + ": the kernel image is not a regular file");
-    if (static_cast<uint64_t>(st.st_size) > ElfImage::kMaxFileSize)
-        throw Error(path + ": the kernel image is " + std::to_string(st.st_size) +
-                    " bytes, larger than the " + std::to_string(ElfImage::kMaxFileSize >> 20) +
-                    " MiB limit");
-    std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SystemError(path + ": cannot read the kernel image", errno);
-        if (n == 0) break;  // the file shrank while we read it; the parser sees what is left
-        done += static_cast<size_t>(n);
-    }
-    bytes.resize(done);
-    return bytes;
 }
 
 }  // namespace
 
 PvhKernel PvhKernel::load(const std::string& path) {
-    return parse(read_kernel_file(path), path);
+    return parse(read_image_file(path, ElfImage::kMaxFileSize), path);
 }
 
 PvhKernel PvhKernel::parse(std::vector<uint8_t> bytes, const std::string& name) {

@@ -1,4 +1,5 @@
 #include "boot/pvh_layout.hpp"
+#include "boot/image_bytes.hpp"
 
 #include <xen/hvm/e820.h>
 
@@ -32,12 +33,6 @@ constexpr uint32_t kTssLimit = 0x67;  // a 32-bit TSS without an I/O bitmap
 constexpr uint16_t kCodeSelector = 0x10;
 constexpr uint16_t kDataSelector = 0x18;
 constexpr uint16_t kTssSelector = 0x20;
-
-std::string hex(uint64_t value) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, value);
-    return buf;
-}
 
 std::string range(uint64_t start, uint64_t end) {
     return "[" + hex(start) + ", " + hex(end) + ")";
