@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "sched/error.hpp"
+#include "toolstack/daemon/args.hpp"
 #include "toolstack/api/protocol.hpp"
 
 namespace xenolith::daemon {
@@ -11,25 +12,6 @@ namespace {
 
 using nlohmann::json;
 using sched::PoolId;
-
-std::string string_arg(const json& args, const char* key) {
-    auto it = args.find(key);
-    if (it == args.end() || !it->is_string())
-        throw api::ApiError("EINVAL", std::string("argument '") + key + "' must be a string");
-    return it->get<std::string>();
-}
-
-uint64_t number_arg(const json& j, const char* key, uint64_t max) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > max)
-        throw api::ApiError("EINVAL", std::string("'") + key + "' must be a number from 0 to " + std::to_string(max));
-    return it->get<uint64_t>();
-}
-
-std::optional<uint64_t> optional_number(const json& j, const char* key, uint64_t max) {
-    if (!j.contains(key) || j[key].is_null()) return std::nullopt;
-    return number_arg(j, key, max);
-}
 
 sched::CpuSet cpus_arg(const json& args, const char* key) {
     auto it = args.find(key);
