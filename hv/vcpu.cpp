@@ -240,8 +240,6 @@ void Vcpu::set_hard_affinity(std::vector<unsigned> cpus) {
     // Outside affinity_mutex_: Scheduling never waits for a Vcpu lock, and this must not
     // hold one while it waits for Scheduling's.
     scheduling().set_affinity(*this, hard, soft);
-    std::lock_guard lock(affinity_mutex_);
-    hard_affinity_ = std::move(cpus);
 }
 
 void Vcpu::set_soft_affinity(std::vector<unsigned> cpus) {
@@ -255,8 +253,12 @@ void Vcpu::set_soft_affinity(std::vector<unsigned> cpus) {
 }
 
 std::vector<unsigned> Vcpu::hard_affinity() const {
-    std::lock_guard lock(affinity_mutex_);
-    return hard_affinity_;
+    // What the scheduler enforces, not what was last asked for: moving to a pool that has
+    // none of those CPUs resets it to any CPU, as Xen breaks such an affinity.
+    const sched::CpuSet host = scheduling().host_cpus();
+    const sched::CpuSet set = scheduling().hard_affinity(*this) & host;
+    if (set == host) return {};
+    return set.list();
 }
 
 std::vector<unsigned> Vcpu::soft_affinity() const {

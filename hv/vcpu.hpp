@@ -102,6 +102,7 @@ public:
     void set_hard_affinity(std::vector<unsigned> cpus);
     // Soft affinity: CPUs preferred but not required (kept for the schedulers).
     void set_soft_affinity(std::vector<unsigned> cpus);
+    // The hard affinity the scheduler enforces (empty: every host CPU).
     std::vector<unsigned> hard_affinity() const;
     std::vector<unsigned> soft_affinity() const;
     // The host CPU the vCPU last ran on; nullopt before it first ran.
@@ -162,7 +163,6 @@ private:
 
     // Guards the affinities as set (the dispatcher holds the effective ones).
     mutable std::mutex affinity_mutex_;
-    std::vector<unsigned> hard_affinity_;
     std::vector<unsigned> soft_affinity_;
     static constexpr int kNoCpu = -1;
     std::atomic<int> last_cpu_{kNoCpu};

@@ -73,9 +73,14 @@ TEST_F(DaemonSched, PoolsSplitTheCpusAndDomainsLandInTheirPool) {
     EXPECT_EQ(bad.exit_code, 1);
     EXPECT_NE(bad.err.find("nope"), std::string::npos) << bad.err;
 
-    // Migrating keeps it running, now in Pool-0.
+    // Migrating keeps it running, now in Pool-0. Its hard affinity named only CPU 1, which
+    // Pool-0 no longer has: as in Xen, that affinity is broken, and vcpu-list says so.
+    ASSERT_EQ(xn({"vcpu-pin", "in-rt", "0", "1"}).exit_code, 0);
+    EXPECT_NE(out({"vcpu-list", "in-rt"}).find("  1 / all\n"), std::string::npos);
     ASSERT_EQ(xn({"cpupool-migrate", "in-rt", "Pool-0"}).exit_code, 0);
     EXPECT_EQ(long_entry(*a)["info"]["pool"], "Pool-0");
+    std::string after = out({"vcpu-list", "in-rt"});
+    EXPECT_NE(after.find("  all / all\n"), std::string::npos) << after;
     double before = long_entry(*a)["info"]["cpu_time_ns"].get<double>();
     std::this_thread::sleep_for(300ms);
     EXPECT_GT(long_entry(*a)["info"]["cpu_time_ns"].get<double>(), before + 50e6);
