@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <regex>
 
 #include "tests/integration/daemon_harness.hpp"
@@ -438,6 +439,26 @@ TEST_F(DaemonSettings, VcpuSetAboveMaxvcpusFails) {
     EXPECT_EQ(store_value(cpu1), "online\n");
     ProcessResult zero = xn({"vcpu-set", "cpus", "0"});
     EXPECT_EQ(zero.exit_code, 1) << describe(zero);
+}
+
+}  // namespace
+}  // namespace xenolith::integration
+
+namespace xenolith::integration {
+namespace {
+
+// No daemon: help must not need one.
+class DaemonHelp : public DaemonTest {};
+
+TEST_F(DaemonHelp, ListsEveryCommandWithoutADaemon) {
+    ProcessResult r = xn({"help"});
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out.rfind("xn: the Xenolith toolstack", 0), 0u) << r.out;
+    for (const char* command : {"create", "list, li", "console", "shutdown", "vcpu-pin", "mem-max", "top",
+                                "cpupool-create", "sched-rtds", "help"})
+        EXPECT_NE(r.out.find(std::string("\n  ") + command + " "), std::string::npos) << command << "\n" << r.out;
+    // Help needs no daemon: none was started.
+    EXPECT_FALSE(std::filesystem::exists(pid_file()));
 }
 
 }  // namespace

@@ -224,7 +224,8 @@ int main(int argc, char** argv) {
     }
     if (*sched_a653_cmd) return sched_arinc653_command(pool_arg, major_frame, windows);
     if (*help_cmd) {
-        std::printf("%s", app.help().c_str());
+        // app.help() would describe the selected subcommand (help itself): ask the formatter.
+        std::printf("%s", app.get_formatter()->make_help(&app, "xn", CLI::AppFormatMode::Normal).c_str());
         return 0;
     }
     return 1;
