@@ -620,8 +620,15 @@ size_t DomainManager::shutdown_all(std::chrono::milliseconds timeout) {
 
 // ---- snapshots ----------------------------------------------------------------------
 
-api::DomainInfo DomainManager::snapshot(const ManagedDomain& md) const {
-    const hv::Domain& d = *md.domain;
+std::map<sched::PoolId, std::string> DomainManager::pool_names() const {
+    std::map<sched::PoolId, std::string> names;
+    for (const auto& p : hv_.scheduling().pools()) names[p.id] = p.name;
+    return names;
+}
+
+api::DomainInfo DomainManager::snapshot(const ManagedDomain& md,
+                                        const std::map<sched::PoolId, std::string>& pools) const {
+    hv::Domain& d = *md.domain;
     api::DomainInfo i;
     i.domid = d.id();
     i.name = d.name();
@@ -639,14 +646,12 @@ api::DomainInfo DomainManager::snapshot(const ManagedDomain& md) const {
     i.max_vcpus = d.nr_vcpus();
     i.restarts = md.restarts;
     if (auto pool = hv_.scheduling().pool_of(d.id()))
-        for (const auto& p : hv_.scheduling().pools())
-            if (p.id == *pool) i.pool = p.name;
+        if (auto it = pools.find(*pool); it != pools.end()) i.pool = it->second;
     uint64_t now = hv::TimeSource::system_time_ns();
     i.uptime_ns = now > d.created_ns() ? now - d.created_ns() : 0;
     bool any_running = false, any_online = false;
-    auto& dom = const_cast<hv::Domain&>(d);
     for (uint32_t v = 0; v < d.nr_vcpus(); ++v) {
-        hv::Vcpu& vc = dom.vcpu(v);
+        hv::Vcpu& vc = d.vcpu(v);
         vcpu_runstate_info_t rs{};
         vc.get_runstate(rs);
         i.cpu_time_ns += rs.time[RUNSTATE_running];
@@ -663,9 +668,9 @@ api::DomainInfo DomainManager::snapshot(const ManagedDomain& md) const {
     i.running = live && any_running;
     i.blocked = live && any_online && !any_running;
     if (!md.torn_down) {
-        i.event_channels = dom.evtchn().ports_in_use();
-        i.events_sent = dom.evtchn().sends();
-        hv::GrantTable::Usage g = dom.grant_table().usage();
+        i.event_channels = d.evtchn().ports_in_use();
+        i.events_sent = d.evtchn().sends();
+        hv::GrantTable::Usage g = d.grant_table().usage();
         i.grant_entries = g.entries;
         i.grant_maps = g.mapped;
     }
@@ -703,7 +708,8 @@ std::vector<api::DomainInfo> DomainManager::list() const {
         for (const auto& [id, md] : domains_) all.push_back(md);
     }
     std::vector<api::DomainInfo> out{domain0()};
-    for (const auto& md : all) out.push_back(snapshot(*md));
+    const auto pools = pool_names();  // once per listing, not once per domain
+    for (const auto& md : all) out.push_back(snapshot(*md, pools));
     return out;
 }
 
@@ -711,7 +717,7 @@ api::DomainInfo DomainManager::info(uint32_t domid) const {
     if (domid == 0) return domain0();
     auto md = find(domid);
     if (!md) no_such_domain(std::to_string(domid));
-    return snapshot(*md);
+    return snapshot(*md, pool_names());
 }
 
 nlohmann::json DomainManager::config_json(uint32_t domid) const {

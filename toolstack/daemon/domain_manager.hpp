@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hv/hypervisor.hpp"
+#include "sched/cpupool.hpp"
 #include "toolstack/api/types.hpp"
 #include "toolstack/daemon/console_hub.hpp"
 #include "toolstack/daemon/event_log.hpp"
@@ -112,7 +113,8 @@ private:
     void on_stopped(const std::weak_ptr<ManagedDomain>& md);
     void lifecycle_loop();
     void handle_stop(const std::shared_ptr<ManagedDomain>& md);
-    api::DomainInfo snapshot(const ManagedDomain& md) const;
+    api::DomainInfo snapshot(const ManagedDomain& md, const std::map<sched::PoolId, std::string>& pools) const;
+    std::map<sched::PoolId, std::string> pool_names() const;
     api::DomainInfo domain0() const;
 
     hv::Hypervisor& hv_;
