@@ -132,6 +132,19 @@ TEST_F(DaemonSched, RtdsBudgetsPerDomainAndPerVcpu) {
     EXPECT_NE(wrong.err.find("rtds"), std::string::npos) << wrong.err;
 }
 
+TEST_F(DaemonSched, BadPoolNamesAndWindowsAreRefusedWithTheReason) {
+    ProcessResult spaced = xn({"cpupool-create", "name=\"two words\"", "cpus=\"1\""});
+    EXPECT_EQ(spaced.exit_code, 1) << describe(spaced);
+    EXPECT_NE(spaced.err.find("invalid pool name"), std::string::npos) << spaced.err;
+    ProcessResult digits = xn({"cpupool-rename", "Pool-0", "42"});
+    EXPECT_EQ(digits.exit_code, 1) << describe(digits);
+    EXPECT_NE(digits.err.find("all digits"), std::string::npos) << digits.err;
+    ProcessResult window = xn({"sched-arinc653", "-w", "Domain-0:x:5000"});
+    EXPECT_EQ(window.exit_code, 1) << describe(window);
+    EXPECT_NE(window.err.find("DOMAIN:VCPU:RUNTIME_US"), std::string::npos) << window.err;
+    EXPECT_EQ(out({"cpupool-list"}).find("two words"), std::string::npos);
+}
+
 TEST_F(DaemonSched, Arinc653ScheduleIsSetAndShown) {
     make_pool("arinc653");
     auto id = create("hello", "part", "sleep_ms=100000", "pool = \"rt\"\n");

@@ -4,6 +4,8 @@
 
 #include "sched/error.hpp"
 #include "toolstack/daemon/args.hpp"
+#include "toolstack/xlcfg/domain_config.hpp"
+#include "toolstack/xlcfg/parser.hpp"
 #include "toolstack/api/protocol.hpp"
 
 namespace xenolith::daemon {
@@ -24,6 +26,16 @@ sched::CpuSet cpus_arg(const json& args, const char* key) {
         set.add(static_cast<sched::Cpu>(c.get<uint64_t>()));
     }
     return set;
+}
+
+// A pool's new name: the rules of domain names (printable, no spaces or '/', not all
+// digits, which would read as a pool id), so every listing prints it safely.
+std::string pool_name_arg(const json& args) {
+    std::string name = string_arg(args, "name");
+    std::string why;
+    if (!xlcfg::valid_domain_name(name, why))
+        throw api::ApiError("EINVAL", "invalid pool name '" + xlcfg::printable(name) + "': " + why);
+    return name;
 }
 
 json cpus_json(const sched::CpuSet& set) {
@@ -175,7 +187,7 @@ void add_sched_handlers(std::map<std::string, Handler>& h, hv::Scheduling& s, Do
     });
     h["cpupool_create"] = wrap([&s](const json& args, Session&) {
         std::string sched = args.contains("sched") ? string_arg(args, "sched") : std::string("credit");
-        PoolId id = s.create_pool(string_arg(args, "name"), sched, cpus_arg(args, "cpus"));
+        PoolId id = s.create_pool(pool_name_arg(args), sched, cpus_arg(args, "cpus"));
         return json{{"id", id}};
     });
     h["cpupool_destroy"] = wrap([&s](const json& args, Session&) {
@@ -183,7 +195,7 @@ void add_sched_handlers(std::map<std::string, Handler>& h, hv::Scheduling& s, Do
         return json::object();
     });
     h["cpupool_rename"] = wrap([&s](const json& args, Session&) {
-        s.rename_pool(pool_arg(s, args), string_arg(args, "name"));
+        s.rename_pool(pool_arg(s, args), pool_name_arg(args));
         return json::object();
     });
     h["cpupool_cpu_add"] = wrap([&s](const json& args, Session&) {

@@ -1,5 +1,7 @@
 // xn cpupool-* and sched-*: xl's CPU pool and scheduler commands.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -180,10 +182,18 @@ int sched_arinc653_command(const std::string& pool, std::optional<uint32_t> majo
             for (const auto& w : windows) {
                 // DOMAIN:VCPU:RUNTIME_US
                 size_t a = w.find(':'), b = w.rfind(':');
+                auto number = [&](const std::string& text, unsigned long max) {
+                    char* end = nullptr;
+                    errno = 0;
+                    unsigned long n = std::strtoul(text.c_str(), &end, 10);
+                    if (text.empty() || *end || errno || n > max || text[0] == '-')
+                        throw Error("window '" + w + "': expected DOMAIN:VCPU:RUNTIME_US with numbers");
+                    return n;
+                };
                 if (a == std::string::npos || a == b) throw Error("window '" + w + "': expected DOMAIN:VCPU:RUNTIME_US");
+                unsigned long vcpu = number(w.substr(a + 1, b - a - 1), 4095);
+                unsigned long runtime = number(w.substr(b + 1), 60000000);
                 uint32_t domid = client->call("domid", {{"name", w.substr(0, a)}})["domid"].get<uint32_t>();
-                unsigned long vcpu = std::stoul(w.substr(a + 1, b - a - 1));
-                unsigned long runtime = std::stoul(w.substr(b + 1));
                 total += runtime;
                 ws.push_back({{"domid", domid}, {"vcpu", vcpu}, {"runtime_us", runtime}});
             }
