@@ -64,13 +64,6 @@ void ControlServer::stop() {
         if (c.thread.joinable()) c.thread.join();
 }
 
-size_t ControlServer::sessions() const {
-    std::lock_guard lock(mutex_);
-    size_t n = 0;
-    for (const auto& c : connections_) n += !c.done.load();
-    return n;
-}
-
 void ControlServer::reap_finished_locked() {
     for (auto it = connections_.begin(); it != connections_.end();) {
         if (it->done.load()) {

@@ -60,7 +60,6 @@ public:
     void stop_accepting();
     // Ends every session (their reads see end-of-stream; streams see stop_fd) and joins.
     void stop();
-    size_t sessions() const;
 
 private:
     struct Connection {
@@ -78,7 +77,7 @@ private:
     UniqueFd listen_fd_;
     UniqueFd stop_fd_;  // eventfd, readable once stopping
     std::thread accept_thread_;
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::list<Connection> connections_;
     bool stopped_ = false;
 };

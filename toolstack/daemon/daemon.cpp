@@ -22,7 +22,9 @@ Daemon::Daemon(const DaemonOptions& options)
     control_ = std::make_unique<ControlServer>(options.paths.control_socket(), handlers());
     log_.info(std::string(kDaemonVersion) + " ready: control " + options.paths.control_socket() + ", xenstore " +
               options.paths.xenstored_socket() + ", KVM " + kvm::flavour_name(probe_.flavour) +
-              (metrics_ ? ", metrics " + options.metrics_address : ""));
+              (metrics_ ? ", metrics " + options.metrics_address +
+                               (metrics_->port() ? " (port " + std::to_string(metrics_->port()) + ")" : "")
+                         : ""));
 }
 
 Daemon::~Daemon() { stop(); }

@@ -51,7 +51,6 @@ public:
     EventLog& log() { return log_; }
     api::HostInfo host_info() const;
     std::string metrics_text() const;
-    int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
 private:
     std::map<std::string, Handler> handlers();
