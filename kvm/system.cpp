@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "base/error.hpp"
 #include "kvm/vm.hpp"
@@ -33,6 +34,23 @@ int System::check_extension(long cap) const {
 Vm System::create_vm() const {
     int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VM, 0), "KVM_CREATE_VM"));
     return Vm(UniqueFd(fd), vcpu_mmap_size_);
+}
+
+std::vector<kvm_cpuid_entry2> System::supported_cpuid() const {
+    // The ioctl says E2BIG until the buffer is big enough; KVM has no more than a few
+    // hundred entries.
+    for (size_t n = 64; n <= 4096; n *= 2) {
+        std::vector<uint8_t> buf(sizeof(CpuidHeader) + n * sizeof(kvm_cpuid_entry2));
+        auto* c = reinterpret_cast<CpuidHeader*>(buf.data());
+        c->nent = static_cast<uint32_t>(n);
+        if (::ioctl(fd_.get(), kGetSupportedCpuid, c) == 0) {
+            std::vector<kvm_cpuid_entry2> entries(c->nent);
+            std::memcpy(entries.data(), buf.data() + sizeof(CpuidHeader), entries.size() * sizeof(kvm_cpuid_entry2));
+            return entries;
+        }
+        if (errno != E2BIG) throw SystemError("KVM_GET_SUPPORTED_CPUID", errno);
+    }
+    throw Error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
 }
 
 }  // namespace xenolith::kvm

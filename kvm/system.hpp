@@ -3,13 +3,27 @@
 
 #include <linux/kvm.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/unique_fd.hpp"
 
 namespace xenolith::kvm {
 
 class Vm;
+
+// struct kvm_cpuid2 as the kernel lays it out: Debian 12's uapi headers declare its
+// flexible array with __DECLARE_FLEX_ARRAY, which C++ compiles with a one-byte empty member
+// in front (sizeof 12, entries at offset 12), and the ioctl numbers encode that wrong size.
+// So the CPUID ioctls are made with this header and numbers computed from it.
+struct CpuidHeader {
+    uint32_t nent;
+    uint32_t padding;
+};
+static_assert(sizeof(CpuidHeader) == 8);
+inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 
 class System {
 public:
@@ -22,6 +36,8 @@ public:
     int check_extension(long cap) const;
     size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
     Vm create_vm() const;
+    // KVM_GET_SUPPORTED_CPUID: every leaf KVM can give a guest, as a list of entries.
+    std::vector<kvm_cpuid_entry2> supported_cpuid() const;
 
 private:
     UniqueFd fd_;

@@ -2,9 +2,12 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "base/error.hpp"
+#include "kvm/system.hpp"
 
 namespace xenolith::kvm {
 
@@ -65,6 +68,21 @@ bool Vcpu::set_tsc_offset(int64_t offset) {
 uint32_t Vcpu::tsc_khz() const {
     int rc = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
     return rc > 0 ? static_cast<uint32_t>(rc) : 0;
+}
+
+void Vcpu::set_regs_now(const kvm_regs& regs) {
+    regs_dirty_ = false;
+    if (sync_regs_) run_area()->s.regs.regs = regs;
+    else regs_ = regs;
+    check_syscall(::ioctl(fd_.get(), KVM_SET_REGS, &regs), "KVM_SET_REGS");
+}
+
+void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+    std::vector<uint8_t> buf(sizeof(CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2));
+    auto* c = reinterpret_cast<CpuidHeader*>(buf.data());
+    c->nent = static_cast<uint32_t>(entries.size());
+    std::memcpy(buf.data() + sizeof(CpuidHeader), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+    check_syscall(::ioctl(fd_.get(), kSetCpuid2, c), "KVM_SET_CPUID2");
 }
 
 }  // namespace xenolith::kvm

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "base/mapping.hpp"
 #include "base/unique_fd.hpp"
@@ -42,6 +43,8 @@ public:
     // Makes the guest TSC equal the host TSC, where the host allows it.
     bool set_tsc_offset(int64_t offset);
     uint32_t tsc_khz() const;
+    void set_regs_now(const kvm_regs& regs);
+    void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
 
 private:
     void flush_regs();

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
+#include <cerrno>
 #include <utility>
 
 #include "base/error.hpp"
@@ -32,6 +33,48 @@ Vcpu Vm::create_vcpu(uint32_t id) {
     int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
     bool sync_regs = (check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0;
     return Vcpu(UniqueFd(fd), vcpu_mmap_size_, sync_regs);
+}
+
+void Vm::create_irqchip() {
+    check_syscall(::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
+}
+
+void Vm::set_tss_addr(uint64_t gpa) {
+    check_syscall(::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(gpa)),
+                  "KVM_SET_TSS_ADDR");
+}
+
+void Vm::trap_msrs_to_user(std::initializer_list<uint32_t> msrs) {
+    kvm_enable_cap cap{};
+    cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+    cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+    check_syscall(::ioctl(fd_.get(), KVM_ENABLE_CAP, &cap), "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
+    // Default allow; one range per MSR whose single bitmap bit is 0, which denies it.
+    kvm_msr_filter filter{};
+    filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+    static uint8_t deny = 0;
+    size_t n = 0;
+    for (uint32_t msr : msrs) {
+        if (n == KVM_MSR_FILTER_MAX_RANGES) throw Error("too many MSRs to trap");
+        kvm_msr_filter_range& r = filter.ranges[n++];
+        r.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+        r.base = msr;
+        r.nmsrs = 1;
+        r.bitmap = &deny;
+    }
+    check_syscall(::ioctl(fd_.get(), KVM_X86_SET_MSR_FILTER, &filter), "KVM_X86_SET_MSR_FILTER");
+}
+
+bool Vm::signal_msi(uint32_t apic_id, uint8_t vector) {
+    kvm_msi msi{};
+    // The x86 MSI address: 0xfee00000 | destination APIC ID << 12, physical destination
+    // mode; the data: the vector, fixed delivery, edge-triggered.
+    msi.address_lo = 0xfee00000u | ((apic_id & 0xff) << 12);
+    msi.address_hi = 0;
+    msi.data = vector;
+    int rc = ::ioctl(fd_.get(), KVM_SIGNAL_MSI, &msi);
+    if (rc < 0) throw SystemError("KVM_SIGNAL_MSI", errno);
+    return rc > 0;
 }
 
 MemorySlot::MemorySlot(Vm& vm, uint32_t slot, uint64_t gpa, void* host, uint64_t size,

@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <utility>
 
@@ -24,6 +25,19 @@ public:
     void set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t size,
                            uint32_t flags = 0);
     Vcpu create_vcpu(uint32_t id);
+
+    // --- Hardware-virtualized (PVH) guests -------------------------------------------
+    // The in-kernel interrupt controllers (LAPIC per vCPU, PIC, IOAPIC); before any vCPU.
+    void create_irqchip();
+    // Where VT-x keeps its real-mode TSS and identity map (three pages below 4 GiB, out of
+    // RAM); AMD-V ignores it. Before any vCPU.
+    void set_tss_addr(uint64_t gpa);
+    // MSR accesses the filter denies exit to user space (KVM_EXIT_X86_RDMSR/WRMSR) instead
+    // of reaching KVM's MSR emulation: how the Xen hypercall-page MSR gets to the hypervisor.
+    void trap_msrs_to_user(std::initializer_list<uint32_t> msrs);
+    // An MSI write as a device would make: delivers `vector` (fixed, edge) to the LAPIC with
+    // ID `apic_id`. Any thread. Throws on failure; false when KVM dropped it (LAPIC disabled).
+    bool signal_msi(uint32_t apic_id, uint8_t vector);
 
 private:
     UniqueFd fd_;
