@@ -12,6 +12,7 @@
 #include "abi/xenolith.h"
 #include "base/error.hpp"
 
+#include "hv/hypercall_page.hpp"
 namespace xenolith::boot {
 
 namespace {
@@ -122,18 +123,6 @@ void write_page_tables(std::span<uint8_t> frames, uint64_t base, uint64_t memory
     }
 }
 
-void write_hypercall_page(std::span<uint8_t> page) {
-    std::fill(page.begin(), page.end(), 0xcc);  // int3: a jump between stubs faults loudly
-    for (uint32_t nr = 0; nr < kPageSize / XENOLITH_HYPERCALL_STUB_SIZE; ++nr) {
-        uint8_t* stub = page.data() + nr * XENOLITH_HYPERCALL_STUB_SIZE;
-        stub[0] = 0xb8;  // mov $nr, %eax
-        std::memcpy(stub + 1, &nr, 4);
-        stub[5] = 0xe7;  // out %eax, $port
-        stub[6] = XENOLITH_HYPERCALL_PORT;
-        stub[7] = 0xc3;  // ret
-    }
-}
-
 void write_io_tss(std::span<uint8_t> page) {
     // x86-64 TSS: 104 bytes, with the I/O map base (offset 102) pointing just past it. Ports
     // past the page end are outside the TSS limit and so denied too.
@@ -184,7 +173,7 @@ PvBootPlan load_pv_image(hv::GuestMemory& memory, const ElfImage& image, std::st
         std::copy(src.begin(), src.end(), dst.begin());
         std::fill(dst.begin() + static_cast<ptrdiff_t>(src.size()), dst.end(), 0);
     }
-    write_hypercall_page(memory.span(l.hypercall_page, kPageSize));
+    hv::write_hypercall_page(memory.span(l.hypercall_page, kPageSize));
     auto boot_area = memory.span(l.start_info, l.pt_base - l.start_info);
     std::fill(boot_area.begin(), boot_area.end(), 0);
     write_io_tss(memory.span(l.io_tss, kPageSize));

@@ -57,8 +57,6 @@ uint32_t page_table_frames(uint64_t memory_bytes);
 // Writes those frames into `frames` (page_table_frames() pages, placed at guest-physical
 // `base`): RAM at VA = GPA, user/writable/executable, page 0 left unmapped.
 void write_page_tables(std::span<uint8_t> frames, uint64_t base, uint64_t memory_bytes);
-// Fills a hypercall page with the stubs of docs/guest-abi.md.
-void write_hypercall_page(std::span<uint8_t> page);
 // Fills the I/O TSS page. PVM does not honour RFLAGS.IOPL for CPL-3 `out`; KVM's emulator
 // then consults the TSS I/O bitmap, so this page is what lets the hypercall stubs exit (and
 // keeps every other port closed, as for a Xen PV guest without I/O privileges).

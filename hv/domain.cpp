@@ -3,10 +3,12 @@
 #include "abi/xen.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <unistd.h>
 
 #include "base/error.hpp"
+#include "hv/hvm_cpuid.hpp"
 #include "hv/hypervisor.hpp"
 
 namespace xenolith::hv {
@@ -63,14 +65,31 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
       uuid_(params.uuid.value_or(random_uuid())),
       time_(hv.time()),
       created_ns_(TimeSource::system_time_ns()),
+      kind_(params.kind),
       vm_(hv.kvm().create_vm()),
       memory_(std::make_shared<GuestMemory>("xenolith-dom" + std::to_string(id),
                                             params.memory_bytes)),
       ram_slot_(vm_, 0, 0, memory_->base(), memory_->size()) {
     if (params.vcpus == 0) throw Error("a domain needs at least one vCPU");
+    if (is_pvh()) {
+        // Before the vCPUs: KVM gives each one a LAPIC only if the irqchip exists already.
+        // The LAPIC is how event upcalls arrive (a vector) and how the guest keeps time
+        // between Xen timer events; there is no other device model.
+        vm_.set_tss_addr(kPvhTssAddress);
+        vm_.create_irqchip();
+        vm_.trap_msrs_to_user({kXenHypercallMsr});
+        boot_shared_info_ = std::make_unique<shared_info_t>();
+        shared_info_.store(boot_shared_info_.get());
+        for (auto& v : boot_shared_info_->vcpu_info) v.evtchn_upcall_mask = 1;
+        TimeSource::update_wallclock(*boot_shared_info_);
+    }
     vcpus_.reserve(params.vcpus);
-    for (uint32_t i = 0; i < params.vcpus; ++i)
+    const std::vector<kvm_cpuid_entry2> cpuid =
+        is_pvh() ? hv.kvm().supported_cpuid() : std::vector<kvm_cpuid_entry2>{};
+    for (uint32_t i = 0; i < params.vcpus; ++i) {
         vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_.create_vcpu(i)));
+        if (is_pvh()) vcpus_.back()->set_cpuid(hvm_cpuid(cpuid, i, id));
+    }
     evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
     grant_table_ = std::make_shared<GrantTable>(id, memory_, params.max_grant_frames);
     console_ = [](std::string_view text) { ::write(STDOUT_FILENO, text.data(), text.size()); };
@@ -83,11 +102,36 @@ Domain::~Domain() { destroy(); }
 void Domain::set_shared_info(uint64_t gpa) {
     auto* s = memory_->object<shared_info_t>(gpa);
     if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");
-    shared_info_ = s;
+    shared_info_.store(s, std::memory_order_release);
     for (auto& v : s->vcpu_info) v.evtchn_upcall_mask = 1;  // events masked until enabled
     TimeSource::update_wallclock(*s);
     for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)
         time_.update(s->vcpu_info[i].time);
+}
+
+long Domain::map_shared_info(uint64_t gpfn) {
+    if (gpfn >= memory_->nr_pages()) return -XEN_EINVAL;
+    auto* fresh = memory_->object<shared_info_t>(gpfn << kPageShift);
+    shared_info_t* old = shared_info();
+    if (!fresh || !old) return -XEN_EINVAL;
+    if (fresh == old) return 0;
+    // What the page held (pending and masked events, vcpu_info, wallclock) moves with it,
+    // as the same Xen page would simply appear at the new address. Only the guest's boot
+    // vCPU runs this early; event senders read shared_info() afresh each time.
+    std::memcpy(static_cast<void*>(fresh), old, sizeof *fresh);
+    std::memset(reinterpret_cast<uint8_t*>(fresh) + sizeof *fresh, 0, kPageSize - sizeof *fresh);
+    shared_info_.store(fresh, std::memory_order_release);
+    for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)
+        time_.update(fresh->vcpu_info[i].time);
+    return 0;
+}
+
+uint64_t Domain::hvm_param(uint32_t index) const {
+    return index < hvm_params_.size() ? hvm_params_[index].load() : 0;
+}
+
+void Domain::set_hvm_param(uint32_t index, uint64_t value) {
+    if (index < hvm_params_.size()) hvm_params_[index].store(value);
 }
 
 void Domain::set_boot_context(const VcpuContext& ctx) {
@@ -114,6 +158,14 @@ void Domain::start(bool paused) {
         paused_.store(paused);
     }
     if (vcpu(0).up() != 0) throw Error("domain " + name() + " has no boot vCPU context");
+    if (is_pvh()) {
+        // Secondary vCPUs of a PVH domain run from the start, parked in KVM until the
+        // guest's INIT/SIPI reaches them through the LAPIC (it does not use VCPUOP_up).
+        for (uint32_t i = 1; i < nr_vcpus(); ++i) {
+            vcpu(i).initialise(VcpuContext{});
+            vcpu(i).up();
+        }
+    }
 }
 
 std::string Domain::name() const {

@@ -38,8 +38,13 @@ const char* shutdown_reason_name(unsigned reason);
 using Uuid = std::array<uint8_t, 16>;
 std::string uuid_to_string(const Uuid& u);
 
+// How the guest runs. PV: a paravirtualized kernel at CPL 3 (docs/guest-abi.md). PVH: an
+// unmodified kernel at CPL 0 under VT-x/AMD-V with Xen's HVM interfaces (docs/pvh.md).
+enum class GuestKind { Pv, Pvh };
+
 struct DomainParams {
     std::string name;
+    GuestKind kind = GuestKind::Pv;
     std::optional<Uuid> uuid;  // random when absent
     uint64_t memory_bytes = 0;
     uint32_t vcpus = 1;
@@ -48,6 +53,10 @@ struct DomainParams {
     // The CPU pool (sched::PoolId) every vCPU joins; Pool-0 by default.
     uint32_t pool = 0;
 };
+
+// VT-x's real-mode TSS (three pages) for PVH domains: just below the 4 GiB line, inside the
+// MMIO hole where no RAM is, as QEMU places it.
+inline constexpr uint64_t kPvhTssAddress = 0xfffbd000;
 
 // Hypercall numbers fit Xen's table of 64 entries.
 inline constexpr unsigned kHypercallTableSize = 64;
@@ -75,11 +84,13 @@ public:
     uint32_t nr_vcpus() const { return static_cast<uint32_t>(vcpus_.size()); }
     Vcpu& vcpu(uint32_t i) { return *vcpus_.at(i); }
     uint64_t created_ns() const { return created_ns_; }
+    GuestKind kind() const { return kind_; }
+    bool is_pvh() const { return kind_ == GuestKind::Pvh; }
 
     // --- Building ---------------------------------------------------------------------
     // Where shared_info lives in guest RAM (page-aligned, inside RAM).
     void set_shared_info(uint64_t gpa);
-    shared_info_t* shared_info() const { return shared_info_; }
+    shared_info_t* shared_info() const { return shared_info_.load(std::memory_order_acquire); }
     void set_boot_context(const VcpuContext& ctx);
     // The boot page tables: secondary vCPUs initialised with ctrlreg[3] = 0 use them.
     uint64_t boot_cr3() const { return boot_cr3_; }
@@ -94,6 +105,29 @@ public:
     // Called once, on the vCPU thread that shut the domain down or crashed it, after the
     // state changed. Not called by destroy(): whoever destroys knows. Set it before start().
     void set_stop_listener(std::function<void(DomainState)> listener);
+
+    // --- PVH (hardware-virtualized) domains ----------------------------------------------
+    // XENMEM_add_to_physmap(XENMAPSPACE_shared_info): the shared_info page appears at guest
+    // page `gpfn`, carrying over what it held. -XEN_EINVAL outside RAM.
+    long map_shared_info(uint64_t gpfn);
+    // HVMOP_get_param/set_param storage (HVM_PARAM_*); the builder sets the store and
+    // console ones, the guest the callback.
+    uint64_t hvm_param(uint32_t index) const;
+    void set_hvm_param(uint32_t index, uint64_t value);
+    // The vector HVM_PARAM_CALLBACK_IRQ selected for event upcalls (0: none yet).
+    uint8_t callback_vector() const { return callback_vector_.load(std::memory_order_acquire); }
+    void set_callback_vector(uint8_t v) { callback_vector_.store(v, std::memory_order_release); }
+    // The ACPI registers the builder described in the FADT: a write of SLP_EN with sleep
+    // type 5 (S5) to the sleep control port powers off; the reset value to the reset port
+    // reboots.
+    void set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) {
+        acpi_sleep_port_ = sleep_control;
+        acpi_reset_port_ = reset;
+        acpi_reset_value_ = reset_value;
+    }
+    uint16_t acpi_sleep_port() const { return acpi_sleep_port_; }
+    uint16_t acpi_reset_port() const { return acpi_reset_port_; }
+    uint8_t acpi_reset_value() const { return acpi_reset_value_; }
 
     // --- Control ----------------------------------------------------------------------
     // Hypervisor::rename_domain checks the new name is free; this only records it.
@@ -142,6 +176,7 @@ private:
     Uuid uuid_;
     const TimeSource& time_;
     const uint64_t created_ns_;
+    const GuestKind kind_;
     kvm::Vm vm_;
     // Shared: grant mappings held by backends keep RAM mapped past the domain's death.
     std::shared_ptr<GuestMemory> memory_;
@@ -149,7 +184,15 @@ private:
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     std::unique_ptr<EventChannelTable> evtchn_;
     std::shared_ptr<GrantTable> grant_table_;  // shared: GrantMapping::map needs shared_from_this
-    shared_info_t* shared_info_ = nullptr;
+    std::atomic<shared_info_t*> shared_info_{nullptr};
+    // A PVH domain's shared_info until the guest maps it into its RAM (it lives in Xen's
+    // memory in Xen, too, until then).
+    std::unique_ptr<shared_info_t> boot_shared_info_;
+    std::array<std::atomic<uint64_t>, HVM_NR_PARAMS> hvm_params_{};
+    std::atomic<uint8_t> callback_vector_{0};
+    uint16_t acpi_sleep_port_ = 0;
+    uint16_t acpi_reset_port_ = 0;
+    uint8_t acpi_reset_value_ = 0;
     uint64_t boot_cr3_ = 0;
     uint64_t boot_tss_ = 0;
     std::function<std::string(uint64_t)> symbolizer_;

@@ -14,9 +14,22 @@ constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
 }  // namespace
 
 std::optional<uint64_t> GuestAccess::translate(uint64_t va, bool write) const {
-    // Only canonical lower-half addresses: the guest kernel lives there and the upper half
-    // belongs to the host side of PVM.
-    if (va >> 47) return std::nullopt;
+    if (mode_ == Mode::Unsupported) return std::nullopt;
+    if (mode_ == Mode::Physical) {
+        if (!memory_.contains(va, 1)) return std::nullopt;
+        return va;
+    }
+    const bool pv = mode_ == Mode::PvUser;
+    if (pv) {
+        // Only canonical lower-half addresses: the guest kernel lives there and the upper
+        // half belongs to the host side of PVM.
+        if (va >> 47) return std::nullopt;
+    } else {
+        // 4-level paging: bits 63..47 all equal (canonical).
+        const uint64_t top = va >> 47;
+        if (top != 0 && top != 0x1ffff) return std::nullopt;
+    }
+    // CR3's low bits are flags or a PCID and bit 63 a no-flush hint: the table is the rest.
     uint64_t table = cr3_ & kAddrMask;
     for (int level = 3; level >= 0; --level) {
         unsigned shift = kPageShift + 9 * static_cast<unsigned>(level);
@@ -24,7 +37,7 @@ std::optional<uint64_t> GuestAccess::translate(uint64_t va, bool write) const {
         auto entry = memory_.read<uint64_t>(table + index * 8);
         if (!entry) return std::nullopt;
         uint64_t e = *entry;
-        if (!(e & kPresent) || !(e & kUser)) return std::nullopt;
+        if (!(e & kPresent) || (pv && !(e & kUser))) return std::nullopt;
         if (write && !(e & kWritable)) return std::nullopt;
         bool leaf = level == 0 || ((level == 1 || level == 2) && (e & kLarge));
         if (leaf) {

@@ -15,7 +15,15 @@ namespace xenolith::hv {
 
 class GuestAccess {
 public:
-    GuestAccess(const GuestMemory& memory, uint64_t cr3) : memory_(memory), cr3_(cr3) {}
+    // How addresses translate. PvUser: a PV guest's lower-half user mappings (above).
+    // Kernel64: a PVH guest in long mode; both canonical halves, supervisor pages too (its
+    // kernel makes hypercalls from CPL 0 with kernel addresses). Physical: a PVH guest with
+    // paging off; addresses are guest-physical. Unsupported: a paging mode not walked here
+    // (32-bit paging); nothing translates.
+    enum class Mode { PvUser, Kernel64, Physical, Unsupported };
+
+    GuestAccess(const GuestMemory& memory, uint64_t cr3, Mode mode = Mode::PvUser)
+        : memory_(memory), cr3_(cr3), mode_(mode) {}
 
     // Guest-physical address of `va`, or nullopt when unmapped (or `write` to read-only).
     std::optional<uint64_t> translate(uint64_t va, bool write) const;
@@ -39,6 +47,7 @@ public:
 private:
     const GuestMemory& memory_;
     uint64_t cr3_;
+    Mode mode_;
 };
 
 }  // namespace xenolith::hv

@@ -20,6 +20,7 @@ constexpr std::array<HypercallHandler, kHypercallTableSize> make_table() {
     t[__HYPERVISOR_sched_op] = do_sched_op;
     t[__HYPERVISOR_event_channel_op] = do_event_channel_op;
     t[__HYPERVISOR_grant_table_op] = do_grant_table_op;
+    t[__HYPERVISOR_hvm_op] = do_hvm_op;
     t[__HYPERVISOR_sched_op_compat] = do_sched_op_compat;
     t[__HYPERVISOR_event_channel_op_compat] = do_event_channel_op_compat;
     return t;

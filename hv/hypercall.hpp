@@ -36,6 +36,7 @@ long do_callback_op(HypercallContext&, const HypercallArgs&);
 long do_memory_op(HypercallContext&, const HypercallArgs&);
 long do_event_channel_op(HypercallContext&, const HypercallArgs&);
 long do_grant_table_op(HypercallContext&, const HypercallArgs&);
+long do_hvm_op(HypercallContext&, const HypercallArgs&);
 long do_multicall(HypercallContext&, const HypercallArgs&);
 long do_sched_op_compat(HypercallContext&, const HypercallArgs&);
 long do_event_channel_op_compat(HypercallContext&, const HypercallArgs&);

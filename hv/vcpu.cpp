@@ -14,11 +14,14 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "abi/xenolith.h"
 #include "base/error.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
+#include "hv/hypercall_page.hpp"
+#include "hv/hvm_cpuid.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/scheduling.hpp"
 #include "hv/pvclock.hpp"
@@ -208,7 +211,30 @@ long Vcpu::register_vcpu_info(uint64_t mfn, uint64_t offset) {
     return 0;
 }
 
-GuestAccess Vcpu::guest() const { return GuestAccess(domain_.memory(), cr3_); }
+GuestAccess Vcpu::guest() const {
+    if (domain_.is_pvh()) return GuestAccess(domain_.memory(), access_cr3_, access_mode_);
+    return GuestAccess(domain_.memory(), cr3_);
+}
+
+long Vcpu::register_runstate_area(uint64_t va) {
+    if (va == 0) {  // as Xen: a null handle unregisters
+        runstate_gpa_ = kNoArea;
+        return 0;
+    }
+    auto first = guest().translate(va, true);
+    auto last = guest().translate(va + sizeof(vcpu_runstate_info_t) - 1, true);
+    if (!first || !last || *last != *first + sizeof(vcpu_runstate_info_t) - 1) return -XEN_EFAULT;
+    runstate_gpa_ = *first;
+    update_runstate_area();
+    return 0;
+}
+
+void Vcpu::update_runstate_area() {
+    if (runstate_gpa_ == kNoArea) return;
+    vcpu_runstate_info_t info{};
+    get_runstate(info);
+    domain_.memory().write(runstate_gpa_, info);
+}
 
 void Vcpu::get_runstate(vcpu_runstate_info_t& info) const { info = scheduling().runstate(*this); }
 
@@ -315,6 +341,17 @@ void Vcpu::apply_context() {
         ctx = *context_;
         context_.reset();
     }
+    if (domain_.is_pvh()) {
+        // Without sregs (a secondary vCPU) KVM's reset state stays: the in-kernel LAPIC
+        // holds the vCPU until the guest starts it with INIT and SIPI, as on hardware.
+        if (ctx.sregs) {
+            kvm_.set_sregs(*ctx.sregs);
+            kvm_.regs() = ctx.regs;
+            kvm_.mark_regs_dirty();
+        }
+        refresh_clock();
+        return;
+    }
     kvm_.set_sregs(pv_sregs(kvm_.get_sregs(), ctx));
     cr3_ = ctx.cr3;
     event_callback_ = ctx.event_callback;
@@ -381,6 +418,7 @@ bool Vcpu::prepare_to_run() {
 
 void Vcpu::refresh_clock() {
     if (vcpu_info_t* vi = vcpu_info()) domain_.time().update(vi->time);
+    update_runstate_area();
     last_clock_update_ = TimeSource::system_time_ns();
 }
 
@@ -388,6 +426,7 @@ void Vcpu::handle_exit() {
     counters_.exits.fetch_add(1, std::memory_order_relaxed);
     kvm_run* run = kvm_.run_area();
     if (run->exit_reason != KVM_EXIT_SHUTDOWN) last_upcall_.reset();  // the guest ran on
+    if (domain_.is_pvh() && handle_pvh_exit()) return;
     char buf[160];
     switch (run->exit_reason) {
         case KVM_EXIT_IO:
@@ -429,10 +468,23 @@ void Vcpu::handle_exit() {
 }
 
 void Vcpu::handle_hypercall() {
-    counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
     kvm_run* run = kvm_.run_area();
     uint32_t nr;
     std::memcpy(&nr, reinterpret_cast<uint8_t*>(run) + run->io.data_offset, sizeof nr);
+    run_hypercall(nr);
+}
+
+void Vcpu::run_hypercall(uint64_t nr) {
+    counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
+    if (domain_.is_pvh()) {
+        // Arguments are addresses in whatever paging mode the guest is in right now.
+        const kvm_sregs s = kvm_.get_sregs();
+        constexpr uint64_t kCr0Pg = 1ull << 31, kEferLma = 1ull << 10;
+        access_cr3_ = s.cr3;
+        if (!(s.cr0 & kCr0Pg)) access_mode_ = GuestAccess::Mode::Physical;
+        else if (s.efer & kEferLma) access_mode_ = GuestAccess::Mode::Kernel64;
+        else access_mode_ = GuestAccess::Mode::Unsupported;
+    }
     kvm_regs& r = kvm_.regs();
     HypercallArgs args{r.rdi, r.rsi, r.rdx, r.r10, r.r8};
     HypercallContext ctx{domain_, *this, guest()};
@@ -443,6 +495,20 @@ void Vcpu::handle_hypercall() {
 }
 
 void Vcpu::deliver_upcall_if_due() {
+    if (domain_.is_pvh()) {
+        // An interrupt vector through the in-kernel LAPIC, as Xen's HVM callback. The
+        // guest clears evtchn_upcall_pending in its handler; while it stays set the vector
+        // is raised again at each return to the guest (the LAPIC's IRR holds one), which is
+        // Xen's level-like callback-via-vector behaviour, so nothing raised is ever lost.
+        vcpu_info_t* vi = vcpu_info();
+        if (!vi || !std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load()) return;
+        uint8_t vector = upcall_vector_.load();
+        if (!vector) vector = domain_.callback_vector();
+        if (!vector) return;
+        domain_.vm().signal_msi(id_, vector);
+        counters_.upcalls.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
     if (!event_callback_) return;
     vcpu_info_t* vi = vcpu_info();
     if (!vi) return;
@@ -562,6 +628,60 @@ long Vcpu::poll(std::span<const uint32_t> ports, uint64_t timeout_ns) {
         timeout_ns);
     refresh_clock();
     return 0;
+}
+
+bool Vcpu::handle_pvh_exit() {
+    kvm_run* run = kvm_.run_area();
+    switch (run->exit_reason) {
+        case KVM_EXIT_IO:
+            // The hypercall page's stubs use the PV path; any other port has no device.
+            if (run->io.port == XENOLITH_HYPERCALL_PORT) return false;
+            pvh_port_io();
+            return true;
+        case KVM_EXIT_MMIO:
+            // No device model: reads of unbacked addresses see all ones (an absent
+            // device), writes go nowhere.
+            if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+            return true;
+        case KVM_EXIT_X86_RDMSR:
+        case KVM_EXIT_X86_WRMSR: pvh_msr(); return true;
+        case KVM_EXIT_SHUTDOWN: fatal("triple fault (the guest reset its vCPU)");
+        default: return false;
+    }
+}
+
+void Vcpu::pvh_port_io() {
+    kvm_run* run = kvm_.run_area();
+    uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+    const size_t bytes = size_t{run->io.size} * run->io.count;
+    if (run->io.direction == KVM_EXIT_IO_IN) {
+        std::memset(data, 0xff, bytes);
+        return;
+    }
+    if (bytes == 0) return;
+    const uint8_t value = data[0];
+    if (run->io.port == domain_.acpi_sleep_port() && domain_.acpi_sleep_port() != 0) {
+        // ACPI sleep control register (hardware-reduced ACPI): SLP_EN (bit 5) with
+        // SLP_TYP (bits 4:2) = 5, the _S5 value the DSDT gives, is "soft off".
+        constexpr uint8_t kSlpEn = 1u << 5;
+        if ((value & kSlpEn) && ((value >> 2) & 7) == 5) domain_.shutdown(SHUTDOWN_poweroff);
+    } else if (run->io.port == domain_.acpi_reset_port() && domain_.acpi_reset_port() != 0) {
+        if (value == domain_.acpi_reset_value()) domain_.shutdown(SHUTDOWN_reboot);
+    }
+}
+
+void Vcpu::pvh_msr() {
+    kvm_run* run = kvm_.run_area();
+    run->msr.error = 1;  // #GP unless handled: as for an MSR that does not exist
+    if (run->exit_reason != KVM_EXIT_X86_WRMSR || run->msr.index != kXenHypercallMsr) return;
+    // The value is the page's guest-physical address; the low 12 bits select which
+    // hypercall page, and there is one.
+    const uint64_t gpa = run->msr.data & ~(kPageSize - 1);
+    if ((run->msr.data & (kPageSize - 1)) != 0) return;
+    auto page = domain_.memory().span(gpa, kPageSize);
+    if (page.empty()) return;
+    write_hypercall_page(page);
+    run->msr.error = 0;
 }
 
 std::string Vcpu::register_dump() {

@@ -41,6 +41,9 @@ struct VcpuContext {
     // The TSS whose I/O bitmap admits the hypercall port (see boot/pv_builder.hpp: PVM
     // ignores RFLAGS.IOPL at CPL 3 and consults the bitmap).
     uint64_t tss_base = 0;
+    // PVH: the whole segment and control state, applied as it is (the PVH entry's 32-bit
+    // flat protected mode); `regs` is then applied as it is too, RFLAGS included.
+    std::optional<kvm_sregs> sregs;
 };
 
 struct VcpuCounters {
@@ -86,6 +89,13 @@ public:
     long poll(std::span<const uint32_t> ports, uint64_t timeout_ns);
     void set_event_callback(uint64_t rip) { event_callback_ = rip; }
     GuestAccess guest() const;
+    // PVH: HVMOP_set_evtchn_upcall_vector (0: the domain's callback vector applies).
+    void set_upcall_vector(uint8_t vector) { upcall_vector_.store(vector); }
+    // VCPUOP_register_runstate_memory_area: `va` is translated once, now (Xen translates at
+    // every update; a kernel's per-CPU area does not move). -XEN_EFAULT when unmapped.
+    long register_runstate_area(uint64_t va);
+    // Before the vCPU first runs (builder).
+    void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) { kvm_.set_cpuid(entries); }
 
     // Runstate, any thread: the scheduler's accounting (running = holding a host CPU,
     // runnable = waiting for one, blocked, offline).
@@ -114,7 +124,14 @@ private:
     void apply_context();
     void handle_exit();
     void handle_hypercall();
+    void run_hypercall(uint64_t nr);
     void deliver_upcall_if_due();
+    // PVH exits: port I/O and MMIO to absent devices, the
+    // hypercall-page MSR.
+    bool handle_pvh_exit();
+    void pvh_port_io();
+    void pvh_msr();
+    void update_runstate_area();
     void check_timer();
     void refresh_clock();
     void wait_for_wake(uint64_t deadline_ns);
@@ -146,6 +163,13 @@ private:
     static constexpr uint64_t kNoVcpuInfo = ~uint64_t{0};
     std::atomic<uint64_t> vcpu_info_gpa_{kNoVcpuInfo};
     UniqueFd wake_fd_;
+    std::atomic<uint8_t> upcall_vector_{0};
+    static constexpr uint64_t kNoArea = ~uint64_t{0};
+    uint64_t runstate_gpa_ = kNoArea;  // vCPU thread only
+    // How hypercall arguments translate: set from the guest's paging state at each PVH
+    // hypercall (a PV guest's CR3 is cr3_ and its mode fixed).
+    uint64_t access_cr3_ = 0;
+    GuestAccess::Mode access_mode_ = GuestAccess::Mode::PvUser;
 
     // Owned by the vCPU thread.
     uint64_t cr3_ = 0;

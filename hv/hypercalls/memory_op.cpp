@@ -27,6 +27,11 @@ long add_to_physmap(HypercallContext& ctx, const xen_add_to_physmap_t& op) {
         // Guest page gpfn becomes grant frame idx (auto-translated: frame = guest pfn).
         case XENMAPSPACE_grant_table: return ctx.domain.grant_table().place_frame(op.idx, op.gpfn);
         case XENMAPSPACE_shared_info:
+            // A PVH guest places shared_info in its physmap; a PV guest's is where its
+            // builder put it (start_info) and cannot move.
+            if (!ctx.domain.is_pvh()) return -XEN_ENOSYS;
+            if (op.idx != 0) return -XEN_EINVAL;
+            return ctx.domain.map_shared_info(op.gpfn);
         case XENMAPSPACE_gmfn:
         case XENMAPSPACE_gmfn_range: return -XEN_ENOSYS;  // not offered (yet)
         default: return -XEN_EINVAL;

@@ -42,7 +42,11 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
     Vcpu& target = ctx.domain.vcpu(static_cast<uint32_t>(vcpuid));
     const bool self = &target == &ctx.vcpu;
     switch (cmd) {
-        case VCPUOP_initialise: return initialise(ctx, target, arg);
+        case VCPUOP_initialise:
+            // A PVH guest starts its vCPUs with INIT/SIPI through the LAPIC; Xen's HVM
+            // form of this call (vcpu_hvm_context) is not offered.
+            if (ctx.domain.is_pvh()) return -XEN_ENOSYS;
+            return initialise(ctx, target, arg);
         case VCPUOP_up: return target.up();
         case VCPUOP_down: return target.down();
         case VCPUOP_is_up: return target.is_up() ? 1 : 0;
@@ -74,6 +78,16 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
             if (r->rsvd) return -XEN_EINVAL;
             return target.register_vcpu_info(r->mfn, r->offset);
         }
+        case VCPUOP_register_runstate_memory_area: {
+            // Only a vCPU's own: the address is translated through its page tables.
+            if (!self) return -XEN_EINVAL;
+            auto area = ctx.guest.read<vcpu_register_runstate_memory_area_t>(arg);
+            if (!area) return -XEN_EFAULT;
+            return ctx.vcpu.register_runstate_area(reinterpret_cast<uint64_t>(area->addr.v));
+        }
+        // There is no periodic timer (Xen's default 100 Hz tick is off from the start), so
+        // stopping it succeeds: that tells Linux to use the single-shot timer.
+        case VCPUOP_stop_periodic_timer: return self ? 0 : -XEN_EINVAL;
         default: return -XEN_ENOSYS;
     }
 }

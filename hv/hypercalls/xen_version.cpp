@@ -58,7 +58,15 @@ long do_xen_version(HypercallContext& ctx, const HypercallArgs& a) {
             auto info = ctx.guest.read<xen_feature_info_t>(arg);
             if (!info) return -XEN_EFAULT;
             info->submap = 0;
-            if (info->submap_idx == 0) info->submap = 1u << XENFEAT_auto_translated_physmap;
+            if (info->submap_idx == 0) {
+                info->submap = 1u << XENFEAT_auto_translated_physmap;
+                // A PVH guest's platform: upcalls by vector, pvclock safe to use, page
+                // tables its own (Xen's list for a translated HVM domain).
+                if (ctx.domain.is_pvh())
+                    info->submap |= (1u << XENFEAT_hvm_callback_vector) |
+                                    (1u << XENFEAT_hvm_safe_pvclock) |
+                                    (1u << XENFEAT_writable_page_tables);
+            }
             else if (info->submap_idx >= XENFEAT_NR_SUBMAPS) return -XEN_EINVAL;
             return put(ctx, arg, *info);
         }

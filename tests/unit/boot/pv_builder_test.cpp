@@ -1,6 +1,7 @@
 // The PV builder lays a kernel out as docs/guest-abi.md says, and refuses what it cannot
 // boot with a sentence naming the image and the problem. No KVM needed: GuestMemory only.
 #include "boot/pv_builder.hpp"
+#include "hv/hypercall_page.hpp"
 
 #include <gtest/gtest.h>
 
@@ -66,7 +67,7 @@ TEST(PageTables, MapRamAtVaEqualsPaExceptPageZero) {
 
 TEST(HypercallPage, StubsLoadNumberAndExitThroughThePort) {
     std::vector<uint8_t> page(hv::kPageSize);
-    write_hypercall_page(page);
+    hv::write_hypercall_page(page);
     for (uint32_t nr : {0u, uint32_t{__HYPERVISOR_sched_op}, 127u}) {
         const uint8_t* stub = page.data() + nr * XENOLITH_HYPERCALL_STUB_SIZE;
         uint32_t imm;
