@@ -28,6 +28,14 @@ void write_pvh_domain(std::span<uint8_t> ram, const PvhLayout& layout, const Elf
                     " bytes but the layout was made for " + std::to_string(layout.initramfs_size));
     if (layout.boot_info.size() != kPvhPageSize)
         throw Error("the PVH layout has no boot-info page");
+    if (layout.acpi.empty() ||
+        !within(layout.acpi_paddr, layout.acpi.size(), kPvhAcpiPaddr, kPvhAcpiMaxEnd))
+        throw Error("the PVH layout has no ACPI tables in the space kept for them");
+    if (layout.console_paddr != kPvhConsolePaddr || layout.store_paddr != kPvhStorePaddr ||
+        layout.grant_seed_paddr != kPvhGrantSeedPaddr)
+        throw Error(
+            "the PVH layout's console, xenstore and grant pages are not where the "
+            "memory map reserves them");
 
     // Check everything before writing anything, so a mismatch leaves RAM untouched.
     for (const LoadSegment& s : kernel.segments()) {
@@ -50,6 +58,15 @@ void write_pvh_domain(std::span<uint8_t> ram, const PvhLayout& layout, const Elf
     if (!initramfs.empty())
         std::memcpy(ram.data() + layout.initramfs_paddr, initramfs.data(), initramfs.size());
     std::memcpy(ram.data() + kPvhBootInfoPaddr, layout.boot_info.data(), kPvhPageSize);
+    // Both rings start empty (all indexes 0), and every grant entry grants nothing until the
+    // toolstack seeds the reserved ones.
+    std::memset(ram.data() + layout.console_paddr, 0, kPvhPageSize);
+    std::memset(ram.data() + layout.store_paddr, 0, kPvhPageSize);
+    std::memset(ram.data() + layout.grant_seed_paddr, 0, kPvhPageSize);
+    // The tables, then zeros to the end of the space the memory map gives as ACPI memory.
+    const uint64_t acpi_end = layout.acpi_paddr + layout.acpi.size();
+    std::memcpy(ram.data() + layout.acpi_paddr, layout.acpi.data(), layout.acpi.size());
+    std::memset(ram.data() + acpi_end, 0, kPvhAcpiMaxEnd - acpi_end);
 }
 
 }  // namespace xenolith::boot

@@ -13,7 +13,8 @@
 namespace xenolith::boot {
 
 // Writes the kernel's segments (file bytes, then zeros up to each memory size), the
-// initramfs and the boot-info page. `ram` is the domain's RAM below the MMIO hole, guest
+// initramfs, the boot-info page and the ACPI tables, and zeroes the console and xenstore
+// ring pages and the grant seed page. `ram` is the domain's RAM below the MMIO hole, guest
 // physical address 0 at ram[0], at least layout.low_ram_end bytes. `kernel` must be the
 // image the layout was made from and `initramfs` the bytes whose size it was given. Throws
 // xenolith::Error when they do not match or anything would fall outside `ram`.

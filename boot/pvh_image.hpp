@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "boot/elf_image.hpp"
+#include "boot/hypercall_sites.hpp"
 #include "boot/kernel_payload.hpp"
 
 namespace xenolith::boot {
@@ -29,6 +30,9 @@ class PvhKernel {
     const ElfImage& elf() const { return elf_; }
     // The 32-bit physical entry point from XEN_ELFNOTE_PHYS32_ENTRY.
     uint32_t entry() const { return entry_; }
+    // Where the kernel executes vmmcall and vmcall (find_hypercall_sites on elf()); empty
+    // when it has no unique pair. Scans the kernel's code on every call.
+    std::vector<HypercallSite> hypercall_sites() const { return find_hypercall_sites(elf_); }
 
   private:
     PvhKernel(ElfImage elf, Format format, Compression compression, uint32_t entry)

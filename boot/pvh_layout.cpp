@@ -1,13 +1,16 @@
 #include "boot/pvh_layout.hpp"
 #include "boot/image_bytes.hpp"
 
+#include <errno.h>  // xs_wire.h defines xsd_errors only when errno names are visible
 #include <xen/hvm/e820.h>
+#include <xen/io/xs_wire.h>
 
 #include <algorithm>
 #include <bit>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "base/error.hpp"
 
@@ -15,6 +18,9 @@ namespace xenolith::boot {
 
 // The boot-info page is the structures' bytes as the guest reads them: little-endian.
 static_assert(std::endian::native == std::endian::little);
+// Each ring is one page, as the guest maps it.
+static_assert(sizeof(xencons_interface) <= kPvhPageSize);
+static_assert(sizeof(xenstore_domain_interface) <= kPvhPageSize);
 
 namespace {
 
@@ -105,13 +111,15 @@ std::vector<hvm_memmap_table_entry> memory_map(uint64_t low_ram_end, uint64_t hi
         return hvm_memmap_table_entry{
             .addr = start, .size = end - start, .type = type, .reserved = 0};
     };
-    const uint64_t boot_info_end = kPvhBootInfoPaddr + kPvhPageSize;
     std::vector<hvm_memmap_table_entry> map = {
         entry(0, kPvhBootInfoPaddr, XEN_HVM_MEMMAP_TYPE_RAM),
         // Reserved so that the guest never hands out the page it is reading its boot data
-        // from; Linux copies what it needs early on.
-        entry(kPvhBootInfoPaddr, boot_info_end, XEN_HVM_MEMMAP_TYPE_RESERVED),
-        entry(boot_info_end, kPvhLegacyHoleStart, XEN_HVM_MEMMAP_TYPE_RAM),
+        // from (Linux copies what it needs early on), nor the two ring pages the hypervisor
+        // and the backends keep using, nor the grant seed page.
+        entry(kPvhBootInfoPaddr, kPvhAcpiPaddr, XEN_HVM_MEMMAP_TYPE_RESERVED),
+        // ACPI, not RAM: the tables stay readable for as long as the OS wants them.
+        entry(kPvhAcpiPaddr, kPvhAcpiMaxEnd, XEN_HVM_MEMMAP_TYPE_ACPI),
+        entry(kPvhAcpiMaxEnd, kPvhLegacyHoleStart, XEN_HVM_MEMMAP_TYPE_RAM),
         entry(kPvhLegacyHoleStart, kPvhLegacyHoleEnd, XEN_HVM_MEMMAP_TYPE_RESERVED),
         entry(kPvhLegacyHoleEnd, low_ram_end, XEN_HVM_MEMMAP_TYPE_RAM),
     };
@@ -191,6 +199,18 @@ PvhLayout layout_pvh_domain(const PvhLayoutRequest& request) {
         layout.modules.push_back({.paddr = at, .size = size, .cmdline_paddr = 0, .reserved = 0});
     }
 
+    AcpiTables acpi = build_acpi_tables({.base_paddr = kPvhAcpiPaddr,
+                                         .nr_vcpus = request.nr_vcpus,
+                                         .sleep_control_port = request.sleep_control_port,
+                                         .reset_port = request.reset_port,
+                                         .reset_value = request.reset_value});
+    layout.acpi_paddr = kPvhAcpiPaddr;
+    layout.rsdp_paddr = acpi.rsdp_paddr;
+    layout.acpi = std::move(acpi.bytes);  // at most kAcpiTablesMaxSize: they fit the space
+    layout.console_paddr = kPvhConsolePaddr;
+    layout.store_paddr = kPvhStorePaddr;
+    layout.grant_seed_paddr = kPvhGrantSeedPaddr;
+
     layout.memmap = memory_map(layout.low_ram_end, high_ram);
     layout.start_info_paddr = kPvhBootInfoPaddr + kPvhStartInfoOffset;
     layout.memmap_paddr = kPvhBootInfoPaddr + kPvhMemmapOffset;
@@ -204,7 +224,7 @@ PvhLayout layout_pvh_domain(const PvhLayoutRequest& request) {
     si.nr_modules = static_cast<uint32_t>(layout.modules.size());
     si.modlist_paddr = layout.modlist_paddr;
     si.cmdline_paddr = layout.cmdline_paddr;
-    si.rsdp_paddr = 0;  // no ACPI tables yet
+    si.rsdp_paddr = layout.rsdp_paddr;
     si.memmap_paddr = layout.memmap_paddr;
     si.memmap_entries = static_cast<uint32_t>(layout.memmap.size());
     si.reserved = 0;

@@ -9,7 +9,11 @@
 // Guest-physical map (all boot data stays below 4 GiB, as Xen's own builder keeps it):
 //   0x0000_0000  page 0: RAM, never used ("nothing will be loaded at physical address 0")
 //   0x0000_1000  boot-info page (reserved): hvm_start_info, module list, memory map, cmdline
-//   0x0000_2000  RAM
+//   0x0000_2000  PV console ring page (reserved), handed over as HVM_PARAM_CONSOLE_PFN
+//   0x0000_3000  xenstore ring page (reserved), handed over as HVM_PARAM_STORE_PFN
+//   0x0000_4000  grant seed page (reserved): grant-table frame 0 until the guest maps it
+//   0x0000_5000  ACPI tables (ACPI type), RSDP first; one page
+//   0x0000_6000  RAM
 //   0x000a_0000  reserved: the legacy VGA/BIOS range, which Linux would reserve anyway
 //   0x0010_0000  RAM: kernel segments (from 1 MiB up), then the initramfs after the kernel
 //   0xf000_0000  the MMIO hole (HVM_BELOW_4G_RAM_END), left out of the map
@@ -27,6 +31,7 @@
 
 #include <xen/arch-x86/hvm/start_info.h>
 
+#include "boot/acpi_tables.hpp"
 #include "boot/elf_image.hpp"
 
 namespace xenolith::boot {
@@ -41,6 +46,26 @@ inline constexpr uint64_t kPvhMaxMemmapEntries = 16;
 inline constexpr uint64_t kPvhCmdlineOffset = 0x200;
 // Linux's x86 COMMAND_LINE_SIZE is 2048 bytes with the NUL: a longer line would be cut.
 inline constexpr uint64_t kPvhMaxCmdline = 2047;
+// Pages the hypervisor hands to the guest through HVM params, zeroed by write_pvh_domain:
+// the PV console ring (struct xencons_interface) and the xenstore ring (struct
+// xenstore_domain_interface). The guest finds them by number, so they sit at fixed places.
+inline constexpr uint64_t kPvhConsolePaddr = 0x2000;
+inline constexpr uint64_t kPvhStorePaddr = 0x3000;
+// Where grant-table frame 0 starts out, zeroed by write_pvh_domain, so that the toolstack can
+// seed the reserved console and xenstore entries (GNTTAB_RESERVED_CONSOLE, _XENSTORE) before
+// the guest maps the table into its own RAM with XENMAPSPACE_grant_table.
+inline constexpr uint64_t kPvhGrantSeedPaddr = 0x4000;
+// The ACPI tables (acpi_tables.hpp), RSDP first. The memory map gives the guest the whole
+// space up to kPvhAcpiMaxEnd as ACPI memory; the tables use what they need of it.
+inline constexpr uint64_t kPvhAcpiPaddr = 0x5000;
+inline constexpr uint64_t kPvhAcpiMaxEnd =
+    kPvhAcpiPaddr + (kAcpiTablesMaxSize + kPvhPageSize - 1) / kPvhPageSize * kPvhPageSize;
+// The I/O ports of the ACPI registers; acpi_tables.hpp says what the guest writes to them.
+// 0x600-0x6ff is unassigned on a PC and the domain has no device model there, so no driver
+// touches these ports unless the FADT sends it.
+inline constexpr uint16_t kPvhSleepControlPort = 0x604;  // SLEEP_CONTROL_REG and SLEEP_STATUS_REG
+inline constexpr uint16_t kPvhResetPort = 0x605;         // RESET_REG
+inline constexpr uint8_t kPvhResetValue = 1;             // RESET_VALUE
 // Legacy PC range kept out of RAM.
 inline constexpr uint64_t kPvhLegacyHoleStart = 0xa0000;
 inline constexpr uint64_t kPvhLegacyHoleEnd = 0x100000;
@@ -53,6 +78,12 @@ static_assert(sizeof(hvm_modlist_entry) <= kPvhMemmapOffset - kPvhModlistOffset)
 static_assert(kPvhMaxMemmapEntries * sizeof(hvm_memmap_table_entry) <=
               kPvhCmdlineOffset - kPvhMemmapOffset);
 static_assert(kPvhCmdlineOffset + kPvhMaxCmdline + 1 <= kPvhPageSize);
+static_assert(kPvhConsolePaddr == kPvhBootInfoPaddr + kPvhPageSize &&
+              kPvhStorePaddr == kPvhConsolePaddr + kPvhPageSize &&
+              kPvhGrantSeedPaddr == kPvhStorePaddr + kPvhPageSize &&
+              kPvhAcpiPaddr == kPvhGrantSeedPaddr + kPvhPageSize);
+static_assert(kPvhAcpiPaddr % kAcpiTableAlignment == 0);
+static_assert(kPvhAcpiMaxEnd <= kPvhLegacyHoleStart);
 
 // A segment register as the CPU caches it (base, byte-granular limit, attributes), the shape
 // KVM's kvm_segment has; the hv layer converts it.
@@ -96,6 +127,10 @@ struct PvhLayoutRequest {
     std::string_view cmdline;
     std::string_view kernel_name = "kernel";        // for messages
     std::string_view initramfs_name = "initramfs";  // for messages
+    uint32_t nr_vcpus = 1;                          // each gets a local APIC in the MADT
+    uint16_t sleep_control_port = kPvhSleepControlPort;
+    uint16_t reset_port = kPvhResetPort;
+    uint8_t reset_value = kPvhResetValue;
 };
 
 struct PvhLayout {
@@ -108,16 +143,23 @@ struct PvhLayout {
     uint64_t start_info_paddr = 0;
     uint64_t modlist_paddr = 0;  // 0 without modules
     uint64_t memmap_paddr = 0;
-    uint64_t cmdline_paddr = 0;  // 0 for an empty command line
+    uint64_t cmdline_paddr = 0;     // 0 for an empty command line
+    uint64_t console_paddr = 0;     // the console ring page, for HVM_PARAM_CONSOLE_PFN
+    uint64_t store_paddr = 0;       // the xenstore ring page, for HVM_PARAM_STORE_PFN
+    uint64_t grant_seed_paddr = 0;  // where grant-table frame 0 starts out
+    uint64_t acpi_paddr = 0;        // where `acpi` goes
+    uint64_t rsdp_paddr = 0;        // start_info.rsdp_paddr
     hvm_start_info start_info{};
     std::vector<hvm_modlist_entry> modules;
     std::vector<hvm_memmap_table_entry> memmap;
     std::vector<uint8_t> boot_info;  // kPvhPageSize bytes for kPvhBootInfoPaddr
+    std::vector<uint8_t> acpi;       // the ACPI tables for acpi_paddr
     PvhEntryRegisters registers;
 };
 
-// Places everything and builds the boot-info page and entry registers. Throws
-// xenolith::Error with one sentence when the kernel, initramfs or command line cannot fit.
+// Places everything and builds the boot-info page, the ACPI tables and the entry registers.
+// Throws xenolith::Error with one sentence when the kernel, initramfs or command line cannot
+// fit or the ACPI tables cannot describe the vCPUs.
 PvhLayout layout_pvh_domain(const PvhLayoutRequest& request);
 
 // The entry state the PVH ABI prescribes, with EIP and EBX filled in.

@@ -1,6 +1,7 @@
 // write_pvh_domain copies a PVH layout into guest RAM: the kernel's segments with their bss
-// zeroed, the initramfs where the layout put it and the boot-info page. Tested against a
-// std::vector standing in for guest memory.
+// zeroed, the initramfs where the layout put it, the boot-info page, the ACPI tables and the
+// zeroed console and xenstore pages. Tested against a std::vector standing in for guest
+// memory.
 #include "boot/pvh_builder.hpp"
 
 #include <gmock/gmock.h>
@@ -65,6 +66,43 @@ TEST(PvhBuilder, WritesSegmentsBssInitramfsAndBootInfo) {
     EXPECT_EQ(module.size, initramfs.size());
     EXPECT_STREQ(reinterpret_cast<const char*>(&ram[si.cmdline_paddr]), "root=/dev/ram0");
     EXPECT_EQ(ram[0], 0xee);  // page 0 untouched
+}
+
+TEST(PvhBuilder, ZeroesTheRingAndGrantPagesAndWritesTheAcpiTables) {
+    const PvhKernel k = kernel();
+    const PvhLayout layout = layout_for(k, std::nullopt);
+    std::vector<uint8_t> ram(kRam, 0xee);
+
+    write_pvh_domain(ram, layout, k.elf(), {});
+
+    auto zero = [](uint8_t b) { return b == 0; };
+    EXPECT_TRUE(std::all_of(&ram[kPvhConsolePaddr], &ram[kPvhConsolePaddr + kPvhPageSize], zero));
+    EXPECT_TRUE(std::all_of(&ram[kPvhStorePaddr], &ram[kPvhStorePaddr + kPvhPageSize], zero));
+    EXPECT_TRUE(
+        std::all_of(&ram[kPvhGrantSeedPaddr], &ram[kPvhGrantSeedPaddr + kPvhPageSize], zero));
+    EXPECT_TRUE(std::equal(layout.acpi.begin(), layout.acpi.end(), &ram[layout.acpi_paddr]));
+    // The rest of the tables' page is zero, and nothing beyond it is touched.
+    EXPECT_TRUE(std::all_of(&ram[layout.acpi_paddr + layout.acpi.size()], &ram[0x6000], zero));
+    EXPECT_EQ(ram[0x6000], 0xee);
+
+    hvm_start_info si;
+    std::memcpy(&si, &ram[layout.registers.ebx], sizeof si);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(&ram[si.rsdp_paddr]), 8), "RSD PTR ");
+}
+
+TEST(PvhBuilder, LayoutWithoutAcpiTablesIsRefusedBeforeWriting) {
+    const PvhKernel k = kernel();
+    PvhLayout layout = layout_for(k, std::nullopt);
+    layout.acpi.clear();
+    std::vector<uint8_t> ram(kRam, 0xee);
+    EXPECT_THAT([&] { write_pvh_domain(ram, layout, k.elf(), {}); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("has no ACPI tables")));
+    EXPECT_TRUE(std::all_of(ram.begin(), ram.end(), [](uint8_t b) { return b == 0xee; }));
+
+    layout = layout_for(k, std::nullopt);
+    layout.acpi.resize(kPvhAcpiMaxEnd - kPvhAcpiPaddr + 1);  // spills into RAM
+    EXPECT_THAT([&] { write_pvh_domain(ram, layout, k.elf(), {}); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("has no ACPI tables in the space")));
 }
 
 TEST(PvhBuilder, RamSmallerThanTheLayoutIsRefusedBeforeWriting) {

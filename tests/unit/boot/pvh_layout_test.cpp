@@ -55,7 +55,7 @@ TEST(PvhLayout, StartInfoFieldsFollowTheAbi) {
     EXPECT_EQ(si.nr_modules, 0u);
     EXPECT_EQ(si.modlist_paddr, 0u);
     EXPECT_EQ(si.cmdline_paddr, kPvhBootInfoPaddr + kPvhCmdlineOffset);
-    EXPECT_EQ(si.rsdp_paddr, 0u);
+    EXPECT_EQ(si.rsdp_paddr, kPvhAcpiPaddr);  // the RSDP starts the ACPI tables
     EXPECT_EQ(si.memmap_paddr, kPvhBootInfoPaddr + kPvhMemmapOffset);
     EXPECT_EQ(si.memmap_entries, l.memmap.size());
     EXPECT_EQ(si.reserved, 0u);
@@ -82,7 +82,7 @@ TEST(PvhLayout, BootInfoPageHoldsTheStructuresAtTheirAddresses) {
     EXPECT_STREQ(cmdline, "console=hvc0");
 }
 
-TEST(PvhLayout, MemoryMapCoversRamAndReservesTheBootPageAndLegacyRange) {
+TEST(PvhLayout, MemoryMapCoversRamAndReservesBootPagesAcpiAndLegacyRange) {
     const PvhLayout l = layout_pvh_domain(request(64 * kMiB));
     struct Expect {
         uint64_t addr, size;
@@ -90,8 +90,9 @@ TEST(PvhLayout, MemoryMapCoversRamAndReservesTheBootPageAndLegacyRange) {
     };
     const std::vector<Expect> want = {
         {0, 0x1000, XEN_HVM_MEMMAP_TYPE_RAM},
-        {0x1000, 0x1000, XEN_HVM_MEMMAP_TYPE_RESERVED},
-        {0x2000, 0xa0000 - 0x2000, XEN_HVM_MEMMAP_TYPE_RAM},
+        {0x1000, 0x4000, XEN_HVM_MEMMAP_TYPE_RESERVED},  // boot info, console, store, grants
+        {0x5000, 0x1000, XEN_HVM_MEMMAP_TYPE_ACPI},
+        {0x6000, 0xa0000 - 0x6000, XEN_HVM_MEMMAP_TYPE_RAM},
         {0xa0000, 0x60000, XEN_HVM_MEMMAP_TYPE_RESERVED},
         {0x100000, 63 * kMiB, XEN_HVM_MEMMAP_TYPE_RAM},
     };
@@ -112,11 +113,71 @@ TEST(PvhLayout, MemoryMapCoversRamAndReservesTheBootPageAndLegacyRange) {
 TEST(PvhLayout, RamBeyondTheMmioHoleMovesAbove4GiB) {
     const PvhLayout l = layout_pvh_domain(request(5 * kGiB));
     EXPECT_EQ(l.low_ram_end, 0xf0000000u);
-    ASSERT_EQ(l.memmap.size(), 6u);
-    EXPECT_EQ(l.memmap[4].addr + l.memmap[4].size, 0xf0000000u);
-    EXPECT_EQ(l.memmap[5].addr, 4 * kGiB);
-    EXPECT_EQ(l.memmap[5].size, 5 * kGiB - 0xf0000000u);
-    EXPECT_EQ(l.memmap[5].type, static_cast<uint32_t>(XEN_HVM_MEMMAP_TYPE_RAM));
+    ASSERT_EQ(l.memmap.size(), 7u);
+    EXPECT_EQ(l.memmap[5].addr + l.memmap[5].size, 0xf0000000u);
+    EXPECT_EQ(l.memmap[6].addr, 4 * kGiB);
+    EXPECT_EQ(l.memmap[6].size, 5 * kGiB - 0xf0000000u);
+    EXPECT_EQ(l.memmap[6].type, static_cast<uint32_t>(XEN_HVM_MEMMAP_TYPE_RAM));
+}
+
+TEST(PvhLayout, ConsoleStoreGrantsAndAcpiFollowTheBootInfoPage) {
+    const PvhLayout l = layout_pvh_domain(request());
+    EXPECT_EQ(l.console_paddr, 0x2000u);
+    EXPECT_EQ(l.store_paddr, 0x3000u);
+    EXPECT_EQ(l.grant_seed_paddr, 0x4000u);
+    EXPECT_EQ(l.acpi_paddr, 0x5000u);
+    EXPECT_EQ(l.rsdp_paddr, 0x5000u);
+    ASSERT_FALSE(l.acpi.empty());
+    EXPECT_LE(l.acpi_paddr + l.acpi.size(), kPvhAcpiMaxEnd);
+    EXPECT_EQ(std::string(l.acpi.begin(), l.acpi.begin() + 8), "RSD PTR ");
+    // The boot-info page carries the RSDP's address too.
+    EXPECT_EQ(read<hvm_start_info>(l.boot_info, kPvhStartInfoOffset).rsdp_paddr, l.rsdp_paddr);
+}
+
+// The ACPI tables of a layout, found from the RSDP as the guest finds them.
+struct AcpiView {
+    const PvhLayout& l;
+    template <class T>
+    T at(uint64_t paddr) const {
+        return read<T>(l.acpi, paddr - l.acpi_paddr);
+    }
+    uint64_t xsdt_entry(unsigned i) const {
+        return at<uint64_t>(at<uint64_t>(l.rsdp_paddr + 24) + 36 + 8 * i);
+    }
+    uint64_t fadt() const { return xsdt_entry(0); }
+    uint64_t madt() const { return xsdt_entry(1); }
+};
+
+TEST(PvhLayout, AcpiTablesDescribeTheVcpusAndPortsAsked) {
+    PvhLayoutRequest r = request();
+    const PvhLayout with_defaults = layout_pvh_domain(r);
+    const AcpiView defaults{with_defaults};
+    EXPECT_EQ(defaults.at<uint32_t>(defaults.madt() + 4), 44u + 8);  // one local APIC
+    EXPECT_EQ(defaults.at<uint64_t>(defaults.fadt() + 244 + 4), kPvhSleepControlPort);
+    EXPECT_EQ(defaults.at<uint64_t>(defaults.fadt() + 116 + 4), kPvhResetPort);
+    EXPECT_EQ(defaults.at<uint8_t>(defaults.fadt() + 128), kPvhResetValue);
+
+    r.nr_vcpus = 4;
+    r.sleep_control_port = 0xb004;
+    r.reset_port = 0xcf9;
+    r.reset_value = 6;
+    const PvhLayout l = layout_pvh_domain(r);
+    const AcpiView v{l};
+    EXPECT_EQ(v.at<uint32_t>(v.madt() + 4), 44u + 4 * 8);
+    EXPECT_EQ(v.at<uint64_t>(v.fadt() + 244 + 4), 0xb004u);  // SLEEP_CONTROL_REG address
+    EXPECT_EQ(v.at<uint64_t>(v.fadt() + 256 + 4), 0xb004u);  // SLEEP_STATUS_REG address
+    EXPECT_EQ(v.at<uint64_t>(v.fadt() + 116 + 4), 0xcf9u);   // RESET_REG address
+    EXPECT_EQ(v.at<uint8_t>(v.fadt() + 128), 6);
+}
+
+TEST(PvhLayout, VcpusTheAcpiTablesCannotDescribeAreRefused) {
+    PvhLayoutRequest r = request();
+    r.nr_vcpus = 0;
+    EXPECT_EQ(layout_error(r), "the ACPI tables need at least one vCPU to describe");
+    r.nr_vcpus = kAcpiMaxVcpus + 1;
+    EXPECT_THAT(layout_error(r), HasSubstr("at most 255 vCPUs"));
+    r.nr_vcpus = kAcpiMaxVcpus;
+    EXPECT_LE(layout_pvh_domain(r).acpi.size(), kPvhAcpiMaxEnd - kPvhAcpiPaddr);
 }
 
 TEST(PvhLayout, InitramfsFollowsTheKernelAsTheOnlyModule) {
