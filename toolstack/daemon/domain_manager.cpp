@@ -16,12 +16,15 @@
 #include "backends/console/console_backend.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
+#include "boot/image_bytes.hpp"
+#include "boot/pvh_image.hpp"
 #include "toolstack/api/protocol.hpp"
 #include "toolstack/daemon/config_json.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
 #include "toolstack/format/xl_text.hpp"
 #include "toolstack/daemon/managed_domain.hpp"
 #include "toolstack/launch/domain_params.hpp"
+#include "toolstack/launch/pvh_guest.hpp"
 #include "toolstack/xlcfg/parser.hpp"
 #include "hv/scheduling.hpp"
 
@@ -127,6 +130,11 @@ CreateResult DomainManager::create(const CreateRequest& request) {
     std::filesystem::path kernel(cfg.kernel);
     if (kernel.is_relative() && !request.cwd.empty()) kernel = std::filesystem::path(request.cwd) / kernel;
     md->kernel_path = kernel.string();
+    if (!cfg.ramdisk.empty()) {
+        std::filesystem::path ramdisk(cfg.ramdisk);
+        if (ramdisk.is_relative() && !request.cwd.empty()) ramdisk = std::filesystem::path(request.cwd) / ramdisk;
+        md->ramdisk_path = ramdisk.string();
+    }
 
     CreateResult result;
     result.warnings = cfg.warnings;
@@ -144,7 +152,16 @@ CreateResult DomainManager::create(const CreateRequest& request) {
 
 void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused) {
     const xlcfg::DomainConfig& cfg = md->cfg;
-    boot::ElfImage image = boot::ElfImage::load(md->kernel_path);
+    // Images are read before the domain exists: a bad kernel leaves nothing to undo.
+    std::optional<boot::ElfImage> pv_image;
+    std::optional<boot::PvhKernel> pvh_kernel;
+    std::vector<uint8_t> initramfs;
+    if (cfg.type == xlcfg::DomainType::Pvh) {
+        pvh_kernel.emplace(boot::PvhKernel::load(md->kernel_path));
+        if (!md->ramdisk_path.empty()) initramfs = boot::read_image_file(md->ramdisk_path, cfg.memory_mib << 20);  // more cannot fit
+    } else {
+        pv_image.emplace(boot::ElfImage::load(md->kernel_path));
+    }
     hv::DomainParams params = launch::domain_params(cfg);
     if (cfg.pool) params.pool = hv_.scheduling().pool_id(*cfg.pool);
     md->domain = hv_.create_domain(params);
@@ -153,8 +170,14 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
     try {
         md->hub = std::make_shared<ConsoleHub>(log_.dir() + "/guest-" + cfg.name + ".log");
         std::shared_ptr<ConsoleHub> hub = md->hub;
-        md->guest = launch::setup_pv_guest(hv_, *md->domain, image, cfg.cmdline,
-                                           [hub](std::string_view text) { hub->output(text); }, &store_);
+        auto sink = [hub](std::string_view text) { hub->output(text); };
+        if (pvh_kernel) {
+            launch::PvhGuestImage image{*pvh_kernel, initramfs, !md->ramdisk_path.empty(), cfg.cmdline,
+                                        md->kernel_path, md->ramdisk_path};
+            md->guest = launch::setup_pvh_guest(hv_, *md->domain, image, sink, &store_);
+        } else {
+            md->guest = launch::setup_pv_guest(hv_, *md->domain, *pv_image, cfg.cmdline, sink, &store_);
+        }
         const std::string dom = "/local/domain/" + std::to_string(id);
         store_.write(dom + "/memory/static-max", std::to_string(cfg.maxmem_mib << 10));
         if (cfg.vcpus < cfg.maxvcpus) store_.set_vcpus_online(id, cfg.vcpus, cfg.maxvcpus);
@@ -543,6 +566,7 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     next->cfg.uuid = md->domain->uuid();
     next->config_name = md->config_name;
     next->kernel_path = md->kernel_path;
+    next->ramdisk_path = md->ramdisk_path;
     next->restarts = md->restarts + 1;
     if (action == ShutdownAction::RenameRestart) {
         // xl gives the preserved domain a new uuid and the new one the old uuid. A domain's

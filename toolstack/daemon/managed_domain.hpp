@@ -19,6 +19,7 @@ struct ManagedDomain {
     xlcfg::DomainConfig cfg;      // name and uuid follow renames and restarts
     std::string config_name;      // where it came from, for messages
     std::string kernel_path;      // resolved against the creator's directory
+    std::string ramdisk_path;     // likewise; empty without one (PVH only)
     std::shared_ptr<hv::Domain> domain;
     std::shared_ptr<ConsoleHub> hub;
     launch::PvGuest guest;

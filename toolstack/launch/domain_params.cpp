@@ -5,6 +5,11 @@
 
 namespace xenolith::launch {
 
+namespace {
+// HVM_BELOW_4G_RAM_END: where the MMIO hole starts.
+constexpr uint64_t kPvhMaxMemory = 0xf0000000;
+}  // namespace
+
 hv::DomainParams domain_params(const xlcfg::DomainConfig& cfg) {
     hv::DomainParams p;
     p.name = cfg.name;
@@ -15,15 +20,24 @@ hv::DomainParams domain_params(const xlcfg::DomainConfig& cfg) {
     p.vcpus = cfg.maxvcpus;
     // Ports 0 .. max_event_channels, as xl counts them.
     p.max_event_channels = cfg.max_event_channels + 1;
+    if (cfg.type == xlcfg::DomainType::Pvh) p.kind = hv::GuestKind::Pvh;
     return p;
 }
 
 void require_supported_type(const xlcfg::DomainConfig& cfg, const std::string& config_name) {
     if (cfg.type == xlcfg::DomainType::Pv) return;
     kvm::HostProbe host = kvm::probe_host();
-    if (cfg.type == xlcfg::DomainType::Pvh && !host.can_run_pvh())
-        throw Error(config_name + ": type = \"pvh\" needs hardware virtualization "
-                    "(VT-x or AMD-V); this host's KVM is " + kvm::flavour_name(host.flavour));
+    if (cfg.type == xlcfg::DomainType::Pvh) {
+        if (!host.can_run_pvh())
+            throw Error(config_name + ": type = \"pvh\" needs hardware virtualization "
+                        "(VT-x or AMD-V); this host's KVM is " + kvm::flavour_name(host.flavour));
+        // RAM is one slot from guest-physical 0, so it must end below the MMIO hole.
+        if ((cfg.memory_mib << 20) > kPvhMaxMemory)
+            throw Error(config_name + ": memory = " + std::to_string(cfg.memory_mib) +
+                        ": a PVH domain may have at most " + std::to_string(kPvhMaxMemory >> 20) +
+                        " MiB here");
+        return;
+    }
     throw Error(config_name + ": type = \"" + std::string(to_string(cfg.type)) +
                 "\" is not supported yet; use type = \"pv\"");
 }

@@ -1,0 +1,160 @@
+#include "toolstack/launch/pvh_guest.hpp"
+
+#include "abi/xen.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <string>
+
+#include "abi/xenolith.h"
+
+#include "base/error.hpp"
+#include "boot/pvh_builder.hpp"
+
+namespace xenolith::launch {
+
+namespace {
+
+kvm_segment to_kvm(const boot::PvhSegmentRegister& r) {
+    kvm_segment s{};
+    s.base = r.base;
+    s.limit = r.limit;
+    s.selector = r.selector;
+    s.type = r.type;
+    s.present = r.present;
+    s.dpl = r.dpl;
+    s.db = r.db;
+    s.s = r.s;
+    s.l = r.l;
+    s.g = r.g;
+    s.unusable = r.present ? 0 : 1;
+    return s;
+}
+
+// IA32_APIC_BASE: the default base, enabled, this is the boot processor.
+constexpr uint64_t kApicBase = 0xfee00000 | (1u << 11) | (1u << 8);
+
+std::string hex(uint64_t v) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%" PRIx64, v);
+    return buf;
+}
+
+// Linux since XSA-466 makes every hypercall from one function with `vmmcall` (AMD) or
+// `vmcall` (Intel). Where KVM offers no KVM_CAP_XEN_HVM (Debian's kernels) it answers those
+// itself (-KVM_ENOSYS) and user space never sees them; hardware breakpoints on them do not
+// fire on the nested TCG host either. So the copy in guest RAM (never the kernel file) gets
+// what a hypercall-page stub does instead: `out %eax, $XENOLITH_HYPERCALL_PORT; nop`, three
+// bytes for three. EAX already holds the hypercall number; the result comes back in RAX and
+// the guest returns from the function as before. Kernels that use a hypercall page ask for
+// one through the Xen MSR and need nothing here.
+void route_hypercalls(hv::Domain& domain, const PvhGuestImage& image) {
+    for (const boot::HypercallSite& site : image.kernel.hypercall_sites()) {
+        auto code = domain.memory().span(site.paddr, 3);
+        const uint8_t last = site.kind == boot::HypercallSite::Kind::kVmmcall ? 0xd9 : 0xc1;
+        if (code.empty() || code[0] != 0x0f || code[1] != 0x01 || code[2] != last)
+            throw Error(std::string(image.kernel_name) + ": the " +
+                        boot::hypercall_kind_name(site.kind) + " at 0x" + hex(site.paddr) +
+                        " is not in guest RAM as loaded");
+        code[0] = 0xe7;  // out %eax, $imm8
+        code[1] = XENOLITH_HYPERCALL_PORT;
+        code[2] = 0x90;  // nop
+    }
+}
+
+}  // namespace
+
+hv::VcpuContext pvh_entry_context(const boot::PvhEntryRegisters& r) {
+    kvm_sregs s{};
+    s.cs = to_kvm(r.cs);
+    s.ds = to_kvm(r.ds);
+    s.es = to_kvm(r.es);
+    s.ss = to_kvm(r.ss);
+    s.fs = to_kvm(r.fs);
+    s.gs = to_kvm(r.gs);
+    s.tr = to_kvm(r.tr);
+    s.ldt = to_kvm(r.ldt);
+    s.gdt.base = r.gdt.base;
+    s.gdt.limit = r.gdt.limit;
+    s.idt.base = r.idt.base;
+    s.idt.limit = r.idt.limit;
+    s.cr0 = r.cr0;
+    s.cr3 = r.cr3;
+    s.cr4 = r.cr4;
+    s.efer = r.efer;
+    s.apic_base = kApicBase;
+    hv::VcpuContext ctx;
+    ctx.sregs = s;
+    ctx.regs.rip = r.eip;
+    ctx.regs.rbx = r.ebx;
+    ctx.regs.rsp = r.esp;
+    ctx.regs.rflags = r.eflags;
+    return ctx;
+}
+
+PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestImage& image,
+                        backends::ConsoleBackend::Sink sink, StoreService* store) {
+    if (!domain.is_pvh()) throw Error("domain " + domain.name() + " is not a PVH domain");
+    const boot::ElfImage& elf = image.kernel.elf();
+    boot::PvhLayoutRequest req;
+    req.memory_bytes = domain.memory_bytes();
+    req.segments = elf.segments();
+    req.entry = image.kernel.entry();
+    if (image.has_initramfs) req.initramfs_size = image.initramfs.size();
+    req.cmdline = image.cmdline;
+    req.kernel_name = image.kernel_name;
+    req.initramfs_name = image.initramfs_name;
+    req.nr_vcpus = domain.nr_vcpus();
+    const boot::PvhLayout layout = boot::layout_pvh_domain(req);
+    boot::write_pvh_domain(domain.memory().span(0, layout.low_ram_end), layout, elf, image.initramfs);
+    domain.set_acpi_ports(req.sleep_control_port, req.reset_port, req.reset_value);
+
+    route_hypercalls(domain, image);
+
+    // Grant frame 0 starts on a reserved page so that the reserved console and xenstore
+    // entries can be seeded, as Xen's toolstack does for an HVM guest; the guest's own
+    // XENMAPSPACE_grant_table mapping later moves the frame (and its entries) into its RAM.
+    if (domain.grant_table().place_frame(0, boot::kPvhGrantSeedPaddr >> hv::kPageShift) < 0)
+        throw Error(std::string(image.kernel_name) + ": the grant seed frame does not fit in guest RAM");
+    PvGuest guest;
+    boot::PvLayout& l = guest.layout;
+    l.entry = image.kernel.entry();
+    l.console_ring = layout.console_paddr;
+    l.store_ring = layout.store_paddr;
+    l.grant_frames = boot::kPvhGrantSeedPaddr;
+    auto offer = [&](const char* what, uint64_t ring, grant_ref_t ref) {
+        long port = domain.evtchn().alloc_unbound(0);
+        if (port < 0) throw Error(std::string(image.kernel_name) + ": no event channel left for the " + what);
+        grant_entry_v1_t grant{};
+        grant.flags = GTF_permit_access;
+        grant.domid = 0;
+        grant.frame = static_cast<uint32_t>(ring >> hv::kPageShift);
+        domain.memory().write(boot::kPvhGrantSeedPaddr + ref * sizeof(grant_entry_v1_t), grant);
+        return static_cast<uint32_t>(port);
+    };
+    l.console_port = offer("console", l.console_ring, GNTTAB_RESERVED_CONSOLE);
+    domain.set_hvm_param(HVM_PARAM_CONSOLE_PFN, l.console_ring >> hv::kPageShift);
+    domain.set_hvm_param(HVM_PARAM_CONSOLE_EVTCHN, l.console_port);
+    l.store_port = offer("xenstore", l.store_ring, GNTTAB_RESERVED_XENSTORE);
+    domain.set_hvm_param(HVM_PARAM_STORE_PFN, l.store_ring >> hv::kPageShift);
+    domain.set_hvm_param(HVM_PARAM_STORE_EVTCHN, l.store_port);
+
+    domain.set_boot_context(pvh_entry_context(layout.registers));
+    domain.set_console(sink);
+    auto shared = hv.find(domain.id());
+    if (!shared) throw Error("domain " + std::to_string(domain.id()) + " is not registered");
+    guest.console = std::make_unique<backends::ConsoleBackend>(shared, l.console_port, std::move(sink));
+    if (store) {
+        guest.store = StoreEntry(store, domain.id());
+        store->add_domain(domain, l);
+    } else {
+        // No xenstore: the guest reads a zero pfn and gives up at once.
+        domain.set_hvm_param(HVM_PARAM_STORE_PFN, 0);
+        domain.set_hvm_param(HVM_PARAM_STORE_EVTCHN, 0);
+        domain.evtchn().close(l.store_port);
+        l.store_port = 0;
+    }
+    return guest;
+}
+
+}  // namespace xenolith::launch
