@@ -42,8 +42,13 @@ long set_param(HypercallContext& ctx, const xen_hvm_param_t& p) {
             const uint64_t vector = p.value & ~HVM_PARAM_CALLBACK_IRQ_TYPE_MASK;
             if (vector < kMinVector || vector > 0xff) return -XEN_EINVAL;
             ctx.domain.set_callback_vector(static_cast<uint8_t>(vector));
+        } else if (type == HVM_PARAM_CALLBACK_TYPE_GSI || type == HVM_PARAM_CALLBACK_TYPE_PCI_INTX) {
+            // Accepted and recorded, as Xen does, but there is no IOAPIC or PCI here to
+            // raise them: only vectors deliver. Linux sets GSI 1 right after choosing
+            // per-vCPU upcall vectors, to tell the toolstack it has PV drivers.
+            ctx.domain.set_callback_vector(0);
         } else {
-            return -XEN_EINVAL;  // GSI, PCI INTx, PPI: no such interrupt sources here
+            return -XEN_EINVAL;
         }
     }
     ctx.domain.set_hvm_param(p.index, p.value);
