@@ -216,13 +216,13 @@ GuestAccess Vcpu::guest() const {
     return GuestAccess(domain_.memory(), cr3_);
 }
 
-long Vcpu::register_runstate_area(uint64_t va) {
+long Vcpu::register_runstate_area(const GuestAccess& guest, uint64_t va) {
     if (va == 0) {  // as Xen: a null handle unregisters
         runstate_gpa_ = kNoArea;
         return 0;
     }
-    auto first = guest().translate(va, true);
-    auto last = guest().translate(va + sizeof(vcpu_runstate_info_t) - 1, true);
+    auto first = guest.translate(va, true);
+    auto last = guest.translate(va + sizeof(vcpu_runstate_info_t) - 1, true);
     if (!first || !last || *last != *first + sizeof(vcpu_runstate_info_t) - 1) return -XEN_EFAULT;
     runstate_gpa_ = *first;
     update_runstate_area();

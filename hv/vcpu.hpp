@@ -91,9 +91,10 @@ public:
     GuestAccess guest() const;
     // PVH: HVMOP_set_evtchn_upcall_vector (0: the domain's callback vector applies).
     void set_upcall_vector(uint8_t vector) { upcall_vector_.store(vector); }
-    // VCPUOP_register_runstate_memory_area: `va` is translated once, now (Xen translates at
-    // every update; a kernel's per-CPU area does not move). -XEN_EFAULT when unmapped.
-    long register_runstate_area(uint64_t va);
+    // VCPUOP_register_runstate_memory_area: `va` is translated once, now, through `guest`
+    // (Xen translates at every update; a kernel's per-CPU area does not move). -XEN_EFAULT
+    // when unmapped or not contiguous.
+    long register_runstate_area(const GuestAccess& guest, uint64_t va);
     // Before the vCPU first runs (builder).
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) { kvm_.set_cpuid(entries); }
 

@@ -83,7 +83,7 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
             if (!self) return -XEN_EINVAL;
             auto area = ctx.guest.read<vcpu_register_runstate_memory_area_t>(arg);
             if (!area) return -XEN_EFAULT;
-            return ctx.vcpu.register_runstate_area(reinterpret_cast<uint64_t>(area->addr.v));
+            return ctx.vcpu.register_runstate_area(ctx.guest, reinterpret_cast<uint64_t>(area->addr.v));
         }
         // There is no periodic timer (Xen's default 100 Hz tick is off from the start), so
         // stopping it succeeds: that tells Linux to use the single-shot timer.

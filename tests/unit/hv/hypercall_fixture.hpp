@@ -19,13 +19,15 @@
 namespace xenolith::hv::testing {
 
 class HypercallTest : public ::testing::Test {
-protected:
-    static constexpr uint64_t kMemory = 16 << 20;
-
+public:
+    // One hypervisor for every hypercall test in the binary (PVH ones too).
     static Hypervisor& hypervisor() {
         static Hypervisor hv;  // throws (failing the test) when /dev/kvm is unusable
         return hv;
     }
+
+protected:
+    static constexpr uint64_t kMemory = 16 << 20;
 
     void SetUp() override { make_domain(kDefaultMaxEventChannels); }
     void TearDown() override {
