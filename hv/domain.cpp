@@ -92,6 +92,13 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
     }
     evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
     grant_table_ = std::make_shared<GrantTable>(id, memory_, params.max_grant_frames);
+    if (is_pvh()) {
+        // Grant frames a PVH guest places outside its RAM are pages of the table's own,
+        // each mapped with a memory slot of its own (RAM is slot 0).
+        grant_table_->set_physmap_hook([this](uint32_t idx, uint64_t gpfn, void* host) {
+            vm_.set_memory_region(kGrantFrameSlotBase + idx, gpfn << kPageShift, host, host ? kPageSize : 0);
+        });
+    }
     console_ = [](std::string_view text) { ::write(STDOUT_FILENO, text.data(), text.size()); };
     // Last: nothing after it can fail, so a throw here leaves no unit in a pool.
     hv.scheduling().add_domain(*this, params.pool);

@@ -58,6 +58,9 @@ struct DomainParams {
 // MMIO hole where no RAM is, as QEMU places it.
 inline constexpr uint64_t kPvhTssAddress = 0xfffbd000;
 
+// KVM memory slots: RAM is slot 0; a PVH domain's grant frames outside RAM use these.
+inline constexpr uint32_t kGrantFrameSlotBase = 1;
+
 // Hypercall numbers fit Xen's table of 64 entries.
 inline constexpr unsigned kHypercallTableSize = 64;
 

@@ -141,22 +141,51 @@ GrantTable::Usage GrantTable::usage() const {
 long GrantTable::place_frame(uint64_t idx, uint64_t gpfn) {
     // Also refuses XENMAPIDX_grant_table_status: v1 tables have no status frames.
     if (idx >= max_frames_) return -XEN_EINVAL;
-    if (gpfn >= memory_->nr_pages()) return -XEN_EINVAL;
     std::lock_guard lock(mutex_);
     if (closed_) return -XEN_ESRCH;
+    const bool in_ram = gpfn < memory_->nr_pages();
+    // Outside RAM only where the domain can map pages of ours, and below the 1 TiB that
+    // every x86-64 CPU this runs on can address.
+    if (!in_ram && (!physmap_ || gpfn >= kMaxOwnPageGpfn)) return -XEN_EINVAL;
     if (idx < frames_.size() && frames_[idx] == gpfn) return 0;
-    auto page = memory_->span(gpfn << kPageShift, kPageSize);
+    if (!in_ram && !own_pages_) {
+        try {
+            own_pages_ = Mapping::map(-1, uint64_t{max_frames_} * kPageSize, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS);
+        } catch (const std::exception&) {
+            return -XEN_ENOMEM;
+        }
+    }
     // A page holds one frame: whatever frame was here loses its page.
-    for (auto& f : frames_)
-        if (f == gpfn) f = kNoFrame;
-    if (idx < frames_.size() && frames_[idx] != kNoFrame)
-        std::memmove(page.data(), memory_->span(frames_[idx] << kPageShift, kPageSize).data(),
-                     kPageSize);
-    else
-        std::fill(page.begin(), page.end(), 0);
-    if (idx >= frames_.size()) frames_.resize(idx + 1, kNoFrame);
+    for (size_t i = 0; i < frames_.size(); ++i) {
+        if (frames_[i] != gpfn || i == idx) continue;
+        if (own_page_[i]) physmap_(static_cast<uint32_t>(i), frames_[i], nullptr);
+        frames_[i] = kNoFrame;
+    }
+    if (idx >= frames_.size()) {
+        frames_.resize(idx + 1, kNoFrame);
+        own_page_.resize(idx + 1, false);
+    }
+    uint8_t* const old_page = frame_page_locked(idx);
+    uint8_t* const new_page = in_ram ? memory_->base() + (gpfn << kPageShift) : own_pages_.data() + idx * kPageSize;
+    if (!old_page) std::memset(new_page, 0, kPageSize);
+    else if (old_page != new_page) std::memmove(new_page, old_page, kPageSize);
+    if (frames_[idx] != kNoFrame && own_page_[idx]) physmap_(static_cast<uint32_t>(idx), frames_[idx], nullptr);
     frames_[idx] = gpfn;
+    own_page_[idx] = !in_ram;
+    if (!in_ram) physmap_(static_cast<uint32_t>(idx), gpfn, new_page);
     return 0;
+}
+
+void GrantTable::set_physmap_hook(PhysmapHook hook) {
+    std::lock_guard lock(mutex_);
+    physmap_ = std::move(hook);
+}
+
+uint8_t* GrantTable::frame_page_locked(uint64_t idx) const {
+    if (idx >= frames_.size() || frames_[idx] == kNoFrame) return nullptr;
+    if (own_page_[idx]) return own_pages_.data() + idx * kPageSize;
+    return memory_->base() + (frames_[idx] << kPageShift);
 }
 
 long GrantTable::place_boot_frames(uint64_t gpa, uint32_t count) {
@@ -168,11 +197,9 @@ long GrantTable::place_boot_frames(uint64_t gpa, uint32_t count) {
 }
 
 grant_entry_v1_t* GrantTable::entry_locked(grant_ref_t ref) const {
-    uint64_t frame = ref / kGrantEntriesPerFrame;
-    if (frame >= frames_.size() || frames_[frame] == kNoFrame) return nullptr;
-    uint64_t gpa =
-        (frames_[frame] << kPageShift) + (ref % kGrantEntriesPerFrame) * sizeof(grant_entry_v1_t);
-    return memory_->object<grant_entry_v1_t>(gpa);
+    uint8_t* page = frame_page_locked(ref / kGrantEntriesPerFrame);
+    if (!page) return nullptr;
+    return reinterpret_cast<grant_entry_v1_t*>(page + (ref % kGrantEntriesPerFrame) * sizeof(grant_entry_v1_t));
 }
 
 GrantMapping GrantTable::map(grant_ref_t ref, domid_t user, bool readonly) {
@@ -231,6 +258,7 @@ void GrantTable::close() {
     std::lock_guard lock(mutex_);
     closed_ = true;
     active_.clear();
+    physmap_ = nullptr;  // the domain (and its VM) goes; this table may outlive it
 }
 
 }  // namespace xenolith::hv

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -22,6 +23,7 @@
 
 #include "abi/xen.hpp"
 
+#include "base/mapping.hpp"
 #include "hv/guest_memory.hpp"
 
 namespace xenolith::hv {
@@ -100,7 +102,14 @@ public:
     // table frame `idx`. A new frame starts zeroed, as Xen's freshly allocated ones do;
     // moving an existing frame carries its entries along. Frames between the old count and
     // idx exist with no guest page (their entries read as invalid). 0 or a negative errno.
+    // With a physmap hook (PVH domains), `gpfn` may also lie outside RAM, where an
+    // HVM guest puts its grant frames (Linux takes an unused physical range): the frame is
+    // then a page of the table's own, which the hook maps into the guest at that gpfn.
     long place_frame(uint64_t idx, uint64_t gpfn);
+    // Maps (host != nullptr) or unmaps table frame `idx`'s own page at guest frame `gpfn`
+    // in the domain's physical address space. Set once, before the guest runs.
+    using PhysmapHook = std::function<void(uint32_t idx, uint64_t gpfn, void* host)>;
+    void set_physmap_hook(PhysmapHook hook);
     // The PV builder's frames: `count` consecutive pages from `gpa` become frames 0..count-1.
     long place_boot_frames(uint64_t gpa, uint32_t count);
 
@@ -131,9 +140,13 @@ private:
         uint64_t gpfn = 0;  // the granted frame, fixed while pinned (Xen's act->mfn)
     };
     static constexpr uint64_t kNoFrame = ~uint64_t{0};
+    static constexpr uint64_t kMaxOwnPageGpfn = uint64_t{1} << (40 - kPageShift);
 
-    // The shared entry in guest RAM, or nullptr when its frame has no guest page.
+    // The shared entry (in guest RAM or the table's own frame), or nullptr when its frame
+    // has no page.
     grant_entry_v1_t* entry_locked(grant_ref_t ref) const;
+    // Where table frame `idx` lives in host memory, or nullptr.
+    uint8_t* frame_page_locked(uint64_t idx) const;
     void unpin(grant_ref_t ref, bool readonly);
 
     const domid_t owner_;
@@ -141,6 +154,10 @@ private:
     const uint32_t max_frames_;
     mutable std::mutex mutex_;
     std::vector<uint64_t> frames_;  // gpfn of each table frame, or kNoFrame
+    // Whether frame i is the table's own page (outside RAM) rather than a RAM page.
+    std::vector<bool> own_page_;
+    Mapping own_pages_;  // max_frames_ pages, made on first use
+    PhysmapHook physmap_;
     std::unordered_map<grant_ref_t, Active> active_;
     bool closed_ = false;
 };
