@@ -10,11 +10,12 @@ PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-14-de
 	libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	liblzma-dev zlib1g-dev libzstd-dev libelf-dev libseccomp-dev \
-	xenstore-utils binutils
+	xenstore-utils binutils \
+	qemu-system-x86 linux-image-amd64 busybox-static cpio gzip
 
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build build-asan build-fuzz demo test test-unit test-asan test-integration fuzz bench clean
+.PHONY: all deps build build-asan build-fuzz demo test test-unit test-asan test-integration test-nested fuzz bench bench-nested clean
 
 all: build
 
@@ -48,6 +49,14 @@ test: deps build build-asan build-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure
 	ctest --test-dir $(BUILD_SAN) --output-on-failure
 	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory test-nested
+
+# The nested test host (tests/nested/README.md): QEMU TCG with an AMD-V CPU runs Debian's
+# kernel with kvm-amd; inside it PV and PVH guests run on real SVM, and QEMU/KVM boots the
+# same PVH kernel for comparison. About a minute; bounded by NESTED_TIMEOUT seconds.
+NESTED_TIMEOUT ?= 840
+test-nested: deps build
+	tests/nested/run.sh --build $(BUILD) --scenario all --timeout $(NESTED_TIMEOUT)
 
 # Each fuzz target runs briefly, seeded from tests/fuzz/corpus/<name>; what it finds goes to
 # a scratch corpus in the build tree, never into the sources. A crash fails the run.
@@ -66,6 +75,12 @@ fuzz:
 bench:
 	@$(MAKE) --no-print-directory deps build >&2
 	@$(BUILD)/bench/xenolith-bench
+
+# One JSON document on stdout: boot-to-marker of the same kernel as a Xenolith PVH domain
+# and as a QEMU/KVM guest inside the nested test host, and their ratio.
+bench-nested:
+	@$(MAKE) --no-print-directory deps build >&2
+	@tests/nested/bench.sh --build $(BUILD) --timeout $(NESTED_TIMEOUT)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -1,0 +1,367 @@
+#!/bin/sh
+# /init of the nested test host (L1): Debian's kernel under QEMU TCG with an AMD-V CPU.
+# It loads kvm-amd, runs the scenario named by `xenolith.scenario=` on the kernel command
+# line, prints exactly one `NESTED-RESULT: PASS` or `NESTED-RESULT: FAIL <why>` line and
+# powers the machine off. Put together by tests/nested/run.sh; see tests/nested/README.md.
+#
+# Lines the host side reads:  NESTED-RESULT: ...   NESTED-TIME key=ms   NESTED-INFO ...
+#                             PROBE ...  (kvm_probe)
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/root
+umask 022
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm /tmp /run /var/log /root
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm 2>/dev/null
+
+. /etc/nested.conf    # KVER, MODULES, DOMU_MARKER, PVH_MARKER_TIMEOUT, ... (written by run.sh)
+
+export XENOLITH_RUN_DIR=/run/xenolith
+export XENOLITH_LOG_DIR=/var/log/xenolith
+export XENSTORED_PATH=$XENOLITH_RUN_DIR/xenstored.sock
+XN=/xenolith/build/toolstack/xn
+mkdir -p "$XENOLITH_RUN_DIR" "$XENOLITH_LOG_DIR"
+
+# Milliseconds since the L1 kernel started (/proc/uptime: 10 ms resolution).
+now_ms() {
+    read -r up _ </proc/uptime
+    s=${up%.*}
+    f=${up#*.}
+    f=${f#0}
+    echo $((s * 1000 + f * 10))
+}
+
+echo
+echo "NESTED-TIME l1_boot_ms=$(now_ms)"
+echo "NESTED-INFO kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), svm: $(grep -qw svm /proc/cpuinfo && echo yes || echo no)"
+
+finish() {
+    # exactly one result line, then power off (QEMU exits: -no-reboot)
+    sync
+    echo "$1"
+    sleep 1
+    poweroff -f
+    sleep 30
+}
+
+fail_why=""
+note_fail() {
+    # the first failure names the result; the rest are printed as they happen
+    echo "NESTED-FAIL: $1"
+    [ -n "$fail_why" ] || fail_why="$1"
+}
+
+dump_logs() {
+    for f in "$XENOLITH_LOG_DIR"/xenolithd.log "$XENOLITH_LOG_DIR"/xl-*.log "$XENOLITH_LOG_DIR"/guest-*.log "$@"; do
+        [ -f "$f" ] || continue
+        echo "----- $f -----"
+        cat "$f"
+        echo "----- end of $f -----"
+    done
+}
+
+# wait_for FILE STRING TIMEOUT_S: 0 once STRING is in FILE, 1 on timeout
+wait_for() {
+    end=$(($(now_ms) + $3 * 1000))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        if [ -f "$1" ] && grep -q -- "$2" "$1"; then return 0; fi
+        sleep 0.05
+    done
+    [ -f "$1" ] && grep -q -- "$2" "$1"
+}
+
+# ---- kvm-amd -----------------------------------------------------------------------------
+t0=$(now_ms)
+for m in $MODULES; do
+    if ! out=$(insmod "/lib/modules/nested/$m.ko" 2>&1); then
+        echo "insmod $m: $out"
+        dmesg | tail -20
+        finish "NESTED-RESULT: FAIL insmod $m failed: $out"
+    fi
+done
+if [ ! -c /dev/kvm ]; then
+    dmesg | grep -i -E 'kvm|svm' | tail -20
+    finish "NESTED-RESULT: FAIL no /dev/kvm after loading $MODULES"
+fi
+echo "NESTED-TIME modules_ms=$(($(now_ms) - t0))"
+echo "NESTED-INFO $(dmesg | grep -i -m3 -E 'kvm|svm' | tr '\n' ' ')"
+
+# ---- scenarios ---------------------------------------------------------------------------
+
+scenario_probe() {
+    t0=$(now_ms)
+    /bin/kvm_probe >/tmp/probe.out 2>&1
+    rc=$?
+    cat /tmp/probe.out
+    echo "NESTED-TIME probe_ms=$(($(now_ms) - t0))"
+    [ "$rc" = 0 ] || note_fail "kvm_probe: $(grep -c ' FAIL ' /tmp/probe.out) check(s) failed: $(grep ' FAIL ' /tmp/probe.out | cut -d' ' -f2 | tr '\n' ' ')"
+    [ "$rc" = 0 ]
+}
+
+# pv_case CFG RC TEXT: `xn run CFG` exits RC and prints TEXT (stdout or stderr)
+pv_case() {
+    t0=$(now_ms)
+    $XN run "$1" >/tmp/pv-case.out 2>&1
+    rc=$?
+    echo "--- xn run $1 (exit $rc, $(($(now_ms) - t0)) ms) ---"
+    cat /tmp/pv-case.out
+    if [ "$rc" != "$2" ]; then
+        note_fail "pv: xn run $1 exited $rc, expected $2: $(tail -1 /tmp/pv-case.out)"
+        return 1
+    fi
+    if ! grep -q -- "$3" /tmp/pv-case.out; then
+        note_fail "pv: xn run $1 did not print '$3'"
+        return 1
+    fi
+}
+
+scenario_pv() {
+    ok=0
+    cd /xenolith || return 1
+    t0=$(now_ms)
+    # 1. daemon-less, as `make demo` runs it
+    $XN run examples/hello.cfg >/tmp/pv-run.out 2>/tmp/pv-run.err
+    rc=$?
+    echo "--- xn run examples/hello.cfg (exit $rc) ---"
+    cat /tmp/pv-run.out /tmp/pv-run.err
+    echo "NESTED-TIME pv_run_ms=$(($(now_ms) - t0))"
+    if [ "$rc" != 0 ]; then
+        note_fail "pv: xn run examples/hello.cfg exited $rc: $(tail -1 /tmp/pv-run.err)"
+        ok=1
+    elif ! grep -qx 'Hello from Pumice!' /tmp/pv-run.out || ! grep -qx 'hello: exit 0' /tmp/pv-run.out; then
+        note_fail "pv: xn run examples/hello.cfg did not print 'Hello from Pumice!' and 'hello: exit 0'"
+        ok=1
+    fi
+
+    # more of the PV apps under real SVM: two vCPUs, a CPU-bound run, a crash on purpose
+    pv_case examples/smp.cfg 0 'smp: all 2 vcpus done' || ok=1
+    pv_case examples/spin.cfg 0 'spin: done iterations=' || ok=1
+    if pv_case examples/crash.cfg 124 'crashed on vCPU 0'; then
+        grep -q crash_null_deref /tmp/pv-case.out ||
+            echo "NESTED-INFO pv: the crash report does not name RIP's symbol (crash_null_deref): on SVM a triple fault resets the vCPU before user space reads it"
+    else
+        ok=1
+    fi
+
+    # 2. through xenolithd (started on demand by xn)
+    t0=$(now_ms)
+    if ! $XN create examples/hello.cfg >/tmp/pv-create.out 2>&1; then
+        cat /tmp/pv-create.out
+        note_fail "pv: xn create examples/hello.cfg failed: $(tail -1 /tmp/pv-create.out)"
+        dump_logs
+        return 1
+    fi
+    cat /tmp/pv-create.out
+    if ! wait_for "$XENOLITH_LOG_DIR/xl-hello.log" "has shut down" 60; then
+        note_fail "pv: the daemon's hello domain did not shut down within 60 s"
+        $XN list
+        dump_logs
+        return 1
+    fi
+    echo "NESTED-TIME pv_create_ms=$(($(now_ms) - t0))"
+    echo "--- $XENOLITH_LOG_DIR/guest-hello.log ---"
+    cat "$XENOLITH_LOG_DIR/guest-hello.log"
+    echo "--- $XENOLITH_LOG_DIR/xl-hello.log ---"
+    cat "$XENOLITH_LOG_DIR/xl-hello.log"
+    if ! grep -q 'Hello from Pumice!' "$XENOLITH_LOG_DIR/guest-hello.log" ||
+        ! grep -q 'hello: exit 0' "$XENOLITH_LOG_DIR/guest-hello.log"; then
+        note_fail "pv: guest-hello.log lacks 'Hello from Pumice!' / 'hello: exit 0'"
+        ok=1
+    fi
+    if ! grep -q 'has shut down, reason code 0 ' "$XENOLITH_LOG_DIR/xl-hello.log"; then
+        note_fail "pv: xl-hello.log does not say the domain powered off (reason code 0)"
+        ok=1
+    fi
+    [ "$ok" = 0 ] || dump_logs
+    return $ok
+}
+
+PVH_NAME=pvh-linux
+scenario_pvh() {
+    cfg=/tmp/$PVH_NAME.cfg
+    cat >"$cfg" <<EOF
+name = "$PVH_NAME"
+type = "pvh"
+memory = 256
+vcpus = 1
+kernel = "/boot/vmlinuz-$KVER"
+ramdisk = "/domu.cpio.gz"
+cmdline = "console=hvc0 quiet $PVH_EXTRA_CMDLINE"
+on_crash = "preserve"
+EOF
+    echo "--- $cfg ---"
+    cat "$cfg"
+    glog=$XENOLITH_LOG_DIR/guest-$PVH_NAME.log
+    xlog=$XENOLITH_LOG_DIR/xl-$PVH_NAME.log
+    t0=$(now_ms)
+    if ! $XN create "$cfg" >/tmp/pvh-create.out 2>&1; then
+        cat /tmp/pvh-create.out
+        note_fail "pvh: xn create failed: $(tail -1 /tmp/pvh-create.out)"
+        dump_logs
+        return 1
+    fi
+    cat /tmp/pvh-create.out
+    echo "NESTED-TIME xenolith_create_ms=$(($(now_ms) - t0))"
+    if ! wait_for "$glog" "$DOMU_MARKER" "$PVH_MARKER_TIMEOUT"; then
+        note_fail "pvh: no $DOMU_MARKER in $glog within $PVH_MARKER_TIMEOUT s"
+        $XN list
+        dump_logs
+        $XN destroy $PVH_NAME >/dev/null 2>&1
+        return 1
+    fi
+    echo "NESTED-TIME xenolith_marker_ms=$(($(now_ms) - t0))"
+    grep -- "$DOMU_MARKER" "$glog"
+    ok=0
+    domid=$($XN domid $PVH_NAME 2>&1)
+    echo "NESTED-INFO pvh domid: $domid"
+    name=$(xenstore-read "/local/domain/$domid/name" 2>&1)
+    if [ "$name" != "$PVH_NAME" ]; then
+        note_fail "pvh: xenstore-read /local/domain/$domid/name gave '$name'"
+        ok=1
+    fi
+    echo "--- xenstore-ls /local/domain/$domid ---"
+    if ! xenstore-ls "/local/domain/$domid" >/tmp/pvh-xs.out 2>&1; then
+        cat /tmp/pvh-xs.out
+        note_fail "pvh: xenstore-ls /local/domain/$domid failed: $(tail -1 /tmp/pvh-xs.out)"
+        ok=1
+    else
+        cat /tmp/pvh-xs.out
+    fi
+    $XN list
+    t1=$(now_ms)
+    timeout "$PVH_SHUTDOWN_TIMEOUT" $XN shutdown -w $PVH_NAME >/tmp/pvh-shutdown.out 2>&1
+    rc=$?
+    cat /tmp/pvh-shutdown.out
+    echo "NESTED-TIME xenolith_shutdown_ms=$(($(now_ms) - t1))"
+    if [ "$rc" != 0 ]; then
+        case "$rc" in
+        124 | 143) note_fail "pvh: xn shutdown -w $PVH_NAME: the domain had not shut down after $PVH_SHUTDOWN_TIMEOUT s (no XENOLITH-DOMU-POWEROFF on its console: $(grep -q XENOLITH-DOMU-POWEROFF "$glog" && echo present || echo absent))" ;;
+        *) note_fail "pvh: xn shutdown -w $PVH_NAME exited $rc" ;;
+        esac
+        ok=1
+        echo "--- after the shutdown request: xenstore-ls /local/domain/$domid ---"
+        xenstore-ls "/local/domain/$domid" 2>&1
+        $XN list
+    else
+        gone=1
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            if ! $XN list 2>/dev/null | grep -q "^$PVH_NAME "; then gone=0; break; fi
+            sleep 1
+        done
+        if [ "$gone" != 0 ]; then
+            $XN list
+            note_fail "pvh: $PVH_NAME is still listed 10 s after xn shutdown -w returned"
+            ok=1
+        fi
+    fi
+    if ! grep -q 'has shut down, reason code 0 ' "$xlog" 2>/dev/null; then
+        note_fail "pvh: $xlog does not say the domain powered off (reason code 0)"
+        ok=1
+    fi
+    if [ "$ok" = 0 ]; then
+        echo "--- $xlog ---"
+        cat "$xlog"
+        echo "--- $glog ---"
+        cat "$glog"
+    else
+        dump_logs
+        $XN destroy $PVH_NAME >/dev/null 2>&1
+    fi
+    return $ok
+}
+
+scenario_peer() {
+    if [ ! -x /usr/bin/qemu-system-x86_64 ]; then
+        echo "NESTED-PEER: FAIL qemu-system-x86_64 is not in this initramfs"
+        return 1
+    fi
+    log=/tmp/peer-console.log
+    : >"$log"
+    t0=$(now_ms)
+    qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 -nodefaults -display none \
+        -serial "file:$log" -no-reboot \
+        -kernel "/boot/vmlinuz-$KVER" -initrd /domu.cpio.gz \
+        -append "console=ttyS0 quiet domu.poweroff=1" </dev/null >/tmp/peer-qemu.out 2>&1 &
+    qpid=$!
+    if ! wait_for "$log" "$DOMU_MARKER" "$PEER_MARKER_TIMEOUT"; then
+        kill "$qpid" 2>/dev/null
+        wait "$qpid" 2>/dev/null
+        echo "--- QEMU peer console ---"
+        cat "$log" /tmp/peer-qemu.out
+        echo "NESTED-PEER: FAIL no $DOMU_MARKER within $PEER_MARKER_TIMEOUT s"
+        return 1
+    fi
+    echo "NESTED-TIME qemu_marker_ms=$(($(now_ms) - t0))"
+    grep -- "$DOMU_MARKER" "$log"
+    # the domU powers itself off (domu.poweroff=1); QEMU exits
+    end=$(($(now_ms) + 60000))
+    while kill -0 "$qpid" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do sleep 0.2; done
+    if kill -0 "$qpid" 2>/dev/null; then
+        kill "$qpid" 2>/dev/null
+        echo "NESTED-INFO the QEMU peer did not power off within 60 s; killed"
+    else
+        echo "NESTED-TIME qemu_total_ms=$(($(now_ms) - t0))"
+    fi
+    wait "$qpid" 2>/dev/null
+    cat /tmp/peer-qemu.out
+    echo "NESTED-PEER: PASS"
+    return 0
+}
+
+# the integration test binaries, run inside L1 (not part of `all`: they take minutes here)
+scenario_integration() {
+    ok=0
+    for b in $INTEGRATION_TESTS; do
+        t0=$(now_ms)
+        (cd /tmp && TMPDIR=/tmp "$b" --gtest_brief=1 --gtest_color=no) >/tmp/it.out 2>&1
+        rc=$?
+        echo "--- $b (exit $rc, $(($(now_ms) - t0)) ms) ---"
+        cat /tmp/it.out
+        echo "NESTED-TIME $(basename "$b" | tr - _)_ms=$(($(now_ms) - t0))"
+        if [ "$rc" != 0 ]; then
+            note_fail "integration: $(basename "$b") exited $rc: $(grep -c '^\[  FAILED  \]' /tmp/it.out) failure line(s)"
+            ok=1
+        fi
+    done
+    return $ok
+}
+
+scenario=$SCENARIO
+for w in $(cat /proc/cmdline); do
+    case "$w" in xenolith.scenario=*) scenario=${w#xenolith.scenario=} ;; esac
+done
+echo "NESTED-INFO scenario $scenario"
+
+scenario_t0=$(now_ms)
+case "$scenario" in
+probe) scenario_probe ;;
+pv) scenario_pv ;;
+pvh) scenario_pvh ;;
+peer) scenario_peer || note_fail "peer: the QEMU peer run failed" ;;
+integration) scenario_integration ;;
+all)
+    t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
+    t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
+    # the peer is a comparison, not a requirement: it does not decide the result
+    t=$(now_ms); scenario_peer; echo "NESTED-TIME peer_ms=$(($(now_ms) - t))"
+    ;;
+*) note_fail "unknown scenario '$scenario' (probe, pv, pvh, peer, all, integration)" ;;
+esac
+echo "NESTED-TIME scenario_ms=$(($(now_ms) - scenario_t0))"
+
+# the daemon, if one was started, stops its guests and exits on SIGTERM
+if [ -f "$XENOLITH_RUN_DIR/xenolithd.pid" ]; then
+    pid=$(cat "$XENOLITH_RUN_DIR/xenolithd.pid" 2>/dev/null)
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+fi
+
+if [ -z "$fail_why" ]; then
+    finish "NESTED-RESULT: PASS"
+else
+    finish "NESTED-RESULT: FAIL $fail_why"
+fi

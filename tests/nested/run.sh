@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# The nested test host: QEMU TCG emulating an AMD CPU with SVM and nested paging runs
+# Debian's own kernel with kvm-amd (L1); inside it Xenolith runs guests on a /dev/kvm with
+# real AMD-V. Works on any x86-64 machine, PVM ones included. See tests/nested/README.md.
+#
+#   tests/nested/run.sh [--build DIR] [--scenario probe|pv|pvh|peer|all|integration]
+#                       [--timeout SECONDS] [--keep]
+#
+# Exits 0 only when L1 prints `NESTED-RESULT: PASS`; otherwise prints the whole serial log
+# and exits 1.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+BUILD=build
+SCENARIO=all
+TIMEOUT=840
+KEEP=0
+
+usage() {
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+die() {
+    echo "nested: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) BUILD=${2:?--build needs a directory}; shift 2 ;;
+    --build=*) BUILD=${1#*=}; shift ;;
+    --scenario) SCENARIO=${2:?--scenario needs a name}; shift 2 ;;
+    --scenario=*) SCENARIO=${1#*=}; shift ;;
+    --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
+    --timeout=*) TIMEOUT=${1#*=}; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+    esac
+done
+
+case "$SCENARIO" in
+probe | pv | pvh | peer | all | integration) ;;
+*) die "unknown scenario '$SCENARIO' (probe, pv, pvh, peer, all, integration)" ;;
+esac
+[[ "$TIMEOUT" =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds, not '$TIMEOUT'"
+
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+OUT=$BUILD/nested
+STAGE=$OUT/l1root
+DOMU_STAGE=$OUT/domuroot
+SERIAL=$OUT/serial.log
+L1_CPIO=$OUT/l1.cpio.gz
+DOMU_CPIO=$OUT/domu.cpio.gz
+DOMU_MARKER=XENOLITH-DOMU-READY
+
+# Bounds inside L1 (seconds); the whole run is bounded by --timeout.
+PVH_MARKER_TIMEOUT=${NESTED_PVH_MARKER_TIMEOUT:-240}
+PVH_SHUTDOWN_TIMEOUT=${NESTED_PVH_SHUTDOWN_TIMEOUT:-60}
+PEER_MARKER_TIMEOUT=${NESTED_PEER_MARKER_TIMEOUT:-240}
+PVH_EXTRA_CMDLINE=${NESTED_PVH_EXTRA_CMDLINE:-}
+L1_MEM=${NESTED_L1_MEM:-3072}
+L1_SMP=${NESTED_L1_SMP:-1}
+
+log() { echo "nested: $*" >&2; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# ---- what the host must have -------------------------------------------------------------
+need() {
+    command -v "$1" >/dev/null 2>&1 || die "$1 is missing (Debian package $2; \`make deps\` installs it)"
+}
+need qemu-system-x86_64 qemu-system-x86
+need cpio cpio
+need gzip gzip
+need gcc build-essential
+need strip binutils
+need ldd libc-bin
+[ -x /bin/busybox ] || die "/bin/busybox is missing (Debian package busybox-static)"
+file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
+file_is_static /bin/busybox || die "/bin/busybox is dynamically linked; install busybox-static"
+
+# The newest installed Debian kernel with its modules (NESTED_KERNEL_VERSION picks another).
+KVER=${NESTED_KERNEL_VERSION:-}
+if [ -z "$KVER" ]; then
+    for k in $(ls /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -V); do
+        [ -f "/lib/modules/$k/modules.dep" ] && KVER=$k
+    done
+fi
+[ -n "$KVER" ] || die "no /boot/vmlinuz-<version> with /lib/modules/<version>/modules.dep (Debian package linux-image-amd64)"
+KERNEL=/boot/vmlinuz-$KVER
+MODDIR=/lib/modules/$KVER
+[ -r "$KERNEL" ] || die "$KERNEL is not readable"
+
+XN=$BUILD/toolstack/xn
+XENOLITHD=$BUILD/toolstack/xenolithd
+[ -x "$XN" ] || die "$XN is missing: build first (make build, or cmake --build $BUILD)"
+[ -x "$XENOLITHD" ] || die "$XENOLITHD is missing: build first"
+[ -x "$BUILD/guest/apps/hello" ] || die "$BUILD/guest/apps/hello is missing: build first (guests on)"
+
+WITH_QEMU=0
+case "$SCENARIO" in peer | all) WITH_QEMU=1 ;; esac
+
+mkdir -p "$OUT"
+# one run per build directory at a time: they share $OUT
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$OUT/.lock"
+    flock -n 9 || die "another tests/nested/run.sh is using $OUT"
+fi
+T_START=$(now_ms)
+
+# ---- helpers to fill a root tree ---------------------------------------------------------
+
+# copy_with_libs ROOT FILE [DEST]: FILE (at DEST, default its own path) and every shared
+# library ldd lists for it, each at its own path.
+copy_with_libs() {
+    local root=$1 file=$2 dest=${3:-$2}
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$file" "$root$dest"
+    copy_libs "$root" "$file"
+}
+
+copy_libs() {
+    local root=$1 file=$2 lib
+    file_is_static "$file" && return 0
+    for lib in $(ldd "$file" | awk '/=>/ { if ($3 ~ /^\//) print $3; next } $1 ~ /^\// { print $1 }'); do
+        [ -e "$root$lib" ] && continue
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    if ldd "$file" | grep -q 'not found'; then
+        ldd "$file" >&2
+        die "$file: a shared library it needs is not found"
+    fi
+}
+
+# busybox ROOT: the static busybox and a symlink for each of its applets.
+install_busybox() {
+    local root=$1 path
+    mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin"
+    cp /bin/busybox "$root/bin/busybox"
+    for path in $(/bin/busybox --list-full); do
+        [ -e "$root/$path" ] || [ -L "$root/$path" ] || ln -s /bin/busybox "$root/$path"
+    done
+}
+
+# newc_node NAME MODE(octal, with type) MAJOR MINOR INO: one cpio "newc" entry with no data
+# (a directory or a device node), so building the archive needs no root for mknod.
+newc_node() {
+    local name=$1 mode=$2 maj=$3 min=$4 ino=$5
+    local namesize=$((${#name} + 1))
+    printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
+        "$ino" "$((8#$mode))" 0 0 1 0 0 0 0 "$maj" "$min" "$namesize" 0
+    printf '%s\0' "$name"
+    local pad=$(((4 - (110 + namesize) % 4) % 4))
+    [ "$pad" = 0 ] || head -c "$pad" /dev/zero
+}
+
+# make_cpio ROOT OUT.gz: ROOT as a newc archive owned by root, plus /dev and /dev/console
+# (the kernel opens /dev/console for init before anything mounts devtmpfs), gzip -1.
+make_cpio() {
+    local root=$1 out=$2
+    {
+        (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet)
+        # a second archive, concatenated: the kernel unpacks both
+        newc_node dev 040755 0 0 900001
+        newc_node dev/console 020600 5 1 900002
+        newc_node TRAILER!!! 0 0 0 0
+    } | gzip -1 >"$out.tmp"
+    mv "$out.tmp" "$out"
+}
+
+# ---- the domU initramfs --------------------------------------------------------------------
+t=$(now_ms)
+rm -rf "$DOMU_STAGE"
+mkdir -p "$DOMU_STAGE"/{proc,sys,dev,tmp,etc/init.d,root}
+install_busybox "$DOMU_STAGE"
+ln -s /bin/busybox "$DOMU_STAGE/init"
+install -m 0644 "$HERE/domu/inittab" "$DOMU_STAGE/etc/inittab"
+install -m 0755 "$HERE/domu/rcS" "$DOMU_STAGE/etc/init.d/rcS"
+make_cpio "$DOMU_STAGE" "$DOMU_CPIO"
+
+# ---- the L1 initramfs --------------------------------------------------------------------
+rm -rf "$STAGE"
+mkdir -p "$STAGE"/{proc,sys,dev,tmp,run,root,etc,boot,var/log,lib/modules/nested,lib64,xenolith/examples}
+install_busybox "$STAGE"
+install -m 0755 "$HERE/l1-init.sh" "$STAGE/init"
+
+# kvm-amd and what modules.dep says it needs, dependencies first
+modules=""
+add_module() {
+    local rel=$1 dep name
+    name=$(basename "$rel" .ko)
+    case " $modules " in *" $name "*) return 0 ;; esac
+    for dep in $(awk -v m="$rel:" '$1 == m { for (i = 2; i <= NF; i++) print $i }' "$MODDIR/modules.dep" | tac); do
+        add_module "$dep"
+    done
+    case " $modules " in *" $name "*) return 0 ;; esac
+    [ -f "$MODDIR/$rel" ] || die "$MODDIR/$rel is missing"
+    cp "$MODDIR/$rel" "$STAGE/lib/modules/nested/$name.ko"
+    modules="$modules $name"
+}
+kvm_amd=$(awk -F: '$1 ~ /\/kvm-amd\.ko(\.[a-z]+)?$/ { print $1 }' "$MODDIR/modules.dep")
+[ -n "$kvm_amd" ] || die "kvm-amd is not in $MODDIR/modules.dep"
+case "$kvm_amd" in *.ko) ;; *) die "$kvm_amd is compressed; this harness loads plain .ko files with insmod" ;; esac
+add_module "$kvm_amd"
+modules=${modules# }
+
+# the kernel (L1 boots it from the host; the guests boot this copy) and the domU initramfs
+cp "$KERNEL" "$STAGE/boot/vmlinuz-$KVER"
+cp "$DOMU_CPIO" "$STAGE/domu.cpio.gz"
+
+# the probe, static
+gcc -static -O2 -pthread -Wall -o "$OUT/kvm_probe" "$HERE/kvm_probe.c"
+install -m 0755 "$OUT/kvm_probe" "$STAGE/bin/kvm_probe"
+
+# Xenolith: stripped xn and xenolithd beside each other (xn starts the daemon from its own
+# directory), with the shared libraries they need (spdlog and fmt have no static libraries
+# on Debian), the guest images and the example configs at the paths the configs name.
+mkdir -p "$STAGE/xenolith/build/toolstack" "$STAGE/xenolith/build/guest/apps"
+for b in "$XN" "$XENOLITHD"; do
+    strip -o "$STAGE/xenolith/build/toolstack/$(basename "$b")" "$b"
+    copy_libs "$STAGE" "$b"
+done
+cp "$BUILD"/guest/apps/* "$STAGE/xenolith/build/guest/apps/"
+cp "$ROOT"/examples/*.cfg "$STAGE/xenolith/examples/"
+
+# `integration`: the integration test binaries at their build paths (they name xn, xenolithd
+# and the guests by the absolute paths they were built with)
+INTEGRATION_TESTS=""
+if [ "$SCENARIO" = integration ]; then
+    mkdir -p "$STAGE$BUILD/toolstack" "$STAGE$BUILD/guest" "$STAGE$BUILD/tests/integration"
+    ln -sfn /xenolith/build/toolstack/xn "$STAGE$BUILD/toolstack/xn"
+    ln -sfn /xenolith/build/toolstack/xenolithd "$STAGE$BUILD/toolstack/xenolithd"
+    ln -sfn /xenolith/build/guest/apps "$STAGE$BUILD/guest/apps"
+    for b in xenolith-integration xenolith-daemon-integration xenolith-xenstore-integration; do
+        [ -x "$BUILD/tests/integration/$b" ] || continue
+        strip -o "$STAGE$BUILD/tests/integration/$b" "$BUILD/tests/integration/$b"
+        copy_libs "$STAGE" "$BUILD/tests/integration/$b"
+        INTEGRATION_TESTS="$INTEGRATION_TESTS $BUILD/tests/integration/$b"
+    done
+    [ -n "$INTEGRATION_TESTS" ] || die "no integration test binaries in $BUILD/tests/integration"
+fi
+
+# xenstore-utils: one binary that acts on its name
+for tool in xenstore xenstore-read xenstore-ls xenstore-write xenstore-list xenstore-exists \
+    xenstore-rm xenstore-watch xenstore-chmod; do
+    p=$(command -v "$tool" || true)
+    [ -n "$p" ] || die "$tool is missing (Debian package xenstore-utils)"
+    copy_with_libs "$STAGE" "$p" "/usr/bin/$tool"
+done
+
+# QEMU for the peer comparison (only for the scenarios that run it)
+if [ "$WITH_QEMU" = 1 ]; then
+    q=$(command -v qemu-system-x86_64)
+    copy_with_libs "$STAGE" "$q" /usr/bin/qemu-system-x86_64
+    strip "$STAGE/usr/bin/qemu-system-x86_64" 2>/dev/null || true
+    mkdir -p "$STAGE/usr/share/qemu" "$STAGE/usr/share/seabios"
+    for f in bios-256k.bin bios.bin; do
+        [ -f "/usr/share/seabios/$f" ] && cp -L "/usr/share/seabios/$f" "$STAGE/usr/share/seabios/"
+    done
+    for f in linuxboot.bin linuxboot_dma.bin kvmvapic.bin multiboot.bin multiboot_dma.bin pvh.bin; do
+        [ -f "/usr/share/qemu/$f" ] && cp -L "/usr/share/qemu/$f" "$STAGE/usr/share/qemu/"
+    done
+fi
+
+cat >"$STAGE/etc/nested.conf" <<EOF
+KVER='$KVER'
+MODULES='$modules'
+SCENARIO='$SCENARIO'
+DOMU_MARKER='$DOMU_MARKER'
+PVH_MARKER_TIMEOUT='$PVH_MARKER_TIMEOUT'
+PVH_SHUTDOWN_TIMEOUT='$PVH_SHUTDOWN_TIMEOUT'
+PEER_MARKER_TIMEOUT='$PEER_MARKER_TIMEOUT'
+PVH_EXTRA_CMDLINE='$PVH_EXTRA_CMDLINE'
+INTEGRATION_TESTS='$INTEGRATION_TESTS'
+EOF
+echo "root:x:0:0:root:/root:/bin/sh" >"$STAGE/etc/passwd"
+echo "root:x:0:" >"$STAGE/etc/group"
+
+make_cpio "$STAGE" "$L1_CPIO"
+log "initramfs: $(du -h "$L1_CPIO" | cut -f1) ($(du -sh "$STAGE" | cut -f1) unpacked; modules: $modules) in $(($(now_ms) - t)) ms"
+if [ "$KEEP" = 0 ]; then rm -rf "$STAGE" "$DOMU_STAGE"; fi
+
+# ---- boot L1 -----------------------------------------------------------------------------
+log "booting L1 ($KERNEL, scenario $SCENARIO, timeout ${TIMEOUT}s); serial log: $SERIAL"
+: >"$SERIAL"
+set +e
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
+    -machine q35 -accel tcg -cpu EPYC,+svm,+npt -m "$L1_MEM" -smp "$L1_SMP" \
+    -nographic -no-reboot -nodefaults -serial stdio -monitor none \
+    -kernel "$KERNEL" -initrd "$L1_CPIO" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off xenolith.scenario=$SCENARIO" \
+    </dev/null >"$SERIAL" 2>&1 &
+qemu_pid=$!
+# progress: the lines L1 prints for us, as they come (tail ends when QEMU does)
+tail --pid="$qemu_pid" -s 0.5 -n +1 -F "$SERIAL" 2>/dev/null |
+    grep --line-buffered -a -E '^(NESTED|PROBE)' | tr -d '\r' >&2 &
+tail_pid=$!
+wait "$qemu_pid"
+qemu_rc=$?
+wait "$tail_pid" 2>/dev/null
+set -e
+elapsed=$(($(now_ms) - T_START))
+
+result=$(tr -d '\r' <"$SERIAL" | grep -E '^NESTED-RESULT: ' | tail -1 || true)
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+    why="timed out after ${TIMEOUT}s"
+elif [ -z "$result" ]; then
+    why="no NESTED-RESULT line (QEMU exited $qemu_rc)"
+elif [ "$(tr -d '\r' <"$SERIAL" | grep -c -E '^NESTED-RESULT: ')" != 1 ]; then
+    why="more than one NESTED-RESULT line"
+elif [ "$result" = "NESTED-RESULT: PASS" ]; then
+    echo "nested: $SCENARIO: PASS in $((elapsed / 1000)) s"
+    exit 0
+else
+    why=${result#NESTED-RESULT: }
+    why=${why#FAIL }
+fi
+echo "===== $SERIAL =====" >&2
+tr -d '\r' <"$SERIAL" >&2
+echo "===== end of $SERIAL =====" >&2
+echo "nested: $SCENARIO: FAIL: $why (after $((elapsed / 1000)) s)" >&2
+exit 1
