@@ -7,6 +7,7 @@
 
 #include <regex>
 
+#include "kvm/probe.hpp"
 #include "tests/integration/daemon_harness.hpp"
 
 namespace xenolith::integration {
@@ -119,6 +120,22 @@ TEST_F(DaemonCreateErrors, LessMemoryThanTheImageNeeds) {
     std::string msg = expect_refused(config(guest_path("hello")), {"memory=1"});
     EXPECT_TRUE(starts_with(msg, guest_path("hello") + ": ")) << msg;
     EXPECT_NE(msg.find("guest RAM"), std::string::npos) << msg;
+}
+
+// type = "pvh" runs only where KVM is VT-x or AMD-V. On a PVM host (these machines) the
+// create is refused before any image is read; where PVH can run, this PV image is refused
+// for having no PVH entry instead. Either way one sentence and nothing left behind.
+TEST_F(DaemonCreateErrors, PvhNeedsHardwareVirtualization) {
+    const kvm::HostProbe host = kvm::probe_host();
+    const std::string cfg = "name = \"bad\"\ntype = \"pvh\"\nkernel = \"" + guest_path("hello") +
+                            "\"\nmemory = 64\n";
+    const std::string msg = expect_refused(cfg);
+    if (host.can_run_pvh()) {
+        EXPECT_NE(msg.find("XEN_ELFNOTE_PHYS32_ENTRY"), std::string::npos) << msg;
+    } else {
+        EXPECT_EQ(msg, path_ + ": type = \"pvh\" needs hardware virtualization (VT-x or AMD-V); "
+                               "this host's KVM is " + std::string(kvm::flavour_name(host.flavour)));
+    }
 }
 
 TEST_F(DaemonCreateErrors, DuplicateName) {
