@@ -500,11 +500,18 @@ void Vcpu::deliver_upcall_if_due() {
         // guest clears evtchn_upcall_pending in its handler; while it stays set the vector
         // is raised again at each return to the guest (the LAPIC's IRR holds one), which is
         // Xen's level-like callback-via-vector behaviour, so nothing raised is ever lost.
+        uint8_t vector = upcall_vector_.load();
+        if (!vector) {
+            // The domain-wide callback vector: Xen raises it without a LAPIC in-service
+            // entry, so guests never EOI it (Linux EOIs only per-vCPU upcall vectors).
+            // Through KVM's LAPIC it would stay in service after delivery and hold back
+            // every interrupt of its priority class and below; retire it between runs.
+            vector = domain_.callback_vector();
+            if (!vector) return;
+            kvm_.clear_in_service(vector);
+        }
         vcpu_info_t* vi = vcpu_info();
         if (!vi || !std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load()) return;
-        uint8_t vector = upcall_vector_.load();
-        if (!vector) vector = domain_.callback_vector();
-        if (!vector) return;
         domain_.vm().signal_msi(id_, vector);
         counters_.upcalls.fetch_add(1, std::memory_order_relaxed);
         return;

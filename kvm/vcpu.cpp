@@ -85,4 +85,19 @@ void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
     check_syscall(::ioctl(fd_.get(), kSetCpuid2, c), "KVM_SET_CPUID2");
 }
 
+bool Vcpu::clear_in_service(uint8_t vector) {
+    kvm_lapic_state lapic{};
+    check_syscall(::ioctl(fd_.get(), KVM_GET_LAPIC, &lapic), "KVM_GET_LAPIC");
+    // ISR: eight 32-bit registers at APIC offsets 0x100, 0x110, ... 0x170.
+    const size_t offset = 0x100 + (vector / 32) * 0x10;
+    uint32_t isr;
+    std::memcpy(&isr, lapic.regs + offset, sizeof isr);
+    const uint32_t bit = 1u << (vector % 32);
+    if (!(isr & bit)) return false;
+    isr &= ~bit;
+    std::memcpy(lapic.regs + offset, &isr, sizeof isr);
+    check_syscall(::ioctl(fd_.get(), KVM_SET_LAPIC, &lapic), "KVM_SET_LAPIC");
+    return true;
+}
+
 }  // namespace xenolith::kvm

@@ -45,6 +45,9 @@ public:
     uint32_t tsc_khz() const;
     void set_regs_now(const kvm_regs& regs);
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+    // Clears `vector`'s bit in the in-kernel LAPIC's in-service register, as an EOI for it
+    // would. Returns whether it was set. Only between runs, on the vCPU's thread.
+    bool clear_in_service(uint8_t vector);
 
 private:
     void flush_regs();
