@@ -120,6 +120,15 @@ public:
     // The vector HVM_PARAM_CALLBACK_IRQ selected for event upcalls (0: none yet).
     uint8_t callback_vector() const { return callback_vector_.load(std::memory_order_acquire); }
     void set_callback_vector(uint8_t v) { callback_vector_.store(v, std::memory_order_release); }
+    // What XENMEM_memory_map answers: the builder's E820-style map (the one PVH start_info
+    // carries). Empty: one RAM range, all of the domain's memory (PV domains).
+    struct MemoryMapEntry {
+        uint64_t addr = 0;
+        uint64_t size = 0;
+        uint32_t type = 0;  // E820 types (1 RAM, 2 reserved, 3 ACPI), as hvm_memmap uses them
+    };
+    void set_memory_map(std::vector<MemoryMapEntry> map) { memory_map_ = std::move(map); }
+    const std::vector<MemoryMapEntry>& memory_map() const { return memory_map_; }
     // The ACPI registers the builder described in the FADT: a write of SLP_EN with sleep
     // type 5 (S5) to the sleep control port powers off; the reset value to the reset port
     // reboots.
@@ -193,6 +202,7 @@ private:
     std::unique_ptr<shared_info_t> boot_shared_info_;
     std::array<std::atomic<uint64_t>, HVM_NR_PARAMS> hvm_params_{};
     std::atomic<uint8_t> callback_vector_{0};
+    std::vector<MemoryMapEntry> memory_map_;  // set while Building, read-only after
     uint16_t acpi_sleep_port_ = 0;
     uint16_t acpi_reset_port_ = 0;
     uint8_t acpi_reset_value_ = 0;

@@ -1,6 +1,8 @@
 // __HYPERVISOR_memory_op: what RAM the domain has, and where its grant frames sit.
 #include "abi/xen.hpp"
 
+#include <vector>
+
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
 #include "hv/hypervisor.hpp"
@@ -55,11 +57,16 @@ long do_memory_op(HypercallContext& ctx, const HypercallArgs& a) {
         case XENMEM_memory_map: {
             auto map = ctx.guest.read<xen_memory_map>(arg);
             if (!map) return -XEN_EFAULT;
-            if (map->nr_entries < 1) return -XEN_EINVAL;
-            E820Entry ram{0, ctx.domain.memory().size(), kE820Ram};
+            std::vector<E820Entry> entries;
+            for (const auto& e : ctx.domain.memory_map()) entries.push_back({e.addr, e.size, e.type});
+            if (entries.empty()) entries.push_back({0, ctx.domain.memory().size(), kE820Ram});
+            // As Xen: a buffer too small for the whole map is refused, not filled in part.
+            if (map->nr_entries < entries.size()) return -XEN_EINVAL;
             uint64_t buffer = reinterpret_cast<uint64_t>(map->buffer.p);
-            if (!ctx.guest.write(buffer, ram)) return -XEN_EFAULT;
-            map->nr_entries = 1;
+            if (!ctx.guest.copy_to(buffer, {reinterpret_cast<const uint8_t*>(entries.data()),
+                                            entries.size() * sizeof(E820Entry)}))
+                return -XEN_EFAULT;
+            map->nr_entries = static_cast<unsigned>(entries.size());
             return ctx.guest.write(arg, *map) ? 0 : -XEN_EFAULT;
         }
         case XENMEM_add_to_physmap: {

@@ -108,6 +108,9 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     const boot::PvhLayout layout = boot::layout_pvh_domain(req);
     boot::write_pvh_domain(domain.memory().span(0, layout.low_ram_end), layout, elf, image.initramfs);
     domain.set_acpi_ports(req.sleep_control_port, req.reset_port, req.reset_value);
+    std::vector<hv::Domain::MemoryMapEntry> map;
+    for (const auto& e : layout.memmap) map.push_back({e.addr, e.size, e.type});
+    domain.set_memory_map(std::move(map));
 
     route_hypercalls(domain, image);
 

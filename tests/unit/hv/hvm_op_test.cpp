@@ -151,6 +151,25 @@ TEST_F(PvhHypercallTest, RunstateAreaIsWrittenWhereRegistered) {
     EXPECT_EQ(call(__HYPERVISOR_vcpu_op, VCPUOP_stop_periodic_timer, 0), 0);
 }
 
+TEST_F(PvhHypercallTest, MemoryMapIsTheBuildersWhole) {
+    domain_->set_memory_map({{0, 0x1000, 1}, {0x1000, 0x4000, 2}, {0x5000, 0x1000, 3}, {0x6000, kMemory - 0x6000, 1}});
+    struct [[gnu::packed]] E820 {
+        uint64_t addr, size;
+        uint32_t type;
+    };
+    xen_memory_map map{};
+    map.nr_entries = 3;  // one short: refused, nothing written
+    map.buffer.p = reinterpret_cast<void*>(0x210000);
+    EXPECT_EQ(call(__HYPERVISOR_memory_op, XENMEM_memory_map, put(map)), -XEN_EINVAL);
+    map.nr_entries = 8;
+    uint64_t at = put(map);
+    ASSERT_EQ(call(__HYPERVISOR_memory_op, XENMEM_memory_map, at), 0);
+    EXPECT_EQ(domain_->memory().read<xen_memory_map>(at)->nr_entries, 4u);
+    auto e = *domain_->memory().read<E820>(0x210000 + 2 * sizeof(E820));
+    EXPECT_EQ(e.addr, 0x5000u);
+    EXPECT_EQ(e.type, 3u);
+}
+
 TEST_F(PvhHypercallTest, PvDomainsHaveNoHvmOp) {
     auto t = xenolith::testing::make_test_domain(HypercallTest::hypervisor(), "pv-for-hvm-op", 16 << 20, 1);
     HypercallContext ctx{*t.domain, t.domain->vcpu(0), GuestAccess(t.domain->memory(), t.plan.layout.pt_base)};
