@@ -11,8 +11,10 @@
 namespace xenolith::boot {
 
 // The whole regular file at `path`, at most `max_bytes` long. Errors (Error/SystemError)
-// name the file: "PATH: cannot open the kernel image: ...", "... larger than the N MiB limit".
-std::vector<uint8_t> read_image_file(const std::string& path, uint64_t max_bytes);
+// name the file and say `what` it is: "PATH: cannot open the kernel image: ...",
+// "... larger than the N MiB limit".
+std::vector<uint8_t> read_image_file(const std::string& path, uint64_t max_bytes,
+                                     const std::string& what = "kernel image");
 
 // The T at `offset`; the caller has checked offset + sizeof(T) <= bytes.size().
 template <class T>

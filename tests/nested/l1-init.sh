@@ -181,7 +181,48 @@ scenario_pv() {
 }
 
 PVH_NAME=pvh-linux
+
+# `xn create` of a PVH config whose kernel or initramfs cannot work: one clear sentence,
+# exit status 1, and no domain left behind. $1: what, $2: text the error must contain,
+# then the config's lines.
+expect_pvh_refused() {
+    what=$1 want=$2
+    shift 2
+    printf '%s\n' 'name = "pvh-bad"' 'type = "pvh"' "$@" >/tmp/pvh-bad.cfg
+    if $XN create /tmp/pvh-bad.cfg >/tmp/pvh-bad.out 2>&1; then
+        note_fail "pvh: $what: xn create succeeded"
+        $XN destroy pvh-bad >/dev/null 2>&1
+        return 1
+    fi
+    if ! grep -q -- "$want" /tmp/pvh-bad.out; then
+        note_fail "pvh: $what: the error does not say '$want': $(tail -1 /tmp/pvh-bad.out)"
+        return 1
+    fi
+    if $XN list 2>/dev/null | grep -q '^pvh-bad '; then
+        note_fail "pvh: $what: a refused create left a domain behind"
+        return 1
+    fi
+    echo "NESTED-INFO pvh refused ($what): $(tail -1 /tmp/pvh-bad.out)"
+}
+
+scenario_pvh_bad_images() {
+    ok=0
+    expect_pvh_refused "a PV kernel" "no PVH entry note" \
+        "kernel = \"/xenolith/build/guest/apps/hello\"" "memory = 64" || ok=1
+    head -c 4000000 "/boot/vmlinuz-$KVER" >/tmp/vmlinuz-truncated
+    expect_pvh_refused "a truncated bzImage" "truncated payload" \
+        "kernel = \"/tmp/vmlinuz-truncated\"" "memory = 64" || ok=1
+    rm -f /tmp/vmlinuz-truncated
+    dd if=/dev/zero of=/tmp/initramfs-too-big bs=1M count=80 2>/dev/null
+    expect_pvh_refused "an initramfs larger than memory" "does not fit" \
+        "kernel = \"/boot/vmlinuz-$KVER\"" "ramdisk = \"/tmp/initramfs-too-big\"" "memory = 128" || ok=1
+    rm -f /tmp/initramfs-too-big
+    return $ok
+}
+
 scenario_pvh() {
+    bad=0
+    scenario_pvh_bad_images || bad=1
     cfg=/tmp/$PVH_NAME.cfg
     cat >"$cfg" <<EOF
 name = "$PVH_NAME"
@@ -271,6 +312,7 @@ EOF
         dump_logs
         $XN destroy $PVH_NAME >/dev/null 2>&1
     fi
+    [ "$bad" = 0 ] || ok=1
     return $ok
 }
 
@@ -343,13 +385,19 @@ pv) scenario_pv ;;
 pvh) scenario_pvh ;;
 peer) scenario_peer || note_fail "peer: the QEMU peer run failed" ;;
 integration) scenario_integration ;;
+guests)
+    # pv and pvh without the peer: what `make test` runs. QEMU/KVM inside the TCG host has
+    # been seen to hang the whole L1 under load, and the peer decides nothing anyway.
+    t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
+    t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
+    ;;
 all)
     t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
     t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
     # the peer is a comparison, not a requirement: it does not decide the result
     t=$(now_ms); scenario_peer; echo "NESTED-TIME peer_ms=$(($(now_ms) - t))"
     ;;
-*) note_fail "unknown scenario '$scenario' (probe, pv, pvh, peer, all, integration)" ;;
+*) note_fail "unknown scenario '$scenario' (probe, pv, pvh, peer, guests, all, integration)" ;;
 esac
 echo "NESTED-TIME scenario_ms=$(($(now_ms) - scenario_t0))"
 

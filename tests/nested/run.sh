@@ -3,7 +3,7 @@
 # Debian's own kernel with kvm-amd (L1); inside it Xenolith runs guests on a /dev/kvm with
 # real AMD-V. Works on any x86-64 machine, PVM ones included. See tests/nested/README.md.
 #
-#   tests/nested/run.sh [--build DIR] [--scenario probe|pv|pvh|peer|all|integration]
+#   tests/nested/run.sh [--build DIR] [--scenario probe|pv|pvh|peer|guests|all|integration]
 #                       [--timeout SECONDS] [--keep]
 #
 # Exits 0 only when L1 prints `NESTED-RESULT: PASS`; otherwise prints the whole serial log
@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$SCENARIO" in
-probe | pv | pvh | peer | all | integration) ;;
+probe | pv | pvh | peer | guests | all | integration) ;;
 *) die "unknown scenario '$SCENARIO' (probe, pv, pvh, peer, all, integration)" ;;
 esac
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds, not '$TIMEOUT'"

@@ -158,7 +158,8 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
     std::vector<uint8_t> initramfs;
     if (cfg.type == xlcfg::DomainType::Pvh) {
         pvh_kernel.emplace(boot::PvhKernel::load(md->kernel_path));
-        if (!md->ramdisk_path.empty()) initramfs = boot::read_image_file(md->ramdisk_path, cfg.memory_mib << 20);  // more cannot fit
+        if (!md->ramdisk_path.empty()) initramfs = boot::read_image_file(md->ramdisk_path, cfg.memory_mib << 20,
+                                              "initramfs");  // more could never fit
     } else {
         pv_image.emplace(boot::ElfImage::load(md->kernel_path));
     }

@@ -10,6 +10,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include "abi/xen.hpp"
 #include "base/error.hpp"
 #include "boot/bzimage.hpp"
+#include "boot/image_bytes.hpp"
 #include "boot/kernel_payload.hpp"
 #include "tests/unit/boot/elf_builder.hpp"
 
@@ -351,6 +354,36 @@ TEST(KernelPayload, DecompressionBombIsStoppedAtTheLimit) {
 
 TEST(KernelPayload, DefaultLimitIs256MiB) {
     EXPECT_EQ(kMaxDecompressedKernel, 256u << 20);
+}
+
+}  // namespace
+}  // namespace xenolith::boot
+
+namespace xenolith::boot {
+namespace {
+
+// The initramfs is read with the same guard as kernels, and its errors say what it is.
+TEST(ImageFile, InitramfsErrorsNameTheInitramfs) {
+    char path[] = "/tmp/xenolith-initramfs-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    std::vector<uint8_t> two_mib(2 << 20, 0x5a);
+    ASSERT_EQ(::write(fd, two_mib.data(), two_mib.size()), static_cast<ssize_t>(two_mib.size()));
+    ::close(fd);
+    EXPECT_EQ(read_image_file(path, 4 << 20, "initramfs").size(), two_mib.size());
+    try {
+        read_image_file(path, 1 << 20, "initramfs");
+        ADD_FAILURE() << "read past the limit";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), std::string(path) + ": the initramfs is 2097152 bytes, larger than the 1 MiB it must fit in");
+    }
+    ::unlink(path);
+    try {
+        read_image_file(path, 1 << 20, "initramfs");
+        ADD_FAILURE() << "read a missing file";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), std::string(path) + ": cannot open the initramfs: No such file or directory");
+    }
 }
 
 }  // namespace
