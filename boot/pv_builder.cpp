@@ -12,6 +12,7 @@
 #include "abi/xenolith.h"
 #include "base/error.hpp"
 
+#include "boot/ring_offer.hpp"
 #include "hv/hypercall_page.hpp"
 namespace xenolith::boot {
 
@@ -209,20 +210,12 @@ PvLayout build_pv_domain(hv::Domain& domain, const ElfImage& image, std::string_
     // reserved grant through which the backend maps the page, seeded as Xen's toolstack
     // does (xc_dom_gnttab_seed).
     auto* si = domain.memory().object<start_info_t>(plan.layout.start_info);
-    auto offer = [&](const char* what, uint64_t ring, grant_ref_t ref) {
-        long port = domain.evtchn().alloc_unbound(0);
-        if (port < 0) throw Error(image.name() + ": no event channel left for the " + what);
-        grant_entry_v1_t grant{};
-        grant.flags = GTF_permit_access;
-        grant.domid = 0;
-        grant.frame = static_cast<uint32_t>(ring >> hv::kPageShift);
-        domain.memory().write(plan.layout.grant_frames + ref * sizeof(grant_entry_v1_t), grant);
-        return static_cast<uint32_t>(port);
-    };
-    plan.layout.console_port = offer("console", plan.layout.console_ring, GNTTAB_RESERVED_CONSOLE);
+    plan.layout.console_port = offer_ring(domain, plan.layout.grant_frames, plan.layout.console_ring,
+                                          GNTTAB_RESERVED_CONSOLE, image.name(), "console");
     si->console.domU.mfn = plan.layout.console_ring >> hv::kPageShift;
     si->console.domU.evtchn = plan.layout.console_port;
-    plan.layout.store_port = offer("xenstore", plan.layout.store_ring, GNTTAB_RESERVED_XENSTORE);
+    plan.layout.store_port = offer_ring(domain, plan.layout.grant_frames, plan.layout.store_ring,
+                                        GNTTAB_RESERVED_XENSTORE, image.name(), "xenstore");
     si->store_mfn = plan.layout.store_ring >> hv::kPageShift;
     si->store_evtchn = plan.layout.store_port;
     domain.set_boot_context(plan.boot);

@@ -84,11 +84,9 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
         TimeSource::update_wallclock(*boot_shared_info_);
     }
     vcpus_.reserve(params.vcpus);
-    const std::vector<kvm_cpuid_entry2> cpuid =
-        is_pvh() ? hv.kvm().supported_cpuid() : std::vector<kvm_cpuid_entry2>{};
     for (uint32_t i = 0; i < params.vcpus; ++i) {
         vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_.create_vcpu(i)));
-        if (is_pvh()) vcpus_.back()->set_cpuid(hvm_cpuid(cpuid, i, id));
+        if (is_pvh()) vcpus_.back()->set_cpuid(hvm_cpuid(hv.kvm().supported_cpuid(), i, id));
     }
     evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
     grant_table_ = std::make_shared<GrantTable>(id, memory_, params.max_grant_frames);

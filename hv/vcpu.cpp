@@ -112,6 +112,7 @@ Vcpu::Vcpu(Domain& domain, uint32_t id, kvm::Vcpu kvm)
     // The guest TSC is the host TSC, so one pvclock scale serves every vCPU and RDTSC
     // in the guest and in the host agree (benchmarks compare them directly).
     kvm_.set_tsc_offset(0);
+    if (domain.is_pvh()) kvm_.sync_sregs_on_exit();
 }
 
 Scheduling& Vcpu::scheduling() const { return domain_.hypervisor().scheduling(); }
@@ -478,7 +479,7 @@ void Vcpu::run_hypercall(uint64_t nr) {
     counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
     if (domain_.is_pvh()) {
         // Arguments are addresses in whatever paging mode the guest is in right now.
-        const kvm_sregs s = kvm_.get_sregs();
+        const kvm_sregs s = kvm_.exit_sregs();
         constexpr uint64_t kCr0Pg = 1ull << 31, kEferLma = 1ull << 10;
         access_cr3_ = s.cr3;
         if (!(s.cr0 & kCr0Pg)) access_mode_ = GuestAccess::Mode::Physical;

@@ -36,7 +36,12 @@ Vm System::create_vm() const {
     return Vm(UniqueFd(fd), vcpu_mmap_size_);
 }
 
-std::vector<kvm_cpuid_entry2> System::supported_cpuid() const {
+const std::vector<kvm_cpuid_entry2>& System::supported_cpuid() const {
+    std::call_once(cpuid_once_, [this] { cpuid_ = query_supported_cpuid(); });
+    return cpuid_;
+}
+
+std::vector<kvm_cpuid_entry2> System::query_supported_cpuid() const {
     // The ioctl says E2BIG until the buffer is big enough; KVM has no more than a few
     // hundred entries.
     for (size_t n = 64; n <= 4096; n *= 2) {

@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,11 +37,15 @@ public:
     int check_extension(long cap) const;
     size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
     Vm create_vm() const;
-    // KVM_GET_SUPPORTED_CPUID: every leaf KVM can give a guest, as a list of entries.
-    std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+    // KVM_GET_SUPPORTED_CPUID: every leaf KVM can give a guest, as a list of entries. Asked
+    // once; every PVH domain's vCPUs start from it.
+    const std::vector<kvm_cpuid_entry2>& supported_cpuid() const;
 
 private:
+    std::vector<kvm_cpuid_entry2> query_supported_cpuid() const;
     UniqueFd fd_;
+    mutable std::once_flag cpuid_once_;
+    mutable std::vector<kvm_cpuid_entry2> cpuid_;
     size_t vcpu_mmap_size_ = 0;
 };
 

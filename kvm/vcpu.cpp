@@ -2,7 +2,6 @@
 
 #include <sys/ioctl.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -11,10 +10,11 @@
 
 namespace xenolith::kvm {
 
-Vcpu::Vcpu(UniqueFd fd, size_t mmap_size, bool sync_regs)
+Vcpu::Vcpu(UniqueFd fd, size_t mmap_size, uint32_t sync_caps)
     : fd_(std::move(fd)),
       run_(Mapping::map(fd_.get(), mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED)),
-      sync_regs_(sync_regs) {
+      sync_regs_((sync_caps & KVM_SYNC_X86_REGS) != 0),
+      sync_sregs_available_((sync_caps & KVM_SYNC_X86_SREGS) != 0) {
     // With sync regs KVM leaves the general registers in kvm_run after every exit; hosts
     // without it fall back to KVM_GET_REGS/KVM_SET_REGS.
     if (sync_regs_)
@@ -52,6 +52,14 @@ kvm_sregs Vcpu::get_sregs() const {
     return sregs;
 }
 
+void Vcpu::sync_sregs_on_exit() {
+    if (!sync_sregs_available_) return;
+    run_area()->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
+    sync_sregs_ = true;
+}
+
+kvm_sregs Vcpu::exit_sregs() const { return sync_sregs_ ? run_area()->s.regs.sregs : get_sregs(); }
+
 void Vcpu::set_sregs(const kvm_sregs& sregs) {
     check_syscall(::ioctl(fd_.get(), KVM_SET_SREGS, &sregs), "KVM_SET_SREGS");
 }
@@ -68,13 +76,6 @@ bool Vcpu::set_tsc_offset(int64_t offset) {
 uint32_t Vcpu::tsc_khz() const {
     int rc = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
     return rc > 0 ? static_cast<uint32_t>(rc) : 0;
-}
-
-void Vcpu::set_regs_now(const kvm_regs& regs) {
-    regs_dirty_ = false;
-    if (sync_regs_) run_area()->s.regs.regs = regs;
-    else regs_ = regs;
-    check_syscall(::ioctl(fd_.get(), KVM_SET_REGS, &regs), "KVM_SET_REGS");
 }
 
 void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {

@@ -17,7 +17,8 @@ namespace xenolith::kvm {
 
 class Vcpu {
 public:
-    Vcpu(UniqueFd fd, size_t mmap_size, bool sync_regs);
+    // `sync_caps`: KVM_CAP_SYNC_REGS's value (which register sets kvm_run can carry).
+    Vcpu(UniqueFd fd, size_t mmap_size, uint32_t sync_caps);
 
     int fd() const { return fd_.get(); }
     kvm_run* run_area() const { return reinterpret_cast<kvm_run*>(run_.data()); }
@@ -39,11 +40,16 @@ public:
     kvm_regs& regs();
     void mark_regs_dirty();
     kvm_sregs get_sregs() const;
+    // Has KVM leave the segment and control registers in kvm_run at every exit too, where
+    // the host offers it, so that exit_sregs() costs no ioctl. For vCPUs that need them on
+    // a hot path (a PVH guest's hypercalls translate through its current paging).
+    void sync_sregs_on_exit();
+    // The segment and control registers as of the last exit.
+    kvm_sregs exit_sregs() const;
     void set_sregs(const kvm_sregs& sregs);
     // Makes the guest TSC equal the host TSC, where the host allows it.
     bool set_tsc_offset(int64_t offset);
     uint32_t tsc_khz() const;
-    void set_regs_now(const kvm_regs& regs);
     void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
     // Clears `vector`'s bit in the in-kernel LAPIC's in-service register, as an EOI for it
     // would. Returns whether it was set. Only between runs, on the vCPU's thread.
@@ -54,6 +60,8 @@ private:
     UniqueFd fd_;
     Mapping run_;
     bool sync_regs_ = false;
+    bool sync_sregs_available_ = false;
+    bool sync_sregs_ = false;
     bool regs_dirty_ = false;
     kvm_regs regs_{};  // used only without sync regs
 };

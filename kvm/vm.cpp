@@ -31,8 +31,7 @@ void Vm::set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t siz
 
 Vcpu Vm::create_vcpu(uint32_t id) {
     int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
-    bool sync_regs = (check_extension(KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS) != 0;
-    return Vcpu(UniqueFd(fd), vcpu_mmap_size_, sync_regs);
+    return Vcpu(UniqueFd(fd), vcpu_mmap_size_, static_cast<uint32_t>(check_extension(KVM_CAP_SYNC_REGS)));
 }
 
 void Vm::create_irqchip() {

@@ -2,14 +2,14 @@
 
 #include "abi/xen.hpp"
 
-#include <cinttypes>
-#include <cstdio>
 #include <string>
 
 #include "abi/xenolith.h"
 
 #include "base/error.hpp"
+#include "boot/image_bytes.hpp"
 #include "boot/pvh_builder.hpp"
+#include "boot/ring_offer.hpp"
 
 namespace xenolith::launch {
 
@@ -34,12 +34,6 @@ kvm_segment to_kvm(const boot::PvhSegmentRegister& r) {
 // IA32_APIC_BASE: the default base, enabled, this is the boot processor.
 constexpr uint64_t kApicBase = 0xfee00000 | (1u << 11) | (1u << 8);
 
-std::string hex(uint64_t v) {
-    char buf[20];
-    std::snprintf(buf, sizeof buf, "%" PRIx64, v);
-    return buf;
-}
-
 // Linux since XSA-466 makes every hypercall from one function with `vmmcall` (AMD) or
 // `vmcall` (Intel). Where KVM offers no KVM_CAP_XEN_HVM (Debian's kernels) it answers those
 // itself (-KVM_ENOSYS) and user space never sees them; hardware breakpoints on them do not
@@ -54,7 +48,7 @@ void route_hypercalls(hv::Domain& domain, const PvhGuestImage& image) {
         const uint8_t last = site.kind == boot::HypercallSite::Kind::kVmmcall ? 0xd9 : 0xc1;
         if (code.empty() || code[0] != 0x0f || code[1] != 0x01 || code[2] != last)
             throw Error(std::string(image.kernel_name) + ": the " +
-                        boot::hypercall_kind_name(site.kind) + " at 0x" + hex(site.paddr) +
+                        boot::hypercall_kind_name(site.kind) + " at " + boot::hex(site.paddr) +
                         " is not in guest RAM as loaded");
         code[0] = 0xe7;  // out %eax, $imm8
         code[1] = XENOLITH_HYPERCALL_PORT;
@@ -117,28 +111,19 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     // Grant frame 0 starts on a reserved page so that the reserved console and xenstore
     // entries can be seeded, as Xen's toolstack does for an HVM guest; the guest's own
     // XENMAPSPACE_grant_table mapping later moves the frame (and its entries) into its RAM.
-    if (domain.grant_table().place_frame(0, boot::kPvhGrantSeedPaddr >> hv::kPageShift) < 0)
+    if (domain.grant_table().place_frame(0, layout.grant_seed_paddr >> hv::kPageShift) < 0)
         throw Error(std::string(image.kernel_name) + ": the grant seed frame does not fit in guest RAM");
     PvGuest guest;
     boot::PvLayout& l = guest.layout;
     l.entry = image.kernel.entry();
     l.console_ring = layout.console_paddr;
     l.store_ring = layout.store_paddr;
-    l.grant_frames = boot::kPvhGrantSeedPaddr;
-    auto offer = [&](const char* what, uint64_t ring, grant_ref_t ref) {
-        long port = domain.evtchn().alloc_unbound(0);
-        if (port < 0) throw Error(std::string(image.kernel_name) + ": no event channel left for the " + what);
-        grant_entry_v1_t grant{};
-        grant.flags = GTF_permit_access;
-        grant.domid = 0;
-        grant.frame = static_cast<uint32_t>(ring >> hv::kPageShift);
-        domain.memory().write(boot::kPvhGrantSeedPaddr + ref * sizeof(grant_entry_v1_t), grant);
-        return static_cast<uint32_t>(port);
-    };
-    l.console_port = offer("console", l.console_ring, GNTTAB_RESERVED_CONSOLE);
+    l.grant_frames = layout.grant_seed_paddr;
+    const std::string name(image.kernel_name);
+    l.console_port = boot::offer_ring(domain, l.grant_frames, l.console_ring, GNTTAB_RESERVED_CONSOLE, name, "console");
     domain.set_hvm_param(HVM_PARAM_CONSOLE_PFN, l.console_ring >> hv::kPageShift);
     domain.set_hvm_param(HVM_PARAM_CONSOLE_EVTCHN, l.console_port);
-    l.store_port = offer("xenstore", l.store_ring, GNTTAB_RESERVED_XENSTORE);
+    l.store_port = boot::offer_ring(domain, l.grant_frames, l.store_ring, GNTTAB_RESERVED_XENSTORE, name, "xenstore");
     domain.set_hvm_param(HVM_PARAM_STORE_PFN, l.store_ring >> hv::kPageShift);
     domain.set_hvm_param(HVM_PARAM_STORE_EVTCHN, l.store_port);
 
