@@ -50,6 +50,25 @@ struct Code {
     void lidt(uint32_t addr) { u8(0x0f); u8(0x01); u8(0x1d); u32(addr); }  // lidt addr
     void mov_mem_imm(uint32_t addr, uint32_t v) { u8(0xc7); u8(0x05); u32(addr); u32(v); }
     void sti() { u8(0xfb); }
+    // wrmsr(0x40000000, kHypercallPage): the hypervisor fills the page with stubs.
+    void install_hypercall_page() {
+        mov_ecx(0x40000000);
+        mov_eax(static_cast<uint32_t>(kHypercallPage));
+        mov_edx(0);
+        wrmsr();
+    }
+    // Hypercall `nr` through its stub, the first two arguments in EDI and ESI.
+    void hypercall(unsigned nr, uint32_t arg0, uint32_t arg1) {
+        mov_edi(arg0);
+        mov_esi(arg1);
+        call_abs(static_cast<uint32_t>(kHypercallPage + nr * 32));
+    }
+    // sched_op(SCHEDOP_shutdown, &{reason}) with the reason stored at `scratch`.
+    void shutdown(uint32_t reason, uint32_t scratch) {
+        mov_eax(reason);
+        mov_mem_eax(scratch);
+        hypercall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, scratch);
+    }
     void hlt_loop() { u8(0xf4); u8(0xeb); u8(0xfd); }  // hlt; jmp back to hlt
 };
 
@@ -94,22 +113,12 @@ protected:
 TEST_F(PvhPlatform, HypercallPageFromTheXenMsrThenShutdown) {
     Code c;
     c.mov_esp(kStack);
-    // wrmsr(0x40000000, page address): the hypervisor fills the page with stubs.
-    c.mov_ecx(0x40000000);
-    c.mov_eax(static_cast<uint32_t>(kHypercallPage));
-    c.mov_edx(0);
-    c.wrmsr();
+    c.install_hypercall_page();
     // xen_version(XENVER_version, NULL): the result lands in EAX; keep it in memory.
-    c.mov_edi(XENVER_version);
-    c.mov_esi(0);
-    c.call_abs(static_cast<uint32_t>(kHypercallPage + __HYPERVISOR_xen_version * 32));
+    c.hypercall(__HYPERVISOR_xen_version, XENVER_version, 0);
     c.mov_mem_eax(static_cast<uint32_t>(kData));
-    // sched_op(SCHEDOP_shutdown, &{reason}): the argument is a physical address (no paging).
-    c.mov_eax(SHUTDOWN_reboot);
-    c.mov_mem_eax(static_cast<uint32_t>(kData + 8));
-    c.mov_edi(SCHEDOP_shutdown);
-    c.mov_esi(static_cast<uint32_t>(kData + 8));
-    c.call_abs(static_cast<uint32_t>(kHypercallPage + __HYPERVISOR_sched_op * 32));
+    // The shutdown reason's address is physical (no paging).
+    c.shutdown(SHUTDOWN_reboot, static_cast<uint32_t>(kData + 8));
     c.hlt_loop();
     boot(c);
     auto state = wait(std::chrono::seconds(20));
@@ -147,27 +156,18 @@ TEST_F(PvhPlatform, EventUpcallArrivesAsTheCallbackVector) {
 
     Code h;  // the handler: leave a mark, power off
     h.mov_mem_imm(static_cast<uint32_t>(kData), 0x600d);
-    h.mov_eax(SHUTDOWN_poweroff);
-    h.mov_mem_eax(static_cast<uint32_t>(kData + 8));
-    h.mov_edi(SCHEDOP_shutdown);
-    h.mov_esi(static_cast<uint32_t>(kData + 8));
-    h.call_abs(static_cast<uint32_t>(kHypercallPage + __HYPERVISOR_sched_op * 32));
+    h.shutdown(SHUTDOWN_poweroff, static_cast<uint32_t>(kData + 8));
     h.hlt_loop();
     auto dst = domain_->memory().span(kHandler, h.bytes.size());
     std::memcpy(dst.data(), h.bytes.data(), h.bytes.size());
 
     Code c;
     c.mov_esp(kStack);
-    c.mov_ecx(0x40000000);
-    c.mov_eax(static_cast<uint32_t>(kHypercallPage));
-    c.mov_edx(0);
-    c.wrmsr();
+    c.install_hypercall_page();
     c.lgdt(kDesc);
     c.lidt(kDesc + 8);
     c.mov_mem_imm(0xfee000f0, 0x1ff);  // LAPIC spurious-vector register: software-enable it
-    c.mov_edi(HVMOP_set_param);
-    c.mov_esi(static_cast<uint32_t>(kData + 16));
-    c.call_abs(static_cast<uint32_t>(kHypercallPage + __HYPERVISOR_hvm_op * 32));
+    c.hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, static_cast<uint32_t>(kData + 16));
     c.sti();
     c.hlt_loop();
     boot(c);
