@@ -1,0 +1,175 @@
+// The platform seam: what the hypervisor core (hv/) needs from whatever runs guest code.
+//
+// Two platforms sit behind it: KVM (platform/kvm/: VT-x, AMD-V, PVM; PVH lives there) and
+// the process platform (platform/process/: each domain's guest runs natively in a
+// sandboxed stub process, each vCPU a stub thread driven with ptrace). hv/ sees only the
+// neutral types below: registers, a boot context, and one Exit per return from run().
+//
+// Threads: a Vcpu's run(), registers and control registers belong to the one host thread
+// that runs it (ptrace and KVM both tie a vCPU to a thread). request_exit() may be called
+// from any thread and from a signal handler.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace xenolith::platform {
+
+// The general registers of an x86-64 vCPU as hv/ reads and writes them.
+struct Registers {
+    uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0, rsi = 0, rdi = 0, rbp = 0, rsp = 0;
+    uint64_t r8 = 0, r9 = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0;
+    uint64_t rip = 0, rflags = 0;
+};
+
+// The control state a crash dump and guest-pointer translation need.
+struct ControlRegisters {
+    uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, efer = 0;
+};
+
+// Where a vCPU starts.
+struct BootContext {
+    enum class Mode {
+        // A PV kernel: 64-bit mode at CPL 3 on the builder's page tables (docs/guest-abi.md).
+        PvUser64,
+        // Xen's PVH entry: 32-bit flat protected mode, paging off, CPL 0 (KVM only).
+        Pvh32,
+        // A PVH secondary vCPU: held in reset until the guest sends INIT/SIPI (KVM only).
+        PvhWaitForSipi,
+    };
+    Mode mode = Mode::PvUser64;
+    Registers regs;  // PvUser64: RFLAGS is forced to IOPL 3 | IF
+    uint64_t cr3 = 0;
+    uint64_t fs_base = 0;
+    uint64_t gs_base = 0;
+    // PvUser64 on KVM: the TSS whose I/O bitmap admits the hypercall and notify ports (PVM
+    // ignores RFLAGS.IOPL at CPL 3).
+    uint64_t tss_base = 0;
+};
+
+// Why run() returned. After a Hypercall or Notify exit RIP is already past the trapping
+// instruction, on every platform: hv/ may change RIP (an upcall) without knowing how the
+// guest trapped.
+struct Exit {
+    enum class Kind {
+        Hypercall,      // value: the hypercall number; arguments are in the registers
+        Notify,         // value: the event-channel port the guest notified
+        Interrupted,    // request_exit(), a signal, or nothing the hypervisor must handle
+        Fault,          // the guest faulted or did what it may not: `what` says which
+        PowerOff,       // PVH: the ACPI sleep register asked for S5
+        Reboot,         // PVH: the ACPI reset register
+        HypercallPage,  // PVH: the guest wrote the Xen hypercall MSR; value: what it wrote
+    };
+    Kind kind = Kind::Interrupted;
+    uint64_t value = 0;
+    // Fault: one sentence for the crash report ("guest exception: general protection").
+    std::string what;
+    // Fault: the faulting data address where there is one (page faults), reported as CR2.
+    uint64_t fault_address = 0;
+};
+
+class Vcpu {
+  public:
+    virtual ~Vcpu() = default;
+
+    // Sets the boot state; on the vCPU's thread, before the first run().
+    virtual void boot(const BootContext& ctx) = 0;
+    // Runs the guest until something needs the hypervisor. Throws Error on a host failure.
+    virtual Exit run() = 0;
+    // Makes a concurrent run() return Interrupted promptly, or the next one return at once.
+    // Any thread; async-signal-safe.
+    virtual void request_exit() noexcept = 0;
+    // Forgets an earlier request_exit(): call before looking at what the vCPU should do, so
+    // that a request made after the look is not lost.
+    virtual void clear_exit_request() noexcept = 0;
+
+    // The registers as of the last exit; written back before the next run() once
+    // mark_regs_dirty() has been called.
+    virtual Registers& regs() = 0;
+    virtual void mark_regs_dirty() = 0;
+    virtual ControlRegisters control_registers() = 0;
+
+    // PVH (only where Vm::supports_hvm()): answer the last HypercallPage exit (false: the
+    // guest gets #GP, as for an MSR that does not exist).
+    virtual void complete_hypercall_page(bool ok) { (void)ok; }
+    // PVH: retires `vector` from the LAPIC's in-service register, as an EOI would. Returns
+    // whether it was in service. Between runs, on the vCPU's thread.
+    virtual bool retire_vector(uint8_t vector) {
+        (void)vector;
+        return false;
+    }
+};
+
+// The host side of a guest-to-backend notification: `fd()` becomes readable (eventfd
+// semantics) when the guest notifies `port`. Where the platform can, this happens without
+// an exit (KVM_IOEVENTFD); elsewhere hv/ writes it on the Notify exit's slow path.
+class NotifyEndpoint {
+  public:
+    virtual ~NotifyEndpoint() = default;
+    virtual int fd() const = 0;
+    // Stops the fast path for this port (the guest's writes exit again); the fd stays open.
+    // Idempotent.
+    virtual void detach() = 0;
+};
+
+// Guest RAM as the platform sees it: one memfd, mapped at `host` in this process, at
+// guest-physical 0.
+struct Ram {
+    int fd = -1;
+    uint8_t* host = nullptr;
+    uint64_t size = 0;
+};
+
+struct VmConfig {
+    Ram ram;
+    uint32_t vcpus = 1;
+    // PVH: a hardware-virtualized guest with Xen's HVM interfaces (LAPIC, hypercall MSR,
+    // Xen CPUID leaves). Only where Platform::supports_hvm().
+    bool hvm = false;
+    uint16_t domid = 0;  // for the Xen CPUID leaves
+};
+
+class Vm {
+  public:
+    virtual ~Vm() = default;
+    // vCPU `id` < VmConfig::vcpus. Each once.
+    virtual std::unique_ptr<Vcpu> create_vcpu(uint32_t id) = 0;
+    // See NotifyEndpoint. `port` is the guest's event-channel port.
+    virtual std::unique_ptr<NotifyEndpoint> notify_endpoint(uint32_t port) = 0;
+
+    // --- PVH only -----------------------------------------------------------------------
+    // Maps one host page at guest-physical `gpa` outside RAM under `key` (a grant frame a
+    // PVH guest placed above RAM); `host` nullptr removes it.
+    virtual void map_extra_page(uint32_t key, uint64_t gpa, void* host) {
+        (void)key, (void)gpa, (void)host;
+    }
+    // Delivers interrupt `vector` to vCPU `vcpu`'s LAPIC (an MSI). False when dropped.
+    virtual bool raise_vector(uint32_t vcpu, uint8_t vector) {
+        (void)vcpu, (void)vector;
+        return false;
+    }
+    // The ACPI registers the builder described in the FADT (see Exit::PowerOff/Reboot).
+    virtual void set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) {
+        (void)sleep_control, (void)reset, (void)reset_value;
+    }
+};
+
+class Platform {
+  public:
+    virtual ~Platform() = default;
+    // "kvm" or "process".
+    virtual const char* name() const = 0;
+    // Can run PVH (VmConfig::hvm) guests: VT-x or AMD-V.
+    virtual bool supports_hvm() const = 0;
+    // The TSC rate guests see (their TSC is the host's).
+    virtual uint32_t tsc_khz() const = 0;
+    // Throws Error with the reason when the VM cannot be made.
+    virtual std::unique_ptr<Vm> create_vm(const VmConfig& config) = 0;
+};
+
+// The signal that knocks a vCPU's host thread out of run() (KVM_RUN, or a wait for a stub
+// thread). Real-time, so that it queues; SIGRTMIN itself is glibc's.
+int kick_signal();
+
+}  // namespace xenolith::platform
