@@ -16,10 +16,14 @@ namespace xenolith::kvm {
 
 const char* flavour_name(Flavour f) {
     switch (f) {
-        case Flavour::VtX: return "vt-x";
-        case Flavour::AmdV: return "amd-v";
-        case Flavour::Pvm: return "pvm";
-        case Flavour::Unknown: break;
+        case Flavour::VtX:
+            return "vt-x";
+        case Flavour::AmdV:
+            return "amd-v";
+        case Flavour::Pvm:
+            return "pvm";
+        case Flavour::Unknown:
+            break;
     }
     return "unknown";
 }
@@ -33,7 +37,7 @@ int HostProbe::capability(const std::string& name) const {
 namespace {
 
 bool module_loaded(const char* name) {
-    struct stat st{};
+    struct stat st {};
     return ::stat((std::string("/sys/module/") + name).c_str(), &st) == 0;
 }
 
@@ -100,12 +104,13 @@ HostProbe probe_host(const std::string& kvm_path) {
 
     try {
         System sys(kvm_path);
-        p.kvm_available = true;
         for (const auto& c : kCapabilities)
             p.capabilities.push_back({c.name, c.id, sys.check_extension(c.id)});
         Vm vm = sys.create_vm();
         Vcpu vcpu = vm.create_vcpu(0);
         p.tsc_khz = vcpu.tsc_khz();
+        // Only now: a /dev/kvm that opens but cannot make a VM and a vCPU runs nothing.
+        p.kvm_available = true;
     } catch (const Error& e) {
         p.kvm_error = e.what();
     }

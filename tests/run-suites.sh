@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `make test`: every suite, in the order that fails fastest, then one summary of what ran
+# where. Tests labelled `kvm` (they build KVM VMs) run on this host only when its /dev/kvm
+# can run guests; the nested AMD-V host (tests/nested/) runs them in any case, so the KVM
+# suite never goes unrun: a host without /dev/kvm is counted and shown, never skipped over.
+#
+#   tests/run-suites.sh BUILD BUILD_SAN BUILD_FUZZ
+set -uo pipefail
+
+BUILD=${1:?usage: run-suites.sh BUILD BUILD_SAN BUILD_FUZZ}
+BUILD_SAN=${2:?}
+BUILD_FUZZ=${3:?}
+
+declare -a summary=()
+total_passed=0
+total_failed=0
+failed_steps=()
+
+note() { summary+=("$1"); }
+
+# run_ctest DIR WHAT [ctest args...]: runs ctest, adds its counts to the totals.
+run_ctest() {
+    local dir=$1 what=$2 out rc passed failed
+    shift 2
+    out=$(mktemp)
+    ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    # ctest's closing line: "100% tests passed, 0 tests failed out of 612"
+    failed=$(sed -n 's/.* tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
+    total=$(sed -n 's/.* tests passed, [0-9]* tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$out" | tail -1)
+    rm -f "$out"
+    if [ -z "$total" ]; then
+        failed_steps+=("$what: ctest printed no result")
+        note "$what: no result (ctest exit $rc)"
+        return
+    fi
+    passed=$((total - failed))
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    note "$what: $passed passed, $failed failed"
+    [ "$rc" = 0 ] || failed_steps+=("$what")
+}
+
+probe=$("$BUILD/tests/xenolith-host-probe" 2>&1)
+if [ $? = 0 ]; then kvm_here=1; else kvm_here=0; fi
+echo "host: $probe"
+kvm_tests=$(ctest --test-dir "$BUILD" -N -L kvm | sed -n 's/^Total Tests: //p')
+
+if [ "$kvm_here" = 1 ]; then
+    run_ctest "$BUILD" "main build (kvm tests on this host's /dev/kvm)"
+    run_ctest "$BUILD_SAN" "unit tests under ASan/UBSan"
+else
+    run_ctest "$BUILD" "main build without the $kvm_tests kvm tests" -LE kvm
+    run_ctest "$BUILD_SAN" "unit tests under ASan/UBSan without the kvm tests" -LE kvm
+    note "kvm tests on this host: 0 of $kvm_tests ($probe); they run in the nested host below"
+fi
+
+# The hypercall fuzzer builds a KVM VM: it needs /dev/kvm like the kvm-labelled tests.
+if [ "$kvm_here" = 1 ]; then
+    make --no-print-directory fuzz && note "fuzz: every target clean" || failed_steps+=("fuzz")
+else
+    make --no-print-directory fuzz FUZZ_EXCLUDE=hypercall &&
+        note "fuzz: every target clean but hypercall (needs /dev/kvm: not run here)" ||
+        failed_steps+=("fuzz")
+fi
+
+nested_out=$(mktemp)
+make --no-print-directory test-nested 2>&1 | tee "$nested_out"
+nested_rc=${PIPESTATUS[0]}
+suite_line=$(grep -a '^NESTED-SUITE:' "$nested_out" | tail -1)
+rm -f "$nested_out"
+if [ -n "$suite_line" ]; then
+    note "nested AMD-V host: ${suite_line#NESTED-SUITE: }"
+    n_passed=$(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$suite_line")
+    n_failed=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$suite_line")
+    total_passed=$((total_passed + ${n_passed:-0}))
+    total_failed=$((total_failed + ${n_failed:-0}))
+else
+    note "nested AMD-V host: guests scenario (exit $nested_rc), no kvm suite"
+    [ "$kvm_here" = 1 ] || failed_steps+=("the kvm suite ran nowhere")
+fi
+[ "$nested_rc" = 0 ] || failed_steps+=("nested host")
+
+echo
+echo "==== what ran where ===="
+for line in "${summary[@]}"; do echo "  $line"; done
+if [ "${#failed_steps[@]}" -gt 0 ]; then
+    echo "FAILED: ${failed_steps[*]}"
+fi
+echo "total: $total_passed passed, $total_failed failed"
+[ "${#failed_steps[@]}" = 0 ] && [ "$total_failed" = 0 ]
