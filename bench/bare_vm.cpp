@@ -12,6 +12,7 @@
 #include "boot/pv_builder.hpp"
 #include "hv/guest_memory.hpp"
 #include "hv/vcpu.hpp"
+#include "platform/kvm/kvm_vcpu.hpp"
 
 namespace xenolith::bench {
 
@@ -31,10 +32,10 @@ static_assert(XENOLITH_HYPERCALL_PORT == 0x58, "the program below encodes the po
 
 // `as` output for the program in bare_vm.hpp (64-bit, position independent).
 constexpr uint8_t kProgram[] = {
-    0x0f, 0x31,                    // rdtsc
-    0x48, 0xc1, 0xe2, 0x20,        // shl $32, %rdx
-    0x48, 0x09, 0xc2,              // or %rax, %rdx
-    0x49, 0x89, 0xd0,              // mov %rdx, %r8
+    0x0f, 0x31,              // rdtsc
+    0x48, 0xc1, 0xe2, 0x20,  // shl $32, %rdx
+    0x48, 0x09, 0xc2,        // or %rax, %rdx
+    0x49, 0x89, 0xd0,        // mov %rdx, %r8
     // loop:
     0xb8, 0x11, 0x00, 0x00, 0x00,  // mov $17 (__HYPERVISOR_xen_version), %eax
     0xe7, 0x58,                    // out %eax, $0x58
@@ -54,15 +55,15 @@ static_assert(kFloorEventPort == 0x59, "the event program below encodes its port
 
 // `as` output for the event-loop program in bare_vm.hpp.
 constexpr uint8_t kEventProgram[] = {
-    0x0f, 0x31,                    // rdtsc
-    0x48, 0xc1, 0xe2, 0x20,        // shl $32, %rdx
-    0x48, 0x09, 0xc2,              // or %rax, %rdx
-    0x49, 0x89, 0xd0,              // mov %rdx, %r8
-    0x31, 0xf6,                    // xor %esi, %esi
+    0x0f, 0x31,              // rdtsc
+    0x48, 0xc1, 0xe2, 0x20,  // shl $32, %rdx
+    0x48, 0x09, 0xc2,        // or %rax, %rdx
+    0x49, 0x89, 0xd0,        // mov %rdx, %r8
+    0x31, 0xf6,              // xor %esi, %esi
     // round:
-    0x48, 0xff, 0xc6,              // inc %rsi
-    0x89, 0xf0,                    // mov %esi, %eax
-    0xe7, 0x59,                    // out %eax, $0x59 (ioeventfd: no exit)
+    0x48, 0xff, 0xc6,  // inc %rsi
+    0x89, 0xf0,        // mov %esi, %eax
+    0xe7, 0x59,        // out %eax, $0x59 (ioeventfd: no exit)
     // wait:
     0xf3, 0x90,                    // pause
     0x48, 0x3b, 0x77, 0x08,        // cmp 8(%rdi), %rsi
@@ -85,10 +86,11 @@ BareVm::BareVm(const kvm::System& kvm, uint64_t memory_bytes, uint64_t exits, Pr
     if (exits == 0) throw Error("BareVm: the program needs at least one exit");
     // Same order as hv::Domain: the VM first, then its RAM, then the vCPU.
     vm_.emplace(kvm.create_vm());
-    memfd_.reset(static_cast<int>(check_syscall(::memfd_create("xenolith-bench-floor", MFD_CLOEXEC),
-                                                "memfd_create")));
+    memfd_.reset(static_cast<int>(
+        check_syscall(::memfd_create("xenolith-bench-floor", MFD_CLOEXEC), "memfd_create")));
     check_syscall(::ftruncate(memfd_.get(), static_cast<off_t>(memory_bytes)), "ftruncate");
-    ram_ = Mapping::map(memfd_.get(), memory_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE);
+    ram_ = Mapping::map(memfd_.get(), memory_bytes, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_NORESERVE);
     vm_->set_memory_region(0, 0, ram_.data(), memory_bytes);
     vcpu_.emplace(vm_->create_vcpu(0));
 
@@ -102,10 +104,10 @@ BareVm::BareVm(const kvm::System& kvm, uint64_t memory_bytes, uint64_t exits, Pr
     if (kPageTables + pt_bytes > memory_bytes) throw Error("BareVm: memory too small");
     boot::write_page_tables({ram + kPageTables, pt_bytes}, kPageTables, memory_bytes);
 
-    hv::VcpuContext ctx;
+    platform::BootContext ctx;
     ctx.cr3 = kPageTables;
     ctx.tss_base = kTss;
-    vcpu_->set_sregs(hv::pv_sregs(vcpu_->get_sregs(), ctx));
+    vcpu_->set_sregs(kvm::pv_sregs(vcpu_->get_sregs(), ctx));
     kvm_regs& r = vcpu_->regs();
     r = kvm_regs{};
     r.rip = kCode;
@@ -138,7 +140,9 @@ uint32_t BareVm::run_to_port_exit() {
     }
 }
 
-uint64_t* BareVm::answer_slot() { return reinterpret_cast<uint64_t*>(ram_.data() + kResult + 8); }
+uint64_t* BareVm::answer_slot() {
+    return reinterpret_cast<uint64_t*>(ram_.data() + kResult + 8);
+}
 
 uint64_t BareVm::loop_ticks() const {
     uint64_t ticks;

@@ -28,9 +28,9 @@
 
 #include "base/mapping.hpp"
 #include "base/unique_fd.hpp"
-#include "kvm/system.hpp"
-#include "kvm/vcpu.hpp"
-#include "kvm/vm.hpp"
+#include "platform/kvm/system.hpp"
+#include "platform/kvm/vcpu.hpp"
+#include "platform/kvm/vm.hpp"
 
 namespace xenolith::bench {
 
@@ -43,7 +43,7 @@ inline constexpr uint16_t kFloorEventPort = 0x59;
 enum class Program { kHypercallLoop, kEventLoop };
 
 class BareVm {
-public:
+  public:
     // KVM_CREATE_VM, RAM (memfd, `memory_bytes`), one vCPU, page tables, TSS, the program,
     // and the CPL-3 entry state with RCX = `exits` (>= 1). Throws xenolith::Error.
     BareVm(const kvm::System& kvm, uint64_t memory_bytes, uint64_t exits,
@@ -59,7 +59,7 @@ public:
     // The guest-measured TSC ticks of the whole loop (valid after kDoneMarker).
     uint64_t loop_ticks() const;
 
-private:
+  private:
     UniqueFd memfd_;
     Mapping ram_;
     std::optional<kvm::Vm> vm_;

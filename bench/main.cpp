@@ -17,10 +17,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -34,25 +34,32 @@
 #include "backends/xenstored/socket_server.hpp"
 #include "backends/xenstored/wire.hpp"
 #include "backends/xenstored/xenstored.hpp"
+#include "base/error.hpp"
 #include "bench/bare_vm.hpp"
 #include "bench/report.hpp"
 #include "bench/sched_bench.hpp"
 #include "bench/toolstack_bench.hpp"
-#include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
-#include "toolstack/launch/pv_guest.hpp"
-#include "toolstack/launch/store_service.hpp"
 #include "common/compute_kernel.hpp"
 #include "hv/grant_table.hpp"
 #include "hv/hypercall.hpp"
 #include "hv/hypervisor.hpp"
-#include "kvm/probe.hpp"
+#include "platform/kvm/kvm_platform.hpp"
+#include "platform/kvm/probe.hpp"
 #include "tests/support/test_domain.hpp"  // built, never started domains for grant copies
+#include "toolstack/launch/pv_guest.hpp"
+#include "toolstack/launch/store_service.hpp"
 
 namespace xenolith::bench {
 namespace {
 
+// The KVM floors open their own VMs beside the hypervisor's, on the same /dev/kvm.
+const kvm::System& kvm_system(hv::Hypervisor& hv) {
+    auto* kvm = dynamic_cast<kvm::KvmPlatform*>(&hv.platform());
+    if (!kvm) throw Error("the KVM figures need the KVM platform");
+    return kvm->system();
+}
 
 struct Options {
     std::string guest_dir;  // default: <binary dir>/../guest/apps
@@ -76,9 +83,13 @@ struct Options {
     SchedBenchOptions sched;  // sched_decision_cost, wake_latency
 };
 
-uint64_t now_ns() { return hv::TimeSource::system_time_ns(); }
+uint64_t now_ns() {
+    return hv::TimeSource::system_time_ns();
+}
 
-void progress(const std::string& s) { std::fprintf(stderr, "xenolith-bench: %s\n", s.c_str()); }
+void progress(const std::string& s) {
+    std::fprintf(stderr, "xenolith-bench: %s\n", s.c_str());
+}
 
 // ---- guests ------------------------------------------------------------------------------
 
@@ -92,8 +103,11 @@ std::string default_guest_dir() {
 boot::ElfImage load_guest(const std::string& dir, const std::string& name) {
     std::string path = dir + "/" + name;
     if (!std::filesystem::exists(path))
-        throw Error("guest image " + path + " is missing: build it with `cmake --build build "
-                    "--target guest-" + name + "` (or `make build`), or point --guest-dir at "
+        throw Error("guest image " + path +
+                    " is missing: build it with `cmake --build build "
+                    "--target guest-" +
+                    name +
+                    "` (or `make build`), or point --guest-dir at "
                     "the directory holding the guest apps");
     return boot::ElfImage::load(path);
 }
@@ -116,7 +130,8 @@ struct Console {
 
 std::string stop_description(hv::Domain& d, hv::DomainState s) {
     if (s == hv::DomainState::Crashed)
-        return "crashed: " + (d.crash_report().empty() ? std::string("SHUTDOWN_crash") : d.crash_report());
+        return "crashed: " +
+               (d.crash_report().empty() ? std::string("SHUTDOWN_crash") : d.crash_report());
     return std::string(hv::state_name(s)) + " (" +
            hv::shutdown_reason_name(d.shutdown_reason().value_or(SHUTDOWN_poweroff)) + ")";
 }
@@ -180,14 +195,17 @@ struct CreateOurs {
 // moves it to another for polling; restore() gives the thread its original mask back.
 // Does nothing on a one-CPU machine.
 class CpuSplit {
-public:
+  public:
     CpuSplit() {
-        if (::sched_getaffinity(0, sizeof original_, &original_) != 0 || CPU_COUNT(&original_) < 2) return;
+        if (::sched_getaffinity(0, sizeof original_, &original_) != 0 || CPU_COUNT(&original_) < 2)
+            return;
         int here = ::sched_getcpu();
         for (int c = 0; c < CPU_SETSIZE; ++c) {
             if (!CPU_ISSET(c, &original_)) continue;
-            if (c == here && vcpu_cpu_ < 0) vcpu_cpu_ = c;
-            else if (c != here && poll_cpu_ < 0) poll_cpu_ = c;
+            if (c == here && vcpu_cpu_ < 0)
+                vcpu_cpu_ = c;
+            else if (c != here && poll_cpu_ < 0)
+                poll_cpu_ = c;
         }
         if (vcpu_cpu_ < 0 || poll_cpu_ < 0) return;
         pin(vcpu_cpu_);
@@ -202,7 +220,7 @@ public:
     }
     ~CpuSplit() { restore(); }
 
-private:
+  private:
     static void pin(int cpu) {
         cpu_set_t one;
         CPU_ZERO(&one);
@@ -267,8 +285,13 @@ CreateOurs create_ours(hv::Hypervisor& hv, const boot::ElfImage& first, uint64_t
     uint64_t t6 = now_ns();
     if (!saw_hypercall || !clean)
         throw Error("the `first` guest did not make its two hypercalls and power off: " + why);
-    return {(t3 - t0) / 1e3, (t1 - t0) / 1e3, (t2 - t1) / 1e3, (t3 - t2) / 1e3, (t4 - t0) / 1e3,
-            (t6 - t5) / 1e3, late};
+    return {(t3 - t0) / 1e3,
+            (t1 - t0) / 1e3,
+            (t2 - t1) / 1e3,
+            (t3 - t2) / 1e3,
+            (t4 - t0) / 1e3,
+            (t6 - t5) / 1e3,
+            late};
 }
 
 struct CreateFloor {
@@ -287,15 +310,18 @@ CreateFloor create_floor(const kvm::System& kvm, uint64_t memory_mib) {
     uint64_t t2 = now_ns();
     vm.reset();
     uint64_t t3 = now_ns();
-    if (value != 17) throw Error("floor VM: first exit wrote " + std::to_string(value) + ", not 17");
+    if (value != 17)
+        throw Error("floor VM: first exit wrote " + std::to_string(value) + ", not 17");
     return {(t2 - t0) / 1e3, (t1 - t0) / 1e3, (t2 - t1) / 1e3, (t3 - t2) / 1e3};
 }
 
 // ---- 2. hypercall round trip -------------------------------------------------------------
 
-double hypercall_ours(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n, uint64_t memory_mib) {
-    std::string line = line_with(
-        run_guest(hv, bench, "mode=hypercall n=" + std::to_string(n), memory_mib), "bench: hypercall");
+double hypercall_ours(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n,
+                      uint64_t memory_mib) {
+    std::string line =
+        line_with(run_guest(hv, bench, "mode=hypercall n=" + std::to_string(n), memory_mib),
+                  "bench: hypercall");
     unsigned long long got_n = 0, ns = 0;
     if (std::sscanf(line.c_str(), "bench: hypercall n=%llu ns_per_call=%llu", &got_n, &ns) != 2 ||
         got_n != n)
@@ -309,7 +335,7 @@ struct HypercallFloor {
 };
 
 HypercallFloor hypercall_floor(hv::Hypervisor& hv, uint64_t n, uint64_t memory_mib) {
-    BareVm vm(hv.kvm(), memory_mib << 20, n);
+    BareVm vm(kvm_system(hv), memory_mib << 20, n);
     uint64_t exits = 0;
     uint64_t t0 = now_ns();
     for (;;) {
@@ -318,9 +344,11 @@ HypercallFloor hypercall_floor(hv::Hypervisor& hv, uint64_t n, uint64_t memory_m
         ++exits;
     }
     uint64_t t1 = now_ns();
-    if (exits != n) throw Error("floor VM: " + std::to_string(exits) + " exits, expected " + std::to_string(n));
+    if (exits != n)
+        throw Error("floor VM: " + std::to_string(exits) + " exits, expected " + std::to_string(n));
     double guest_ns = static_cast<double>(hv::scale_delta(vm.loop_ticks(), hv.time().scale()));
-    return {guest_ns / static_cast<double>(n), static_cast<double>(t1 - t0) / static_cast<double>(n + 1)};
+    return {guest_ns / static_cast<double>(n),
+            static_cast<double>(t1 - t0) / static_cast<double>(n + 1)};
 }
 
 // ---- 3. guest compute --------------------------------------------------------------------
@@ -330,11 +358,13 @@ struct ComputeRun {
     uint64_t result;
 };
 
-ComputeRun compute_ours(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n, uint64_t memory_mib) {
+ComputeRun compute_ours(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n,
+                        uint64_t memory_mib) {
     std::string line = line_with(
         run_guest(hv, bench, "mode=compute n=" + std::to_string(n), memory_mib), "bench: compute");
     unsigned long long got_n = 0, ns = 0, result = 0;
-    if (std::sscanf(line.c_str(), "bench: compute n=%llu ns=%llu result=%llu", &got_n, &ns, &result) != 3 ||
+    if (std::sscanf(line.c_str(), "bench: compute n=%llu ns=%llu result=%llu", &got_n, &ns,
+                    &result) != 3 ||
         got_n != n)
         throw Error("cannot parse the bench guest's line: " + line);
     return {static_cast<double>(ns), result};
@@ -375,12 +405,13 @@ double event_ours(hv::Hypervisor& hv, const boot::ElfImage& pingpong, uint64_t r
     } reaper{hv, server->id(), client->id()};
     Console server_out, client_out;
     std::string r = "rounds=" + std::to_string(rounds);
-    launch::PvGuest sg = launch::setup_pv_guest(hv, *server, pingpong,
-                                                "role=server " + r + " peer=" + std::to_string(client->id()),
-                                                server_out.sink());
+    launch::PvGuest sg = launch::setup_pv_guest(
+        hv, *server, pingpong, "role=server " + r + " peer=" + std::to_string(client->id()),
+        server_out.sink());
     server->start();
     unsigned port = 0;
-    for (uint64_t deadline = now_ns() + 5'000'000'000; now_ns() < deadline && !server->stopping();) {
+    for (uint64_t deadline = now_ns() + 5'000'000'000;
+         now_ns() < deadline && !server->stopping();) {
         std::string text = server_out.get();
         size_t at = text.find("pingpong: port=");
         if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
@@ -393,10 +424,11 @@ double event_ours(hv::Hypervisor& hv, const boot::ElfImage& pingpong, uint64_t r
         server->destroy();
         throw Error("the pingpong server did not print its port; console: " + server_out.get());
     }
-    launch::PvGuest cg = launch::setup_pv_guest(
-        hv, *client, pingpong,
-        "role=client " + r + " peer=" + std::to_string(server->id()) + " port=" + std::to_string(port),
-        client_out.sink());
+    launch::PvGuest cg =
+        launch::setup_pv_guest(hv, *client, pingpong,
+                               "role=client " + r + " peer=" + std::to_string(server->id()) +
+                                   " port=" + std::to_string(port),
+                               client_out.sink());
     client->start();
     hv::DomainState cend = stop_within(*client, 60'000);
     hv::DomainState send = stop_within(*server, 5'000);
@@ -407,12 +439,14 @@ double event_ours(hv::Hypervisor& hv, const boot::ElfImage& pingpong, uint64_t r
                d.exit_status().value_or(0) == 0;
     };
     if (!clean(*client, cend) || !clean(*server, send))
-        throw Error("pingpong guests did not both power off cleanly: client " + stop_description(*client, cend) +
-                    ", server " + stop_description(*server, send) + "; client console: " + client_out.get() +
+        throw Error("pingpong guests did not both power off cleanly: client " +
+                    stop_description(*client, cend) + ", server " +
+                    stop_description(*server, send) + "; client console: " + client_out.get() +
                     "; server console: " + server_out.get());
     std::string line = line_with(client_out.get(), "pingpong: rounds=");
     unsigned long long got = 0, ns = 0;
-    if (std::sscanf(line.c_str(), "pingpong: rounds=%llu ns_per_round=%llu", &got, &ns) != 2 || got != rounds)
+    if (std::sscanf(line.c_str(), "pingpong: rounds=%llu ns_per_round=%llu", &got, &ns) != 2 ||
+        got != rounds)
         throw Error("cannot parse the pingpong client's line: " + line);
     return static_cast<double>(ns);
 }
@@ -426,7 +460,7 @@ struct EventFloor {
 // thread, blocked in poll() on that eventfd, wakes, reads it and answers with a store into
 // guest memory, which the guest spins on (bare_vm.hpp, Program::kEventLoop).
 EventFloor event_floor(hv::Hypervisor& hv, uint64_t rounds, uint64_t memory_mib) {
-    BareVm vm(hv.kvm(), memory_mib << 20, rounds, Program::kEventLoop);
+    BareVm vm(kvm_system(hv), memory_mib << 20, rounds, Program::kEventLoop);
     kvm::IoEventFd notify(vm.vm(), kFloorEventPort, 4);
     std::atomic_ref<uint64_t> answer(*vm.answer_slot());
     std::atomic<bool> stop{false};
@@ -462,7 +496,8 @@ EventFloor event_floor(hv::Hypervisor& hv, uint64_t rounds, uint64_t memory_mib)
     if (read_failed) throw Error("floor: reading the ioeventfd failed");
     if (value != kDoneMarker) throw Error("floor VM: ended with " + std::to_string(value));
     double guest_ns = static_cast<double>(hv::scale_delta(vm.loop_ticks(), hv.time().scale()));
-    return {guest_ns / static_cast<double>(rounds), static_cast<double>(t1 - t0) / static_cast<double>(rounds)};
+    return {guest_ns / static_cast<double>(rounds),
+            static_cast<double>(t1 - t0) / static_cast<double>(rounds)};
 }
 
 // ---- 5. grant copy throughput ------------------------------------------------------------
@@ -471,12 +506,12 @@ EventFloor event_floor(hv::Hypervisor& hv, uint64_t rounds, uint64_t memory_mib)
 // the first are copied to `batch` pages the second has granted it, with GNTTABOP_copy
 // called as the first domain's vCPU 0 through hv::dispatch_hypercall.
 class GrantCopyRig {
-public:
+  public:
     GrantCopyRig(hv::Hypervisor& hv, unsigned batch) : hv_(hv), batch_(batch) {
-        a_ = xenolith::testing::make_test_domain(hv, "bench-gnt-src-" + std::to_string(++domain_counter),
-                                                 kMemory, 1);
-        b_ = xenolith::testing::make_test_domain(hv, "bench-gnt-dst-" + std::to_string(++domain_counter),
-                                                 kMemory, 1);
+        a_ = xenolith::testing::make_test_domain(
+            hv, "bench-gnt-src-" + std::to_string(++domain_counter), kMemory, 1);
+        b_ = xenolith::testing::make_test_domain(
+            hv, "bench-gnt-dst-" + std::to_string(++domain_counter), kMemory, 1);
         std::vector<gnttab_copy_t> ops(batch);
         for (unsigned i = 0; i < batch; ++i) {
             grant_ref_t ref = kFirstRef + i;
@@ -500,7 +535,8 @@ public:
             op.flags = GNTCOPY_dest_gref;
         }
         ops_va_ = a_.plan.layout.first_free;  // identity-mapped scratch, as the unit tests use
-        std::memcpy(a_.domain->memory().base() + ops_va_, ops.data(), ops.size() * sizeof(gnttab_copy_t));
+        std::memcpy(a_.domain->memory().base() + ops_va_, ops.data(),
+                    ops.size() * sizeof(gnttab_copy_t));
     }
     ~GrantCopyRig() {
         hv_.destroy_domain(a_.domain->id());
@@ -514,34 +550,40 @@ public:
                                  hv::GuestAccess(a_.domain->memory(), a_.plan.layout.pt_base)};
         uint64_t t0 = now_ns();
         for (unsigned c = 0; c < calls; ++c) {
-            long rc = hv::dispatch_hypercall(ctx, __HYPERVISOR_grant_table_op, {GNTTABOP_copy, ops_va_, batch_, 0, 0});
+            long rc = hv::dispatch_hypercall(ctx, __HYPERVISOR_grant_table_op,
+                                             {GNTTABOP_copy, ops_va_, batch_, 0, 0});
             if (rc != 0) throw Error("GNTTABOP_copy returned " + std::to_string(rc));
         }
         uint64_t t1 = now_ns();
-        const auto* ops = reinterpret_cast<const gnttab_copy_t*>(a_.domain->memory().base() + ops_va_);
+        const auto* ops =
+            reinterpret_cast<const gnttab_copy_t*>(a_.domain->memory().base() + ops_va_);
         for (unsigned i = 0; i < batch_; ++i)
             if (ops[i].status != GNTST_okay)
-                throw Error("GNTTABOP_copy segment " + std::to_string(i) + " status " + std::to_string(ops[i].status));
+                throw Error("GNTTABOP_copy segment " + std::to_string(i) + " status " +
+                            std::to_string(ops[i].status));
         verify("GNTTABOP_copy");
-        return static_cast<double>(calls) * static_cast<double>(batch_bytes()) * 1e9 / static_cast<double>(t1 - t0);
+        return static_cast<double>(calls) * static_cast<double>(batch_bytes()) * 1e9 /
+               static_cast<double>(t1 - t0);
     }
     // The same pages, memcpy'd one 4 KiB segment at a time between the two guests' RAM.
     double floor(unsigned calls) {
         uint64_t t0 = now_ns();
         for (unsigned c = 0; c < calls; ++c) {
-            for (unsigned i = 0; i < batch_; ++i) std::memcpy(page(b_, i), page(a_, i), hv::kPageSize);
+            for (unsigned i = 0; i < batch_; ++i)
+                std::memcpy(page(b_, i), page(a_, i), hv::kPageSize);
             asm volatile("" ::: "memory");
         }
         uint64_t t1 = now_ns();
         verify("memcpy");
-        return static_cast<double>(calls) * static_cast<double>(batch_bytes()) * 1e9 / static_cast<double>(t1 - t0);
+        return static_cast<double>(calls) * static_cast<double>(batch_bytes()) * 1e9 /
+               static_cast<double>(t1 - t0);
     }
     // Clears the destination, so the next side's copy is checked afresh.
     void clear() {
         for (unsigned i = 0; i < batch_; ++i) std::memset(page(b_, i), 0, hv::kPageSize);
     }
 
-private:
+  private:
     static constexpr uint64_t kMemory = 16 << 20;
     static constexpr grant_ref_t kFirstRef = 8;
     static uint64_t pfn(const xenolith::testing::TestDomain& t, unsigned i) {
@@ -559,7 +601,8 @@ private:
     void verify(const char* who) {
         for (unsigned i = 0; i < batch_; ++i)
             if (std::memcmp(page(a_, i), page(b_, i), hv::kPageSize) != 0)
-                throw Error(std::string(who) + ": page " + std::to_string(i) + " differs after the copy");
+                throw Error(std::string(who) + ": page " + std::to_string(i) +
+                            " differs after the copy");
         clear();
     }
 
@@ -574,13 +617,15 @@ private:
 // A raw xenstore client on the unix socket: one request written, its whole reply read,
 // before the next (as xenstore-read does).
 class RawXsClient {
-public:
+  public:
     explicit RawXsClient(const std::string& path) {
-        fd_.reset(static_cast<int>(check_syscall(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")));
+        fd_.reset(static_cast<int>(
+            check_syscall(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")));
         sockaddr_un addr{};
         addr.sun_family = AF_UNIX;
         std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-        check_syscall(::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "connect");
+        check_syscall(::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+                      "connect");
     }
     std::string request(uint32_t type, std::string_view payload) {
         uint32_t id = ++next_id_;
@@ -596,11 +641,12 @@ public:
         std::string body(h.len, '\0');
         read_exactly(body.data(), h.len);
         if (h.req_id != id || h.type != type)
-            throw Error("xenstore socket: reply " + std::string(xenstored::type_name(h.type)) + " " + body);
+            throw Error("xenstore socket: reply " + std::string(xenstored::type_name(h.type)) +
+                        " " + body);
         return body;
     }
 
-private:
+  private:
     void read_exactly(void* p, size_t len) {
         auto* out = static_cast<char*>(p);
         while (len > 0) {
@@ -618,7 +664,9 @@ private:
 constexpr std::string_view kXsPath = "/local/domain/0/bench/key";
 constexpr std::string_view kXsValue = "0123456789abcdef";  // 16 bytes
 
-std::string xs_path_nul() { return std::string(kXsPath) + '\0'; }
+std::string xs_path_nul() {
+    return std::string(kXsPath) + '\0';
+}
 
 // ops/s of `n` requests of `type` (XS_READ or XS_WRITE of kXsValue to kXsPath).
 template <typename Request>
@@ -628,7 +676,8 @@ double xs_rate(uint64_t n, uint32_t type, Request&& request) {
     uint64_t t0 = now_ns();
     for (uint64_t i = 0; i < n; ++i) {
         std::string reply = request(type, payload);
-        if (type == XS_READ && reply != kXsValue) throw Error("xenstore read returned '" + reply + "'");
+        if (type == XS_READ && reply != kXsValue)
+            throw Error("xenstore read returned '" + reply + "'");
     }
     uint64_t t1 = now_ns();
     return static_cast<double>(n) * 1e9 / static_cast<double>(t1 - t0);
@@ -661,15 +710,15 @@ json machine_facts() {
     m["kernel"] = std::string(u.sysname) + " " + u.release;
     m["date"] = iso_date_utc();
     double load[3] = {};
-    if (::getloadavg(load, 3) == 3) m["loadavg"] = {round3(load[0]), round3(load[1]), round3(load[2])};
+    if (::getloadavg(load, 3) == 3)
+        m["loadavg"] = {round3(load[0]), round3(load[1]), round3(load[2])};
     return m;
 }
-
 
 int run(const Options& o) {
     json doc;
     doc["schema"] = "xenolith-bench/1";
-    doc["ok"] = false;               // filled in at the end; placed first for readers
+    doc["ok"] = false;  // filled in at the end; placed first for readers
     doc["errors"] = json::array();
     doc["machine"] = machine_facts();
     json errors = json::array();
@@ -748,7 +797,7 @@ int run(const Options& o) {
         interleave(
             o.create_warmups, o.create_reps,
             [&](bool rec) {
-                auto f = create_floor(hv.kvm(), o.create_memory_mib);
+                auto f = create_floor(kvm_system(hv), o.create_memory_mib);
                 if (rec) floor.push_back(f);
             },
             [&](bool rec) {
@@ -792,8 +841,8 @@ int run(const Options& o) {
         std::vector<double> gap;
         for (const auto& x : ours) gap.push_back(x.to_shutdown_us - x.total_us);
         b["ours_first_hypercall_to_shutdown_median_us"] = round3(median(gap));
-        b["ours_samples_polled_late"] =
-            std::count_if(ours.begin(), ours.end(), [](const CreateOurs& x) { return x.polled_late; });
+        b["ours_samples_polled_late"] = std::count_if(
+            ours.begin(), ours.end(), [](const CreateOurs& x) { return x.polled_late; });
         b["teardown_median_us"] = {
             {"ours_destroy_domain", round3(median(col(ours, &CreateOurs::destroy_us)))},
             {"floor_close", round3(median(col(floor, &CreateFloor::destroy_us)))},
@@ -833,8 +882,8 @@ int run(const Options& o) {
         b["ours"] = summary(ours);
         b["floor"] = summary(floor_guest);
         b["floor_host_timed"] = summary(floor_host, false);
-        b.update(ratio_block("ours.median / floor.median", median(ours) / median(floor_guest), "<=", 1.3,
-                             minimum(ours) / minimum(floor_guest)));
+        b.update(ratio_block("ours.median / floor.median", median(ours) / median(floor_guest),
+                             "<=", 1.3, minimum(ours) / minimum(floor_guest)));
         benches["hypercall_round_trip"] = b;
     } catch (const std::exception& e) {
         errors.push_back(std::string("hypercall_round_trip: ") + e.what());
@@ -879,7 +928,8 @@ int run(const Options& o) {
         b["results_match"] = match;
         if (!match) {
             char buf[128];
-            std::snprintf(buf, sizeof buf, "guest_compute: guest result %" PRIu64 " != native result %" PRIu64,
+            std::snprintf(buf, sizeof buf,
+                          "guest_compute: guest result %" PRIu64 " != native result %" PRIu64,
                           guest_results.empty() ? 0 : guest_results.front(),
                           native_results.empty() ? 0 : native_results.front());
             errors.push_back(buf);
@@ -922,7 +972,8 @@ int run(const Options& o) {
         b["ours"] = summary(ours);
         b["floor"] = summary(floor_guest);
         b["floor_host_timed"] = summary(floor_host, false);
-        b.update(ratio_block_untargeted("ours.median / floor.median", median(ours) / median(floor_guest),
+        b.update(ratio_block_untargeted("ours.median / floor.median",
+                                        median(ours) / median(floor_guest),
                                         minimum(ours) / minimum(floor_guest)));
         benches["interdomain_event_round_trip"] = b;
     } catch (const std::exception& e) {
@@ -932,7 +983,8 @@ int run(const Options& o) {
     // 5. grant copy throughput
     try {
         progress("grant_copy_throughput: " + std::to_string(o.grant_calls) + " calls of " +
-                 std::to_string(o.grant_batch) + " x 4 KiB, " + std::to_string(o.grant_reps) + " reps");
+                 std::to_string(o.grant_batch) + " x 4 KiB, " + std::to_string(o.grant_reps) +
+                 " reps");
         GrantCopyRig rig(hv, o.grant_batch);
         std::vector<double> ours, floor;
         interleave(
@@ -961,7 +1013,8 @@ int run(const Options& o) {
         b["ours_median_gib_per_s"] = round3(median(ours) / double(1ull << 30));
         b["floor_median_gib_per_s"] = round3(median(floor) / double(1ull << 30));
         b.update(ratio_block_untargeted("ours.median / floor.median (throughput; 1 = memcpy speed)",
-                                        median(ours) / median(floor), maximum(ours) / maximum(floor)));
+                                        median(ours) / median(floor),
+                                        maximum(ours) / maximum(floor)));
         benches["grant_copy_throughput"] = b;
     } catch (const std::exception& e) {
         errors.push_back(std::string("grant_copy_throughput: ") + e.what());
@@ -969,7 +1022,8 @@ int run(const Options& o) {
 
     // 6. xenstore rates: read and write, socket against in-process
     try {
-        progress("xenstore_rates: " + std::to_string(o.xs_ops) + " ops, " + std::to_string(o.xs_reps) + " reps");
+        progress("xenstore_rates: " + std::to_string(o.xs_ops) + " ops, " +
+                 std::to_string(o.xs_reps) + " reps");
         xenstored::Xenstored daemon;
         xenstored::LocalClient local(daemon);
         local.write(kXsPath, kXsValue);
@@ -994,10 +1048,12 @@ int run(const Options& o) {
             launch::StoreService store(*hv_storage);
             boot::ElfImage xsbench = load_guest(guest_dir, "xsbench");
             for (unsigned rep = 0; rep <= o.xs_reps; ++rep) {
-                std::string line = line_with(run_guest(*hv_storage, xsbench, "n=" + std::to_string(o.xs_ops), 32, &store),
-                                             "xsbench: ");
+                std::string line = line_with(
+                    run_guest(*hv_storage, xsbench, "n=" + std::to_string(o.xs_ops), 32, &store),
+                    "xsbench: ");
                 unsigned long long n = 0, rns = 0, wns = 0;
-                if (std::sscanf(line.c_str(), "xsbench: n=%llu read_ns=%llu write_ns=%llu", &n, &rns, &wns) != 3 ||
+                if (std::sscanf(line.c_str(), "xsbench: n=%llu read_ns=%llu write_ns=%llu", &n,
+                                &rns, &wns) != 3 ||
                     rns == 0 || wns == 0)
                     throw Error("cannot parse '" + line + "'");
                 if (rep == 0) continue;  // warm-up
@@ -1033,13 +1089,15 @@ int run(const Options& o) {
                         "through xenstored::LocalClient on the same daemon";
             b["ours"] = summary(ours);
             b["floor"] = summary(floor);
-            b.update(ratio_block_untargeted("ours.median / floor.median (socket rate / in-process rate)",
-                                            median(ours) / median(floor), maximum(ours) / maximum(floor)));
+            b.update(ratio_block_untargeted(
+                "ours.median / floor.median (socket rate / in-process rate)",
+                median(ours) / median(floor), maximum(ours) / maximum(floor)));
             const std::vector<double>& ring = read ? ring_read : ring_write;
             if (!ring.empty()) {
                 b["guest_ring"] = {
-                    {"what", "the xsbench guest's own requests over its xenstore ring (pvclock-timed), "
-                             "beside the same in-process floor"},
+                    {"what",
+                     "the xsbench guest's own requests over its xenstore ring (pvclock-timed), "
+                     "beside the same in-process floor"},
                     {"ops_per_s", summary(ring)},
                     {"ratio", round3(median(ring) / median(floor))},
                     {"ratio_is", "guest_ring.median / floor.median (ring rate / in-process rate)"}};
@@ -1072,15 +1130,17 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
     xenolith::bench::Options o;
-    CLI::App app{"xenolith-bench: Xenolith's benchmarks, each beside its floor, as one JSON "
-                 "document on stdout (docs/benchmarks.md)"};
+    CLI::App app{
+        "xenolith-bench: Xenolith's benchmarks, each beside its floor, as one JSON "
+        "document on stdout (docs/benchmarks.md)"};
     app.add_option("--guest-dir", o.guest_dir,
                    "directory holding the guest images `first` and `bench` (default: "
                    "<binary>/../guest/apps)");
     app.add_option("--create-reps", o.create_reps, "create_to_first_hypercall repetitions")
         ->check(CLI::PositiveNumber);
     app.add_option("--create-warmups", o.create_warmups, "unrecorded rounds before those");
-    app.add_option("--create-memory-mib", o.create_memory_mib, "RAM of the `first` guest and the floor VMs")
+    app.add_option("--create-memory-mib", o.create_memory_mib,
+                   "RAM of the `first` guest and the floor VMs")
         ->check(CLI::Range(16, 4096));
     app.add_option("--hypercall-n", o.hypercall_n, "hypercalls per hypercall_round_trip run")
         ->check(CLI::PositiveNumber);
@@ -1088,25 +1148,33 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--compute-n", o.compute_n, "compute_kernel rounds per guest_compute run")
         ->check(CLI::PositiveNumber);
-    app.add_option("--compute-reps", o.compute_reps, "guest_compute repetitions")->check(CLI::PositiveNumber);
+    app.add_option("--compute-reps", o.compute_reps, "guest_compute repetitions")
+        ->check(CLI::PositiveNumber);
     app.add_option("--guest-memory-mib", o.guest_memory_mib, "RAM of the Pumice `bench` guest")
         ->check(CLI::Range(16, 4096));
-    app.add_option("--event-rounds", o.event_rounds, "round trips per interdomain_event_round_trip run")
+    app.add_option("--event-rounds", o.event_rounds,
+                   "round trips per interdomain_event_round_trip run")
         ->check(CLI::PositiveNumber);
     app.add_option("--event-reps", o.event_reps, "interdomain_event_round_trip repetitions")
         ->check(CLI::PositiveNumber);
     app.add_option("--grant-batch", o.grant_batch, "4 KiB segments per GNTTABOP_copy call")
         ->check(CLI::Range(1, 64));
-    app.add_option("--grant-calls", o.grant_calls, "GNTTABOP_copy calls per grant_copy_throughput sample")
+    app.add_option("--grant-calls", o.grant_calls,
+                   "GNTTABOP_copy calls per grant_copy_throughput sample")
         ->check(CLI::PositiveNumber);
-    app.add_option("--grant-reps", o.grant_reps, "grant_copy_throughput repetitions")->check(CLI::PositiveNumber);
-    app.add_option("--xenstore-ops", o.xs_ops, "requests per xenstore rate sample")->check(CLI::PositiveNumber);
-    app.add_option("--xenstore-reps", o.xs_reps, "xenstore rate repetitions (each of read and write)")
+    app.add_option("--grant-reps", o.grant_reps, "grant_copy_throughput repetitions")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--xenstore-ops", o.xs_ops, "requests per xenstore rate sample")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--xenstore-reps", o.xs_reps,
+                   "xenstore rate repetitions (each of read and write)")
         ->check(CLI::PositiveNumber);
     app.add_option("--daemon", o.daemon_path, "the xenolithd binary for the toolstack figures");
-    app.add_option("--density", o.density, "idle domains alive at once (creations_per_second, memory_per_idle_domain)")
+    app.add_option("--density", o.density,
+                   "idle domains alive at once (creations_per_second, memory_per_idle_domain)")
         ->check(CLI::Range(1, 4000));
-    app.add_option("--sched-decisions", o.sched.decisions, "scheduling decisions per sched_decision_cost sample")
+    app.add_option("--sched-decisions", o.sched.decisions,
+                   "scheduling decisions per sched_decision_cost sample")
         ->check(CLI::PositiveNumber);
     app.add_option("--sched-switches", o.sched.switches, "gate hand-offs per thread per sample")
         ->check(CLI::PositiveNumber);
@@ -1114,7 +1182,8 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--wake-samples", o.sched.wake_samples, "timer wake-ups per wake_latency run")
         ->check(CLI::Range(1, 100000));
-    app.add_option("--wake-period-us", o.sched.wake_period_us, "each wake_latency timer is armed for now + this")
+    app.add_option("--wake-period-us", o.sched.wake_period_us,
+                   "each wake_latency timer is armed for now + this")
         ->check(CLI::Range(100, 1000000));
     app.add_option("--wake-reps", o.sched.wake_reps, "wake_latency runs per scheduler, each side")
         ->check(CLI::PositiveNumber);

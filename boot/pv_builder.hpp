@@ -24,7 +24,7 @@ struct PvLayout {
     uint64_t hypercall_page = 0;
     uint64_t start_info = 0;
     uint64_t shared_info = 0;
-    uint64_t io_tss = 0;  // TSS + I/O bitmap admitting only the hypercall port
+    uint64_t io_tss = 0;        // TSS + I/O bitmap admitting only the hypercall port
     uint64_t grant_frames = 0;  // hv::kDefaultGrantFrames pages: the grant table's frames 0..
     uint64_t console_ring = 0;  // the PV console's xencons_interface page
     uint32_t console_port = 0;  // its event channel (set by build_pv_domain)
@@ -38,7 +38,7 @@ struct PvLayout {
 
 struct PvBootPlan {
     PvLayout layout;
-    hv::VcpuContext boot;  // vCPU 0's entry state
+    platform::BootContext boot;  // vCPU 0's entry state (mode PvUser64)
 };
 
 // Lowest address a segment may occupy: the first MiB stays free, as for Xen PV guests.

@@ -2,37 +2,48 @@
 
 #include "abi/xen.hpp"
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <unistd.h>
 
 #include "base/error.hpp"
-#include "hv/hvm_cpuid.hpp"
 #include "hv/hypervisor.hpp"
 
 namespace xenolith::hv {
 
 const char* state_name(DomainState s) {
     switch (s) {
-        case DomainState::Building: return "building";
-        case DomainState::Running: return "running";
-        case DomainState::Paused: return "paused";
-        case DomainState::Shutdown: return "shutdown";
-        case DomainState::Crashed: return "crashed";
-        case DomainState::Dying: return "dying";
+        case DomainState::Building:
+            return "building";
+        case DomainState::Running:
+            return "running";
+        case DomainState::Paused:
+            return "paused";
+        case DomainState::Shutdown:
+            return "shutdown";
+        case DomainState::Crashed:
+            return "crashed";
+        case DomainState::Dying:
+            return "dying";
     }
     return "?";
 }
 
 const char* shutdown_reason_name(unsigned reason) {
     switch (reason) {
-        case SHUTDOWN_poweroff: return "poweroff";
-        case SHUTDOWN_reboot: return "reboot";
-        case SHUTDOWN_suspend: return "suspend";
-        case SHUTDOWN_crash: return "crash";
-        case SHUTDOWN_watchdog: return "watchdog";
-        case SHUTDOWN_soft_reset: return "soft_reset";
+        case SHUTDOWN_poweroff:
+            return "poweroff";
+        case SHUTDOWN_reboot:
+            return "reboot";
+        case SHUTDOWN_suspend:
+            return "suspend";
+        case SHUTDOWN_crash:
+            return "crash";
+        case SHUTDOWN_watchdog:
+            return "watchdog";
+        case SHUTDOWN_soft_reset:
+            return "soft_reset";
     }
     return "unknown";
 }
@@ -55,6 +66,11 @@ Uuid random_uuid() {
     u[8] = static_cast<uint8_t>((u[8] & 0x3f) | 0x80);  // RFC 4122 variant
     return u;
 }
+
+uint32_t checked_vcpu_count(uint32_t vcpus) {
+    if (vcpus == 0) throw Error("a domain needs at least one vCPU");
+    return vcpus;
+}
 }  // namespace
 
 Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
@@ -66,35 +82,29 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
       time_(hv.time()),
       created_ns_(TimeSource::system_time_ns()),
       kind_(params.kind),
-      vm_(hv.kvm().create_vm()),
-      memory_(std::make_shared<GuestMemory>("xenolith-dom" + std::to_string(id),
-                                            params.memory_bytes)),
-      ram_slot_(vm_, 0, 0, memory_->base(), memory_->size()) {
-    if (params.vcpus == 0) throw Error("a domain needs at least one vCPU");
+      memory_(
+          std::make_shared<GuestMemory>("xenolith-dom" + std::to_string(id), params.memory_bytes)),
+      vm_(hv.platform().create_vm(
+          platform::VmConfig{.ram = {memory_->fd(), memory_->base(), memory_->size()},
+                             .vcpus = checked_vcpu_count(params.vcpus),
+                             .hvm = params.kind == GuestKind::Pvh,
+                             .domid = id})) {
     if (is_pvh()) {
-        // Before the vCPUs: KVM gives each one a LAPIC only if the irqchip exists already.
-        // The LAPIC is how event upcalls arrive (a vector) and how the guest keeps time
-        // between Xen timer events; there is no other device model.
-        vm_.set_tss_addr(kPvhTssAddress);
-        vm_.create_irqchip();
-        vm_.trap_msrs_to_user({kXenHypercallMsr});
         boot_shared_info_ = std::make_unique<shared_info_t>();
         shared_info_.store(boot_shared_info_.get());
         for (auto& v : boot_shared_info_->vcpu_info) v.evtchn_upcall_mask = 1;
         TimeSource::update_wallclock(*boot_shared_info_);
     }
     vcpus_.reserve(params.vcpus);
-    for (uint32_t i = 0; i < params.vcpus; ++i) {
-        vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_.create_vcpu(i)));
-        if (is_pvh()) vcpus_.back()->set_cpuid(hvm_cpuid(hv.kvm().supported_cpuid(), i, id));
-    }
+    for (uint32_t i = 0; i < params.vcpus; ++i)
+        vcpus_.push_back(std::make_unique<Vcpu>(*this, i, vm_->create_vcpu(i)));
     evtchn_ = std::make_unique<EventChannelTable>(*this, params.max_event_channels);
     grant_table_ = std::make_shared<GrantTable>(id, memory_, params.max_grant_frames);
     if (is_pvh()) {
         // Grant frames a PVH guest places outside its RAM are pages of the table's own,
         // each mapped with a memory slot of its own (RAM is slot 0).
         grant_table_->set_physmap_hook([this](uint32_t idx, uint64_t gpfn, void* host) {
-            vm_.set_memory_region(kGrantFrameSlotBase + idx, gpfn << kPageShift, host, host ? kPageSize : 0);
+            vm_->map_extra_page(idx, gpfn << kPageShift, host);
         });
     }
     console_ = [](std::string_view text) { ::write(STDOUT_FILENO, text.data(), text.size()); };
@@ -102,7 +112,9 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
     hv.scheduling().add_domain(*this, params.pool);
 }
 
-Domain::~Domain() { destroy(); }
+Domain::~Domain() {
+    destroy();
+}
 
 void Domain::set_shared_info(uint64_t gpa) {
     auto* s = memory_->object<shared_info_t>(gpa);
@@ -139,10 +151,10 @@ void Domain::set_hvm_param(uint32_t index, uint64_t value) {
     if (index < hvm_params_.size()) hvm_params_[index].store(value);
 }
 
-void Domain::set_boot_context(const VcpuContext& ctx) {
-    boot_cr3_ = ctx.cr3;
-    boot_tss_ = ctx.tss_base;
-    long rc = vcpu(0).initialise(ctx);
+void Domain::set_boot_context(const platform::BootContext& boot) {
+    boot_cr3_ = boot.cr3;
+    boot_tss_ = boot.tss_base;
+    long rc = vcpu(0).initialise(VcpuContext{boot});
     if (rc != 0) throw Error("boot vCPU context rejected");
 }
 
@@ -158,7 +170,8 @@ void Domain::set_console(std::function<void(std::string_view)> sink) {
 void Domain::start(bool paused) {
     {
         std::lock_guard lock(mutex_);
-        if (state_ != DomainState::Building) throw Error("domain " + name_ + " was already started");
+        if (state_ != DomainState::Building)
+            throw Error("domain " + name_ + " was already started");
         state_ = paused ? DomainState::Paused : DomainState::Running;
         paused_.store(paused);
     }
@@ -167,7 +180,7 @@ void Domain::start(bool paused) {
         // Secondary vCPUs of a PVH domain run from the start, parked in KVM until the
         // guest's INIT/SIPI reaches them through the LAPIC (it does not use VCPUOP_up).
         for (uint32_t i = 1; i < nr_vcpus(); ++i) {
-            vcpu(i).initialise(VcpuContext{});
+            vcpu(i).initialise(VcpuContext{{.mode = platform::BootContext::Mode::PvhWaitForSipi}});
             vcpu(i).up();
         }
     }

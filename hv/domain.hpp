@@ -1,4 +1,5 @@
-// A domain: its KVM VM, RAM, vCPUs, event channels and lifecycle state.
+// A domain: its RAM, its platform VM (platform/platform.hpp), vCPUs, event channels and
+// lifecycle state.
 //
 // States follow Xen's: building (being assembled, not yet run), running, paused,
 // shutdown (with the guest's reason), crashed, dying (being torn down).
@@ -23,8 +24,7 @@
 #include "hv/guest_memory.hpp"
 #include "hv/pvclock.hpp"
 #include "hv/vcpu.hpp"
-#include "kvm/system.hpp"
-#include "kvm/vm.hpp"
+#include "platform/platform.hpp"
 
 namespace xenolith::hv {
 
@@ -54,18 +54,11 @@ struct DomainParams {
     uint32_t pool = 0;
 };
 
-// VT-x's real-mode TSS (three pages) for PVH domains: just below the 4 GiB line, inside the
-// MMIO hole where no RAM is, as QEMU places it.
-inline constexpr uint64_t kPvhTssAddress = 0xfffbd000;
-
-// KVM memory slots: RAM is slot 0; a PVH domain's grant frames outside RAM use these.
-inline constexpr uint32_t kGrantFrameSlotBase = 1;
-
 // Hypercall numbers fit Xen's table of 64 entries.
 inline constexpr unsigned kHypercallTableSize = 64;
 
 class Domain {
-public:
+  public:
     Domain(Hypervisor& hv, domid_t id, const DomainParams& params);
     ~Domain();
     Domain(const Domain&) = delete;
@@ -79,7 +72,7 @@ public:
     uint64_t memory_bytes() const { return memory_bytes_; }
     const Uuid& uuid() const { return uuid_; }
     GuestMemory& memory() { return *memory_; }
-    kvm::Vm& vm() { return vm_; }
+    platform::Vm& platform_vm() { return *vm_; }
     const GuestMemory& memory() const { return *memory_; }
     const TimeSource& time() const { return time_; }
     EventChannelTable& evtchn() { return *evtchn_; }
@@ -94,7 +87,7 @@ public:
     // Where shared_info lives in guest RAM (page-aligned, inside RAM).
     void set_shared_info(uint64_t gpa);
     shared_info_t* shared_info() const { return shared_info_.load(std::memory_order_acquire); }
-    void set_boot_context(const VcpuContext& ctx);
+    void set_boot_context(const platform::BootContext& boot);
     // The boot page tables: secondary vCPUs initialised with ctrlreg[3] = 0 use them.
     uint64_t boot_cr3() const { return boot_cr3_; }
     uint64_t boot_tss() const { return boot_tss_; }
@@ -131,15 +124,10 @@ public:
     const std::vector<MemoryMapEntry>& memory_map() const { return memory_map_; }
     // The ACPI registers the builder described in the FADT: a write of SLP_EN with sleep
     // type 5 (S5) to the sleep control port powers off; the reset value to the reset port
-    // reboots.
+    // reboots (the platform decodes them).
     void set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) {
-        acpi_sleep_port_ = sleep_control;
-        acpi_reset_port_ = reset;
-        acpi_reset_value_ = reset_value;
+        vm_->set_acpi_ports(sleep_control, reset, reset_value);
     }
-    uint16_t acpi_sleep_port() const { return acpi_sleep_port_; }
-    uint16_t acpi_reset_port() const { return acpi_reset_port_; }
-    uint8_t acpi_reset_value() const { return acpi_reset_value_; }
 
     // --- Control ----------------------------------------------------------------------
     // Hypervisor::rename_domain checks the new name is free; this only records it.
@@ -178,7 +166,7 @@ public:
     }
     uint64_t cpu_time_ns() const;
 
-private:
+  private:
     void stop_with(DomainState s);
 
     Hypervisor& hv_;
@@ -189,10 +177,10 @@ private:
     const TimeSource& time_;
     const uint64_t created_ns_;
     const GuestKind kind_;
-    kvm::Vm vm_;
     // Shared: grant mappings held by backends keep RAM mapped past the domain's death.
     std::shared_ptr<GuestMemory> memory_;
-    kvm::MemorySlot ram_slot_;
+    // After memory_ (it maps that RAM), before vcpus_ (they run in it).
+    std::unique_ptr<platform::Vm> vm_;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     std::unique_ptr<EventChannelTable> evtchn_;
     std::shared_ptr<GrantTable> grant_table_;  // shared: GrantMapping::map needs shared_from_this
@@ -203,9 +191,6 @@ private:
     std::array<std::atomic<uint64_t>, HVM_NR_PARAMS> hvm_params_{};
     std::atomic<uint8_t> callback_vector_{0};
     std::vector<MemoryMapEntry> memory_map_;  // set while Building, read-only after
-    uint16_t acpi_sleep_port_ = 0;
-    uint16_t acpi_reset_port_ = 0;
-    uint8_t acpi_reset_value_ = 0;
     uint64_t boot_cr3_ = 0;
     uint64_t boot_tss_ = 0;
     std::function<std::string(uint64_t)> symbolizer_;

@@ -30,15 +30,15 @@ bool test_bit(const xen_ulong_t& word, unsigned bit) {
 
 // Virtual IRQs bound per vCPU in Xen; the rest are global (bound on vCPU 0).
 bool virq_is_per_vcpu(uint32_t virq) {
-    return virq == VIRQ_TIMER || virq == VIRQ_DEBUG || virq == VIRQ_XENOPROF ||
-           virq == VIRQ_XENPMU;
+    return virq == VIRQ_TIMER || virq == VIRQ_DEBUG || virq == VIRQ_XENOPROF || virq == VIRQ_XENPMU;
 }
 
 }  // namespace
 
 EventChannelTable::EventChannelTable(Domain& domain, uint32_t max_ports)
     : domain_(domain),
-      max_ports_(max_ports == 0 || max_ports > kMaxEventChannels2L ? kMaxEventChannels2L : max_ports),
+      max_ports_(max_ports == 0 || max_ports > kMaxEventChannels2L ? kMaxEventChannels2L
+                                                                   : max_ports),
       virq_ports_(domain.nr_vcpus(), std::vector<int32_t>(NR_VIRQS, -1)) {
     std::lock_guard lock(mutex_);
     // Port 0 is never allocated, as in Xen.
@@ -78,7 +78,8 @@ long EventChannelTable::allocate_locked(const Channel& channel) {
         port = n;
         if (port % kBucketSize == 0) {
             owned_buckets_.push_back(std::make_unique<Bucket>());
-            buckets_[port / kBucketSize].store(owned_buckets_.back().get(), std::memory_order_release);
+            buckets_[port / kBucketSize].store(owned_buckets_.back().get(),
+                                               std::memory_order_release);
         }
         nr_ports_.store(n + 1, std::memory_order_release);
     }
@@ -90,7 +91,7 @@ long EventChannelTable::allocate_locked(const Channel& channel) {
 
 void EventChannelTable::free_locked(uint32_t port, Channel& ch) {
     if (ch.state == State::Virq) virq_ports_[ch.notify_vcpu][ch.virq] = -1;
-    if (ch.host) ch.host->event.deassign();  // no stale backend may catch a reused port
+    if (ch.host) ch.host->event->detach();  // no stale backend may catch a reused port
     ch = Channel{};
     clear_pending(port);
 }
@@ -137,7 +138,8 @@ long EventChannelTable::bind_interdomain(domid_t remote_dom, uint32_t remote_por
     if (!target) return -XEN_EINVAL;
     {
         std::lock_guard tl(target->lock);
-        if (target->ch.state != State::Unbound || target->ch.remote_dom != domain_.id()) return -XEN_EINVAL;
+        if (target->ch.state != State::Unbound || target->ch.remote_dom != domain_.id())
+            return -XEN_EINVAL;
     }
     long port = allocate_locked({.state = State::Interdomain,
                                  .remote_dom = remote_dom,
@@ -202,8 +204,8 @@ long EventChannelTable::bind_host(uint32_t port, std::shared_ptr<HostEndpoint>& 
     std::lock_guard lock(s->lock);
     Channel& c = s->ch;
     if (c.state != State::Unbound || c.remote_dom != 0) return -XEN_EINVAL;
-    endpoint = std::make_shared<HostEndpoint>(
-        HostEndpoint{kvm::IoEventFd(domain_.vm(), XENOLITH_NOTIFY_PORT, 4, port)});
+    endpoint =
+        std::make_shared<HostEndpoint>(HostEndpoint{domain_.platform_vm().notify_endpoint(port)});
     c.state = State::Interdomain;
     c.remote_port = 0;
     c.host = endpoint;
@@ -217,7 +219,7 @@ void EventChannelTable::unbind_host(uint32_t port, const HostEndpoint& endpoint)
     std::lock_guard lock(s->lock);
     Channel& c = s->ch;
     if (c.state != State::Interdomain || c.host.get() != &endpoint) return;  // guest closed it
-    c.host->event.deassign();
+    c.host->event->detach();
     c.host.reset();
     c.state = State::Unbound;
 }
@@ -251,7 +253,7 @@ long EventChannelTable::send(uint32_t port) {
             case State::Interdomain:
                 if (c.host) {  // a backend here: wake it (the notify port's slow path too)
                     uint64_t one = 1;
-                    ssize_t rc = ::write(c.host->event.fd(), &one, sizeof one);
+                    ssize_t rc = ::write(c.host->event->fd(), &one, sizeof one);
                     (void)rc;  // EAGAIN only when the counter is saturated: still awake
                     return 0;
                 }
@@ -259,8 +261,10 @@ long EventChannelTable::send(uint32_t port) {
                 peer_port = c.remote_port;
                 if (!peer) return 0;  // the peer is dying: nobody to tell, as in Xen
                 break;
-            case State::Unbound: return 0;  // nobody bound yet: dropped, as in Xen
-            default: return -XEN_EINVAL;    // virqs are raised by the hypervisor only
+            case State::Unbound:
+                return 0;  // nobody bound yet: dropped, as in Xen
+            default:
+                return -XEN_EINVAL;  // virqs are raised by the hypervisor only
         }
     }
     // Only one channel lock is ever held: a send never waits for a table.
@@ -300,7 +304,9 @@ long EventChannelTable::status(evtchn_status_t& st) {
     st.vcpu = c.notify_vcpu;
     switch (c.state) {
         case State::Free:
-        case State::Reserved: st.status = EVTCHNSTAT_closed; break;
+        case State::Reserved:
+            st.status = EVTCHNSTAT_closed;
+            break;
         case State::Unbound:
             st.status = EVTCHNSTAT_unbound;
             st.u.unbound.dom = c.remote_dom;
@@ -309,7 +315,9 @@ long EventChannelTable::status(evtchn_status_t& st) {
             st.status = EVTCHNSTAT_virq;
             st.u.virq = c.virq;
             break;
-        case State::Ipi: st.status = EVTCHNSTAT_ipi; break;
+        case State::Ipi:
+            st.status = EVTCHNSTAT_ipi;
+            break;
         case State::Interdomain:
             st.status = EVTCHNSTAT_interdomain;
             st.u.interdomain.dom = c.remote_dom;
@@ -328,12 +336,15 @@ long EventChannelTable::bind_vcpu(uint32_t port, uint32_t vcpu) {
     Channel& c = s->ch;
     switch (c.state) {
         case State::Unbound:
-        case State::Interdomain: c.notify_vcpu = vcpu; return 0;
+        case State::Interdomain:
+            c.notify_vcpu = vcpu;
+            return 0;
         case State::Virq:
             if (virq_is_per_vcpu(c.virq)) return -XEN_EINVAL;
             c.notify_vcpu = vcpu;
             return 0;
-        default: return -XEN_EINVAL;
+        default:
+            return -XEN_EINVAL;
     }
 }
 

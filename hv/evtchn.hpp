@@ -11,26 +11,26 @@
 #include <vector>
 
 #include "abi/xen.hpp"
-#include "kvm/vm.hpp"
+#include "platform/platform.hpp"
 
 namespace xenolith::hv {
 
 class Domain;
 
 // The host side of a channel whose other end is a guest port: a backend in the hypervisor
-// process (Xen's dom0 role). The eventfd becomes readable when the guest notifies; KVM
-// signals it in the kernel when the guest uses the notify port (docs/guest-abi.md).
+// process (Xen's dom0 role). The eventfd becomes readable when the guest notifies; where
+// the platform can, without an exit (KVM signals it in the kernel when the guest uses the
+// notify port, docs/guest-abi.md).
 struct HostEndpoint {
-    kvm::IoEventFd event;
+    std::unique_ptr<platform::NotifyEndpoint> event;
 };
 
 // 2-level limit: one bit per port in shared_info's evtchn_pending.
-inline constexpr uint32_t kMaxEventChannels2L =
-    sizeof(xen_ulong_t) * sizeof(xen_ulong_t) * 64;
+inline constexpr uint32_t kMaxEventChannels2L = sizeof(xen_ulong_t) * sizeof(xen_ulong_t) * 64;
 inline constexpr uint32_t kDefaultMaxEventChannels = 1023;
 
 class EventChannelTable {
-public:
+  public:
     EventChannelTable(Domain& domain, uint32_t max_ports);
 
     // Each returns a port (>= 0) or a negative Xen errno.
@@ -67,7 +67,7 @@ public:
     // unbound, so no other domain is left bound to a dead port.
     void reset();
 
-private:
+  private:
     enum class State : uint8_t { Free, Unbound, Interdomain, Virq, Ipi, Reserved };
     struct Channel {
         State state = State::Free;
@@ -75,7 +75,7 @@ private:
         uint32_t virq = 0;
         domid_t remote_dom = 0;
         uint32_t remote_port = 0;
-        std::weak_ptr<Domain> peer;  // Interdomain: the other end (may be this domain)
+        std::weak_ptr<Domain> peer;          // Interdomain: the other end (may be this domain)
         std::shared_ptr<HostEndpoint> host;  // Interdomain with a backend in this process
     };
 
@@ -111,8 +111,8 @@ private:
     std::array<std::atomic<Bucket*>, kMaxBuckets> buckets_{};
     std::vector<std::unique_ptr<Bucket>> owned_buckets_;  // table lock
     std::atomic<uint64_t> sends_{0};
-    std::atomic<uint32_t> nr_ports_{0};                   // ports [0, nr_ports_) have slots
-    std::vector<std::vector<int32_t>> virq_ports_;        // [vcpu][virq] -> port or -1, table lock
+    std::atomic<uint32_t> nr_ports_{0};             // ports [0, nr_ports_) have slots
+    std::vector<std::vector<int32_t>> virq_ports_;  // [vcpu][virq] -> port or -1, table lock
 };
 
 }  // namespace xenolith::hv

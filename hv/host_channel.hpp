@@ -12,7 +12,7 @@
 namespace xenolith::hv {
 
 class HostChannel {
-public:
+  public:
     // Throws Error when `guest_port` is not an unbound port offered to domid 0.
     HostChannel(std::shared_ptr<Domain> domain, uint32_t guest_port);
     ~HostChannel();
@@ -20,7 +20,7 @@ public:
     HostChannel& operator=(const HostChannel&) = delete;
 
     // Readable when the guest has notified since the last consume().
-    int fd() const { return endpoint_->event.fd(); }
+    int fd() const { return endpoint_->event->fd(); }
     // Clears the readiness; returns how many notifications arrived (0 if none).
     uint64_t consume();
     // Raises the guest's port.
@@ -28,7 +28,7 @@ public:
     uint32_t guest_port() const { return port_; }
     Domain& domain() const { return *domain_; }
 
-private:
+  private:
     std::shared_ptr<Domain> domain_;
     uint32_t port_;
     std::shared_ptr<HostEndpoint> endpoint_;

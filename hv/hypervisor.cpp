@@ -7,8 +7,7 @@
 #include <string>
 
 #include "base/error.hpp"
-#include "kvm/vcpu.hpp"
-#include "kvm/vm.hpp"
+#include "platform/select.hpp"
 
 namespace xenolith::hv {
 
@@ -17,16 +16,13 @@ namespace {
 domid_t next_domid(domid_t id) {
     return static_cast<domid_t>(uint32_t{id} + 1 >= uint32_t{DOMID_FIRST_RESERVED} ? 1 : id + 1);
 }
-
-uint32_t probe_tsc_khz(const kvm::System& kvm) {
-    kvm::Vm vm = kvm.create_vm();
-    return vm.create_vcpu(0).tsc_khz();
-}
 }  // namespace
 
-Hypervisor::Hypervisor(const std::string& kvm_path)
-    : kvm_(kvm_path),
-      time_(probe_tsc_khz(kvm_)),
+Hypervisor::Hypervisor() : Hypervisor(platform::open_platform(platform::Accel::Auto)) {}
+
+Hypervisor::Hypervisor(std::unique_ptr<platform::Platform> platform)
+    : platform_(std::move(platform)),
+      time_(platform_->tsc_khz()),
       scheduling_(static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_CONF)))) {}
 
 namespace {
@@ -41,8 +37,12 @@ uint64_t meminfo_bytes(const std::string& wanted) {
 }
 }  // namespace
 
-uint64_t Hypervisor::host_available_memory() { return meminfo_bytes("MemAvailable:"); }
-uint64_t Hypervisor::host_total_memory() { return meminfo_bytes("MemTotal:"); }
+uint64_t Hypervisor::host_available_memory() {
+    return meminfo_bytes("MemAvailable:");
+}
+uint64_t Hypervisor::host_total_memory() {
+    return meminfo_bytes("MemTotal:");
+}
 
 uint64_t Hypervisor::committed_memory() const {
     std::lock_guard lock(mutex_);
@@ -68,10 +68,11 @@ std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
                     " MiB exceeds the " + std::to_string(available >> 20) +
                     " MiB this host has available");
 
-    uint32_t max_vcpus = static_cast<uint32_t>(kvm_.check_extension(KVM_CAP_MAX_VCPUS));
+    const uint32_t max_vcpus = platform_->max_vcpus();
     if (max_vcpus && params.vcpus > max_vcpus)
         throw Error("domain " + params.name + ": " + std::to_string(params.vcpus) +
-                    " vCPUs exceed KVM's limit of " + std::to_string(max_vcpus));
+                    " vCPUs exceed the " + platform_->name() + " platform's limit of " +
+                    std::to_string(max_vcpus));
     std::lock_guard lock(mutex_);
     // Checked under the lock, so that concurrent creates cannot both take the last RAM.
     if (uint64_t total = host_total_memory(); total) {
@@ -119,7 +120,8 @@ void Hypervisor::rename_domain(domid_t id, const std::string& name) {
     if (it == domains_.end()) throw Error("no domain with id " + std::to_string(id));
     for (const auto& [other, d] : domains_)
         if (other != id && d->name() == name)
-            throw Error("a domain named '" + name + "' already exists (domid " + std::to_string(other) + ")");
+            throw Error("a domain named '" + name + "' already exists (domid " +
+                        std::to_string(other) + ")");
     it->second->set_name(name);
 }
 

@@ -1,4 +1,4 @@
-// The hypervisor instance: the KVM system handle, the time source and every domain.
+// The hypervisor instance: the platform that runs guests, the time source and every domain.
 // Domain ids are allocated here, as Xen's domctl does; domid 0 is the control domain
 // (the host side), so guests get 1 and up.
 #pragma once
@@ -11,13 +11,15 @@
 #include "hv/domain.hpp"
 #include "hv/pvclock.hpp"
 #include "hv/scheduling.hpp"
-#include "kvm/system.hpp"
+#include "platform/platform.hpp"
 
 namespace xenolith::hv {
 
 class Hypervisor {
-public:
-    explicit Hypervisor(const std::string& kvm_path = "/dev/kvm");
+  public:
+    // On the platform `accel = "auto"` picks (platform/select.hpp).
+    Hypervisor();
+    explicit Hypervisor(std::unique_ptr<platform::Platform> platform);
 
     // Creates a domain in the Building state. Throws Error (with the reason) when the
     // request exceeds what the host allows or KVM refuses; nothing is left behind.
@@ -29,7 +31,7 @@ public:
     void rename_domain(domid_t id, const std::string& name);
     std::vector<std::shared_ptr<Domain>> domains() const;
 
-    const kvm::System& kvm() const { return kvm_; }
+    platform::Platform& platform() const { return *platform_; }
     const TimeSource& time() const { return time_; }
     // The CPU pools and their schedulers: which vCPU runs on which host CPU.
     Scheduling& scheduling() { return scheduling_; }
@@ -47,8 +49,8 @@ public:
     uint64_t free_memory() const;
     static constexpr uint64_t kHostReserveBytes = uint64_t{512} << 20;
 
-private:
-    kvm::System kvm_;
+  private:
+    std::unique_ptr<platform::Platform> platform_;
     TimeSource time_;
     // Before domains_: domains leave their pools as they are destroyed.
     Scheduling scheduling_;

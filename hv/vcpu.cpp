@@ -21,103 +21,32 @@
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
 #include "hv/hypercall_page.hpp"
-#include "hv/hvm_cpuid.hpp"
 #include "hv/hypervisor.hpp"
-#include "hv/scheduling.hpp"
 #include "hv/pvclock.hpp"
+#include "hv/scheduling.hpp"
 
 namespace xenolith::hv {
 
 namespace {
-
-// The signal that knocks a vCPU thread out of KVM_RUN. Real-time signals queue and are
-// not used by the C library for this; SIGRTMIN itself is left to glibc's internals.
-int kick_signal() { return SIGRTMIN + 2; }
-
-thread_local kvm::Vcpu* tls_kvm_vcpu = nullptr;
-
-void on_kick_signal(int) {
-    // Covers the window between the thread's last check and KVM_RUN: the ioctl sees the
-    // flag and returns at once instead of entering the guest.
-    if (tls_kvm_vcpu) tls_kvm_vcpu->request_immediate_exit();
-}
-
-void install_kick_handler() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        struct sigaction sa{};
-        sa.sa_handler = on_kick_signal;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0;  // no SA_RESTART: ppoll and KVM_RUN return EINTR
-        check_syscall(::sigaction(kick_signal(), &sa, nullptr), "sigaction");
-    });
-}
-
-constexpr uint64_t kRflagsIopl3If = 0x3202;
-// The opcode of `out %eax, $imm8` (the hypercall stubs and the notify port use it).
-constexpr uint16_t kOutImm8Eax = 0xe7;
 constexpr uint64_t kClockRefreshNs = 1'000'000'000;
-
-kvm_segment user_segment(uint16_t selector, bool code) {
-    kvm_segment s{};
-    s.base = 0;
-    s.limit = 0xffffffff;
-    s.selector = selector;
-    s.type = code ? 11 : 3;  // execute/read accessed, or read/write accessed
-    s.present = 1;
-    s.dpl = 3;
-    s.db = code ? 0 : 1;
-    s.s = 1;
-    s.l = code ? 1 : 0;
-    s.g = 1;
-    return s;
-}
-
 }  // namespace
 
-kvm_sregs pv_sregs(kvm_sregs s, const VcpuContext& ctx) {
-    // The CPL-3 long-mode state that PVM runs natively (shared/PLATFORM.md); on VT-x/AMD-V
-    // it is an ordinary user-mode state.
-    s.cs = user_segment(0x2b, true);
-    s.ss = s.ds = s.es = user_segment(0x23, false);
-    s.fs = user_segment(0x23, false);
-    s.gs = user_segment(0x23, false);
-    s.fs.base = ctx.fs_base;
-    s.gs.base = ctx.gs_base;
-    // A 64-bit TSS covering one page: its I/O bitmap decides which ports `out` may reach.
-    s.tr = kvm_segment{};
-    s.tr.base = ctx.tss_base;
-    s.tr.limit = kPageSize - 1;
-    s.tr.selector = 0x40;
-    s.tr.type = 11;  // busy 64-bit TSS
-    s.tr.present = 1;
-    constexpr uint64_t PE = 1, MP = 2, ET = 1 << 4, NE = 1 << 5, WP = 1 << 16, AM = 1 << 18,
-                       PG = 1ull << 31;
-    s.cr0 = PE | MP | ET | NE | WP | AM | PG;
-    constexpr uint64_t PAE = 1 << 5, OSFXSR = 1 << 9, OSXMMEXCPT = 1 << 10, FSGSBASE = 1 << 16;
-    s.cr4 = PAE | OSFXSR | OSXMMEXCPT | FSGSBASE;
-    constexpr uint64_t SCE = 1, LME = 1 << 8, LMA = 1 << 10, NXE = 1 << 11;
-    s.efer = SCE | LME | LMA | NXE;
-    s.cr3 = ctx.cr3;
-    return s;
-}
-
-Vcpu::Vcpu(Domain& domain, uint32_t id, kvm::Vcpu kvm)
+Vcpu::Vcpu(Domain& domain, uint32_t id, std::unique_ptr<platform::Vcpu> cpu)
     : domain_(domain),
       id_(id),
-      kvm_(std::move(kvm)),
+      cpu_(std::move(cpu)),
       unit_(domain.id(), id, static_cast<sched::Time>(TimeSource::system_time_ns())) {
-    wake_fd_.reset(static_cast<int>(
-        check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
-    // The guest TSC is the host TSC, so one pvclock scale serves every vCPU and RDTSC
-    // in the guest and in the host agree (benchmarks compare them directly).
-    kvm_.set_tsc_offset(0);
-    if (domain.is_pvh()) kvm_.sync_sregs_on_exit();
+    wake_fd_.reset(
+        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
 }
 
-Scheduling& Vcpu::scheduling() const { return domain_.hypervisor().scheduling(); }
+Scheduling& Vcpu::scheduling() const {
+    return domain_.hypervisor().scheduling();
+}
 
-Vcpu::~Vcpu() { join(); }
+Vcpu::~Vcpu() {
+    join();
+}
 
 bool Vcpu::initialised() const {
     std::lock_guard lock(mutex_);
@@ -127,8 +56,9 @@ bool Vcpu::initialised() const {
 long Vcpu::initialise(const VcpuContext& ctx) {
     std::lock_guard lock(mutex_);
     if (initialised_) return -XEN_EEXIST;
-    if (ctx.cr3 % kPageSize != 0 || !domain_.memory().contains(ctx.cr3, kPageSize) ||
-        ctx.tss_base % kPageSize != 0 || !domain_.memory().contains(ctx.tss_base, kPageSize))
+    const platform::BootContext& boot = ctx.boot;
+    if (boot.cr3 % kPageSize != 0 || !domain_.memory().contains(boot.cr3, kPageSize) ||
+        boot.tss_base % kPageSize != 0 || !domain_.memory().contains(boot.tss_base, kPageSize))
         return -XEN_EINVAL;
     context_ = ctx;
     initialised_ = true;
@@ -140,10 +70,7 @@ long Vcpu::up() {
         std::lock_guard lock(mutex_);
         if (!initialised_) return -XEN_EINVAL;
         up_.store(true);
-        if (!thread_.joinable()) {
-            install_kick_handler();
-            thread_ = std::thread([this] { thread_main(); });
-        }
+        if (!thread_.joinable()) thread_ = std::thread([this] { thread_main(); });
     }
     scheduling().refresh(*this);
     kick();
@@ -158,13 +85,11 @@ long Vcpu::down() {
 }
 
 void Vcpu::preempt_kick() {
-    kvm_.request_immediate_exit();
-    if (in_guest_.load()) ::pthread_kill(pthread_.load(), kick_signal());
+    cpu_->request_exit();
 }
 
 void Vcpu::kick() {
-    kvm_.request_immediate_exit();
-    if (in_guest_.load()) ::pthread_kill(pthread_.load(), kick_signal());
+    cpu_->request_exit();
     uint64_t one = 1;
     ssize_t rc = ::write(wake_fd_.get(), &one, sizeof one);
     (void)rc;  // EAGAIN: the counter is already nonzero, which is all a wake needs
@@ -237,7 +162,9 @@ void Vcpu::update_runstate_area() {
     domain_.memory().write(runstate_gpa_, info);
 }
 
-void Vcpu::get_runstate(vcpu_runstate_info_t& info) const { info = scheduling().runstate(*this); }
+void Vcpu::get_runstate(vcpu_runstate_info_t& info) const {
+    info = scheduling().runstate(*this);
+}
 
 uint64_t Vcpu::cpu_time_ns() const {
     vcpu_runstate_info_t info{};
@@ -249,13 +176,15 @@ uint64_t Vcpu::cpu_time_ns() const {
 
 namespace {
 // Empty means any CPU. CPUs beyond the host's are dropped; none left is an error.
-sched::CpuSet affinity_set(const std::vector<unsigned>& cpus, const sched::CpuSet& host, uint32_t vcpu) {
+sched::CpuSet affinity_set(const std::vector<unsigned>& cpus, const sched::CpuSet& host,
+                           uint32_t vcpu) {
     if (cpus.empty()) return sched::CpuSet::all();
     sched::CpuSet set;
     for (unsigned cpu : cpus)
         if (host.contains(cpu)) set.add(cpu);
     if (set.empty())
-        throw Error("vCPU " + std::to_string(vcpu) + ": none of the CPUs in its affinity is a host CPU");
+        throw Error("vCPU " + std::to_string(vcpu) +
+                    ": none of the CPUs in its affinity is a host CPU");
     return set;
 }
 }  // namespace
@@ -300,39 +229,32 @@ std::optional<unsigned> Vcpu::last_cpu() const {
 }
 
 void Vcpu::thread_main() {
-    tls_kvm_vcpu = &kvm_;
-    pthread_.store(::pthread_self());
     holds_cpu_ = &scheduling().holds_cpu(*this);
     {
         sigevent sev{};
         sev.sigev_notify = SIGEV_THREAD_ID;
-        sev.sigev_signo = kick_signal();
+        sev.sigev_signo = platform::kick_signal();
         sev._sigev_un._tid = static_cast<pid_t>(::syscall(SYS_gettid));
         has_posix_timer_ = ::timer_create(CLOCK_MONOTONIC, &sev, &posix_timer_) == 0;
     }
     try {
         apply_context();
-        while (prepare_to_run()) {
-            in_guest_.store(true);
-            bool exited = kvm_.run();
-            in_guest_.store(false);
-            if (exited) handle_exit();
-        }
+        while (prepare_to_run()) handle_exit(cpu_->run());
     } catch (const std::exception& e) {
         // A host-side failure (an ioctl, memory) is not the guest's fault, but the domain
         // cannot go on: report it as a crash with the reason.
-        domain_.crash(id_, std::string("vCPU ") + std::to_string(id_) + ": host error: " + e.what());
+        domain_.crash(id_,
+                      std::string("vCPU ") + std::to_string(id_) + ": host error: " + e.what());
     } catch (...) {
         // fatal() unwinds with a non-std exception after recording the crash.
     }
-    in_guest_.store(false);
     try {
         scheduling().thread_exit(*this);
     } catch (const std::exception&) {
     }
     if (has_posix_timer_) ::timer_delete(posix_timer_);
     has_posix_timer_ = false;
-    tls_kvm_vcpu = nullptr;
+    platform::bind_kick_target(nullptr);
 }
 
 void Vcpu::apply_context() {
@@ -342,35 +264,21 @@ void Vcpu::apply_context() {
         ctx = *context_;
         context_.reset();
     }
-    if (domain_.is_pvh()) {
-        // Without sregs (a secondary vCPU) KVM's reset state stays: the in-kernel LAPIC
-        // holds the vCPU until the guest starts it with INIT and SIPI, as on hardware.
-        if (ctx.sregs) {
-            kvm_.set_sregs(*ctx.sregs);
-            kvm_.regs() = ctx.regs;
-            kvm_.mark_regs_dirty();
-        }
-        refresh_clock();
-        return;
-    }
-    kvm_.set_sregs(pv_sregs(kvm_.get_sregs(), ctx));
-    cr3_ = ctx.cr3;
+    cpu_->boot(ctx.boot);
+    cr3_ = ctx.boot.cr3;
     event_callback_ = ctx.event_callback;
-    kvm_.regs() = ctx.regs;
-    kvm_.regs().rflags = kRflagsIopl3If;
-    kvm_.mark_regs_dirty();
     refresh_clock();
 }
 
 struct FatalExit {};
 
-void Vcpu::fatal(const std::string& why) {
+void Vcpu::fatal(const std::string& why, uint64_t fault_address) {
     // Faulting on the callback's first instruction with the frame just written means no
     // guest instruction ran since delivery: the fault was already pending for the
     // interrupted code (a kick can land between a fault and its injection, and PVM does not
     // report it as pending), so report that code's registers. PV guests here have no
     // exception handlers, so every fault is fatal and this is the only place it matters.
-    kvm_regs& r = kvm_.regs();
+    platform::Registers& r = cpu_->regs();
     std::string note;
     if (last_upcall_ && r.rip == event_callback_ && r.rsp == last_upcall_->frame) {
         r.rip = last_upcall_->rip;
@@ -378,14 +286,14 @@ void Vcpu::fatal(const std::string& why) {
         r.rflags = last_upcall_->rflags;
         note = " (raised as an event upcall was being delivered)";
     }
-    domain_.crash(id_, why + note + "\n" + register_dump());
+    domain_.crash(id_, why + note + "\n" + register_dump(fault_address));
     throw FatalExit{};
 }
 
 bool Vcpu::prepare_to_run() {
     for (;;) {
         // Clear first, then look: a kick that lands after the look sets it again.
-        kvm_.clear_immediate_exit();
+        cpu_->clear_exit_request();
         if (domain_.stopping()) return false;
         if (!up_.load() || domain_.paused()) {
             // Down or paused: whoever did it made the unit offline (Scheduling::refresh).
@@ -423,130 +331,104 @@ void Vcpu::refresh_clock() {
     last_clock_update_ = TimeSource::system_time_ns();
 }
 
-void Vcpu::handle_exit() {
+void Vcpu::handle_exit(const platform::Exit& exit) {
     counters_.exits.fetch_add(1, std::memory_order_relaxed);
-    kvm_run* run = kvm_.run_area();
-    if (run->exit_reason != KVM_EXIT_SHUTDOWN) last_upcall_.reset();  // the guest ran on
-    if (domain_.is_pvh() && handle_pvh_exit()) return;
-    char buf[160];
-    switch (run->exit_reason) {
-        case KVM_EXIT_IO:
-            if (run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 4 && run->io.count == 1) {
-                if (run->io.port == XENOLITH_HYPERCALL_PORT) {
-                    handle_hypercall();
-                    return;
-                }
-                if (run->io.port == XENOLITH_NOTIFY_PORT) {
-                    // The notify port's slow path (no backend caught it in the kernel): an
-                    // EVTCHNOP_send with no result to return, so a bad port is just ignored.
-                    uint32_t port;
-                    std::memcpy(&port, reinterpret_cast<uint8_t*>(run) + run->io.data_offset, sizeof port);
-                    domain_.evtchn().send(port);
-                    return;
-                }
-            }
-            std::snprintf(buf, sizeof buf, "guest port I/O %s port 0x%x size %u (not a hypercall)",
-                          run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", run->io.port,
-                          run->io.size);
-            fatal(buf);
-        case KVM_EXIT_SHUTDOWN: fatal("guest exception (the vCPU faulted)");
-        case KVM_EXIT_MMIO:
-            std::snprintf(buf, sizeof buf, "guest access to 0x%" PRIx64 " outside its RAM",
-                          static_cast<uint64_t>(run->mmio.phys_addr));
-            fatal(buf);
-        case KVM_EXIT_INTERNAL_ERROR:
-            std::snprintf(buf, sizeof buf, "KVM internal error, suberror %u", run->internal.suberror);
-            fatal(buf);
-        case KVM_EXIT_FAIL_ENTRY:
-            std::snprintf(buf, sizeof buf, "KVM entry failure, reason 0x%llx",
-                          static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason));
-            fatal(buf);
-        case KVM_EXIT_INTR: return;
-        default:
-            std::snprintf(buf, sizeof buf, "unexpected KVM exit reason %u", run->exit_reason);
-            fatal(buf);
+    using Kind = platform::Exit::Kind;
+    if (exit.kind != Kind::Fault) last_upcall_.reset();  // the guest ran on
+    switch (exit.kind) {
+        case Kind::Hypercall:
+            run_hypercall(exit.value);
+            return;
+        case Kind::Notify:
+            // The notify port's slow path (no backend caught it before the hypervisor): an
+            // EVTCHNOP_send with no result to return, so a bad port is just ignored.
+            domain_.evtchn().send(static_cast<uint32_t>(exit.value));
+            return;
+        case Kind::Interrupted:
+            return;
+        case Kind::Fault:
+            fatal(exit.what, exit.fault_address);
+        case Kind::PowerOff:
+            domain_.shutdown(SHUTDOWN_poweroff);
+            return;
+        case Kind::Reboot:
+            domain_.shutdown(SHUTDOWN_reboot);
+            return;
+        case Kind::HypercallPage:
+            install_hypercall_page(exit.value);
+            return;
     }
-}
-
-void Vcpu::handle_hypercall() {
-    kvm_run* run = kvm_.run_area();
-    uint32_t nr;
-    std::memcpy(&nr, reinterpret_cast<uint8_t*>(run) + run->io.data_offset, sizeof nr);
-    run_hypercall(nr);
 }
 
 void Vcpu::run_hypercall(uint64_t nr) {
     counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
     if (domain_.is_pvh()) {
         // Arguments are addresses in whatever paging mode the guest is in right now.
-        const kvm_sregs s = kvm_.exit_sregs();
+        const platform::ControlRegisters s = cpu_->control_registers();
         constexpr uint64_t kCr0Pg = 1ull << 31, kEferLma = 1ull << 10;
         access_cr3_ = s.cr3;
-        if (!(s.cr0 & kCr0Pg)) access_mode_ = GuestAccess::Mode::Physical;
-        else if (s.efer & kEferLma) access_mode_ = GuestAccess::Mode::Kernel64;
-        else access_mode_ = GuestAccess::Mode::Unsupported;
+        if (!(s.cr0 & kCr0Pg))
+            access_mode_ = GuestAccess::Mode::Physical;
+        else if (s.efer & kEferLma)
+            access_mode_ = GuestAccess::Mode::Kernel64;
+        else
+            access_mode_ = GuestAccess::Mode::Unsupported;
     }
-    kvm_regs& r = kvm_.regs();
+    platform::Registers& r = cpu_->regs();
     HypercallArgs args{r.rdi, r.rsi, r.rdx, r.r10, r.r8};
     HypercallContext ctx{domain_, *this, guest()};
     long ret = dispatch_hypercall(ctx, nr, args);
-    // The handler may have blocked; the registers in kvm_run are still this exit's.
-    kvm_.regs().rax = static_cast<uint64_t>(ret);
-    kvm_.mark_regs_dirty();
+    // The handler may have blocked; the registers are still this exit's.
+    cpu_->regs().rax = static_cast<uint64_t>(ret);
+    cpu_->mark_regs_dirty();
+}
+
+void Vcpu::deliver_pvh_upcall() {
+    // An interrupt vector through the in-kernel LAPIC, as Xen's HVM callback. The guest
+    // clears evtchn_upcall_pending in its handler; while it stays set the vector is raised
+    // again at each return to the guest (the LAPIC's IRR holds one), which is Xen's
+    // level-like callback-via-vector behaviour, so nothing raised is ever lost.
+    uint8_t vector = upcall_vector_.load();
+    if (!vector) {
+        // The domain-wide callback vector: Xen raises it without a LAPIC in-service entry,
+        // so guests never EOI it (Linux EOIs only per-vCPU upcall vectors). Through KVM's
+        // LAPIC it would stay in service after delivery and hold back every interrupt of
+        // its priority class and below; retire it between runs.
+        vector = domain_.callback_vector();
+        if (!vector) return;
+        cpu_->retire_vector(vector);
+    }
+    vcpu_info_t* vi = vcpu_info();
+    if (!vi || !std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load()) return;
+    domain_.platform_vm().raise_vector(id_, vector);
+    counters_.upcalls.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Vcpu::deliver_upcall_if_due() {
-    if (domain_.is_pvh()) {
-        // An interrupt vector through the in-kernel LAPIC, as Xen's HVM callback. The
-        // guest clears evtchn_upcall_pending in its handler; while it stays set the vector
-        // is raised again at each return to the guest (the LAPIC's IRR holds one), which is
-        // Xen's level-like callback-via-vector behaviour, so nothing raised is ever lost.
-        uint8_t vector = upcall_vector_.load();
-        if (!vector) {
-            // The domain-wide callback vector: Xen raises it without a LAPIC in-service
-            // entry, so guests never EOI it (Linux EOIs only per-vCPU upcall vectors).
-            // Through KVM's LAPIC it would stay in service after delivery and hold back
-            // every interrupt of its priority class and below; retire it between runs.
-            vector = domain_.callback_vector();
-            if (!vector) return;
-            kvm_.clear_in_service(vector);
-        }
-        vcpu_info_t* vi = vcpu_info();
-        if (!vi || !std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load()) return;
-        domain_.vm().signal_msi(id_, vector);
-        counters_.upcalls.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
+    if (domain_.is_pvh()) return deliver_pvh_upcall();
     if (!event_callback_) return;
     vcpu_info_t* vi = vcpu_info();
     if (!vi) return;
     if (!std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load() ||
         std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load())
         return;
-    kvm_regs& r = kvm_.regs();
-    uint64_t frame = r.rsp - XENOLITH_UPCALL_FRAME_OFFSET;
-    // On VT-x/AMD-V a port-I/O exit leaves RIP on the `out`, and KVM steps over it at the
-    // next KVM_RUN only if RIP is unchanged; since the upcall changes RIP, the frame must
-    // hold the address after that `out %eax, $port` (PVM's emulator has already moved it).
-    uint64_t resume = r.rip;
-    const kvm_run* run = kvm_.run_area();
-    if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT) {
-        auto insn = guest().read<uint16_t>(r.rip);
-        if (insn && *insn == (kOutImm8Eax | (run->io.port << 8))) resume += 2;
-    }
-    const uint64_t saved[3] = {r.rflags, resume, r.rsp};
+    platform::Registers& r = cpu_->regs();
+    // The platform reports RIP past a trapping `out` already, so the frame holds where the
+    // interrupted code goes on.
+    const uint64_t frame = r.rsp - XENOLITH_UPCALL_FRAME_OFFSET;
+    const uint64_t saved[3] = {r.rflags, r.rip, r.rsp};
     if (r.rsp < XENOLITH_UPCALL_FRAME_OFFSET ||
         !guest().copy_to(frame, {reinterpret_cast<const uint8_t*>(saved), sizeof saved})) {
         char buf[96];
-        std::snprintf(buf, sizeof buf, "event upcall frame at 0x%" PRIx64 " is not writable guest memory",
-                      frame);
+        std::snprintf(buf, sizeof buf,
+                      "event upcall frame at 0x%" PRIx64 " is not writable guest memory", frame);
         fatal(buf);
     }
     std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).store(1);
-    last_upcall_ = InterruptedContext{frame, resume, r.rsp, r.rflags};
+    last_upcall_ = InterruptedContext{frame, r.rip, r.rsp, r.rflags};
     r.rsp = frame;
     r.rip = event_callback_;
-    kvm_.mark_regs_dirty();
+    cpu_->mark_regs_dirty();
     counters_.upcalls.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -615,7 +497,8 @@ long Vcpu::block() {
     // SCHEDOP_block re-enables event delivery, as in Xen, so that an event raised just
     // before the call cannot be missed.
     if (vi) std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).store(0);
-    sleep_until([&] { return vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load(); }, 0);
+    sleep_until([&] { return vi && std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load(); },
+                0);
     refresh_clock();
     return 0;
 }
@@ -638,81 +521,43 @@ long Vcpu::poll(std::span<const uint32_t> ports, uint64_t timeout_ns) {
     return 0;
 }
 
-bool Vcpu::handle_pvh_exit() {
-    kvm_run* run = kvm_.run_area();
-    switch (run->exit_reason) {
-        case KVM_EXIT_IO:
-            // The hypercall page's stubs use the PV path; any other port has no device.
-            if (run->io.port == XENOLITH_HYPERCALL_PORT) return false;
-            pvh_port_io();
-            return true;
-        case KVM_EXIT_MMIO:
-            // No device model: reads of unbacked addresses see all ones (an absent
-            // device), writes go nowhere.
-            if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
-            return true;
-        case KVM_EXIT_X86_RDMSR:
-        case KVM_EXIT_X86_WRMSR: pvh_msr(); return true;
-        case KVM_EXIT_SHUTDOWN: fatal("triple fault (the guest reset its vCPU)");
-        default: return false;
-    }
-}
-
-void Vcpu::pvh_port_io() {
-    kvm_run* run = kvm_.run_area();
-    uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
-    const size_t bytes = size_t{run->io.size} * run->io.count;
-    if (run->io.direction == KVM_EXIT_IO_IN) {
-        std::memset(data, 0xff, bytes);
-        return;
-    }
-    if (bytes == 0) return;
-    const uint8_t value = data[0];
-    if (run->io.port == domain_.acpi_sleep_port() && domain_.acpi_sleep_port() != 0) {
-        // ACPI sleep control register (hardware-reduced ACPI): SLP_EN (bit 5) with
-        // SLP_TYP (bits 4:2) = 5, the _S5 value the DSDT gives, is "soft off".
-        constexpr uint8_t kSlpEn = 1u << 5;
-        if ((value & kSlpEn) && ((value >> 2) & 7) == 5) domain_.shutdown(SHUTDOWN_poweroff);
-    } else if (run->io.port == domain_.acpi_reset_port() && domain_.acpi_reset_port() != 0) {
-        if (value == domain_.acpi_reset_value()) domain_.shutdown(SHUTDOWN_reboot);
-    }
-}
-
-void Vcpu::pvh_msr() {
-    kvm_run* run = kvm_.run_area();
-    run->msr.error = 1;  // #GP unless handled: as for an MSR that does not exist
-    if (run->exit_reason != KVM_EXIT_X86_WRMSR || run->msr.index != kXenHypercallMsr) return;
+void Vcpu::install_hypercall_page(uint64_t msr_value) {
     // The value is the page's guest-physical address; the low 12 bits select which
     // hypercall page, and there is one.
-    const uint64_t gpa = run->msr.data & ~(kPageSize - 1);
-    if ((run->msr.data & (kPageSize - 1)) != 0) return;
-    auto page = domain_.memory().span(gpa, kPageSize);
-    if (page.empty()) return;
-    write_hypercall_page(page);
-    run->msr.error = 0;
+    const uint64_t gpa = msr_value & ~(kPageSize - 1);
+    auto page = (msr_value & (kPageSize - 1)) == 0 ? domain_.memory().span(gpa, kPageSize)
+                                                   : std::span<uint8_t>{};
+    if (!page.empty()) write_hypercall_page(page);
+    cpu_->complete_hypercall_page(!page.empty());
 }
 
-std::string Vcpu::register_dump() {
-    const kvm_regs& r = kvm_.regs();
-    kvm_sregs s{};
+std::string Vcpu::register_dump(uint64_t fault_address) {
+    const platform::Registers& r = cpu_->regs();
+    platform::ControlRegisters s{};
     try {
-        s = kvm_.get_sregs();
+        s = cpu_->control_registers();
     } catch (const std::exception&) {
     }
+    if (fault_address) s.cr2 = fault_address;
     char buf[1024];
     std::string rip_symbol = domain_.symbolize(r.rip);
-    std::snprintf(
-        buf, sizeof buf,
-        "RIP: %016llx%s%s\nRSP: %016llx  RFLAGS: %016llx\n"
-        "RAX: %016llx  RBX: %016llx  RCX: %016llx\n"
-        "RDX: %016llx  RSI: %016llx  RDI: %016llx\n"
-        "RBP: %016llx  R8:  %016llx  R9:  %016llx\n"
-        "R10: %016llx  R11: %016llx  R12: %016llx\n"
-        "R13: %016llx  R14: %016llx  R15: %016llx\n"
-        "CR2: %016llx  CR3: %016llx",
-        r.rip, rip_symbol.empty() ? "" : " ", rip_symbol.c_str(), r.rsp, r.rflags, r.rax, r.rbx,
-        r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
-        s.cr2, s.cr3);
+    std::snprintf(buf, sizeof buf,
+                  "RIP: %016" PRIx64 "%s%s\nRSP: %016" PRIx64 "  RFLAGS: %016" PRIx64
+                  "\n"
+                  "RAX: %016" PRIx64 "  RBX: %016" PRIx64 "  RCX: %016" PRIx64
+                  "\n"
+                  "RDX: %016" PRIx64 "  RSI: %016" PRIx64 "  RDI: %016" PRIx64
+                  "\n"
+                  "RBP: %016" PRIx64 "  R8:  %016" PRIx64 "  R9:  %016" PRIx64
+                  "\n"
+                  "R10: %016" PRIx64 "  R11: %016" PRIx64 "  R12: %016" PRIx64
+                  "\n"
+                  "R13: %016" PRIx64 "  R14: %016" PRIx64 "  R15: %016" PRIx64
+                  "\n"
+                  "CR2: %016" PRIx64 "  CR3: %016" PRIx64,
+                  r.rip, rip_symbol.empty() ? "" : " ", rip_symbol.c_str(), r.rsp, r.rflags, r.rax,
+                  r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13,
+                  r.r14, r.r15, s.cr2, s.cr3);
     return buf;
 }
 

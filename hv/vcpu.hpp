@@ -1,17 +1,19 @@
-// A guest vCPU: one host thread that runs KVM_RUN, decodes each exit once and dispatches it.
+// A guest vCPU: one host thread that runs the platform's vCPU (platform/platform.hpp) and
+// dispatches each neutral exit once.
 //
 // Waking a vCPU ("kick") works whether it is in the guest, about to enter, or asleep: the
-// kicker sets kvm_run.immediate_exit (KVM_RUN then returns at once), signals the thread
-// when it is inside the guest, and writes the vCPU's wake eventfd for when it sleeps.
-// Timers are POSIX timers aimed at the vCPU thread itself, so expiry needs no other thread.
+// kicker asks the platform to end run() (it interrupts the guest, or makes the next run()
+// return at once) and writes the vCPU's wake eventfd for when it sleeps. Timers are POSIX
+// timers aimed at the vCPU thread itself with the platform's kick signal, so expiry needs
+// no other thread.
 #pragma once
 
-#include <linux/kvm.h>
 #include <pthread.h>
 #include <time.h>
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -23,7 +25,7 @@
 
 #include "base/unique_fd.hpp"
 #include "hv/guest_access.hpp"
-#include "kvm/vcpu.hpp"
+#include "platform/platform.hpp"
 #include "sched/unit.hpp"
 
 namespace xenolith::hv {
@@ -33,17 +35,8 @@ class Scheduling;
 
 // Where a vCPU starts: the builder's boot state for vCPU 0, VCPUOP_initialise for others.
 struct VcpuContext {
-    kvm_regs regs{};  // RFLAGS is forced to IOPL 3 | IF
-    uint64_t cr3 = 0;
-    uint64_t fs_base = 0;
-    uint64_t gs_base = 0;
+    platform::BootContext boot;  // PvUser64: RFLAGS is forced to IOPL 3 | IF
     uint64_t event_callback = 0;
-    // The TSS whose I/O bitmap admits the hypercall port (see boot/pv_builder.hpp: PVM
-    // ignores RFLAGS.IOPL at CPL 3 and consults the bitmap).
-    uint64_t tss_base = 0;
-    // PVH: the whole segment and control state, applied as it is (the PVH entry's 32-bit
-    // flat protected mode); `regs` is then applied as it is too, RFLAGS included.
-    std::optional<kvm_sregs> sregs;
 };
 
 struct VcpuCounters {
@@ -53,8 +46,8 @@ struct VcpuCounters {
 };
 
 class Vcpu {
-public:
-    Vcpu(Domain& domain, uint32_t id, kvm::Vcpu kvm);
+  public:
+    Vcpu(Domain& domain, uint32_t id, std::unique_ptr<platform::Vcpu> cpu);
     ~Vcpu();
     Vcpu(const Vcpu&) = delete;
     Vcpu& operator=(const Vcpu&) = delete;
@@ -74,7 +67,7 @@ public:
     bool initialised() const;
     // Makes the vCPU look at its state soon (see the file comment).
     void kick();
-    // Only knocks the thread out of KVM_RUN (no eventfd wake): the scheduling gate's
+    // Only knocks the thread out of the guest (no eventfd wake): the scheduling gate's
     // pre-emption. Takes no lock.
     void preempt_kick();
     // Waits for the thread to leave; the domain must already be stopping.
@@ -95,8 +88,6 @@ public:
     // (Xen translates at every update; a kernel's per-CPU area does not move). -XEN_EFAULT
     // when unmapped or not contiguous.
     long register_runstate_area(const GuestAccess& guest, uint64_t va);
-    // Before the vCPU first runs (builder).
-    void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) { kvm_.set_cpuid(entries); }
 
     // Runstate, any thread: the scheduler's accounting (running = holding a host CPU,
     // runnable = waiting for one, blocked, offline).
@@ -119,19 +110,15 @@ public:
     // The host CPU the vCPU last ran on; nullopt before it first ran.
     std::optional<unsigned> last_cpu() const;
 
-private:
+  private:
     void thread_main();
     bool prepare_to_run();
     void apply_context();
-    void handle_exit();
-    void handle_hypercall();
+    void handle_exit(const platform::Exit& exit);
     void run_hypercall(uint64_t nr);
     void deliver_upcall_if_due();
-    // PVH exits: port I/O and MMIO to absent devices, the
-    // hypercall-page MSR.
-    bool handle_pvh_exit();
-    void pvh_port_io();
-    void pvh_msr();
+    void deliver_pvh_upcall();
+    void install_hypercall_page(uint64_t msr_value);
     void update_runstate_area();
     void check_timer();
     void refresh_clock();
@@ -141,15 +128,17 @@ private:
     template <class Woken>
     void sleep_until(Woken woken, uint64_t timeout_ns);
     Scheduling& scheduling() const;
-    [[noreturn]] void fatal(const std::string& why);
-    std::string register_dump();
+    // Crashes the domain with `why` and the registers (CR2 = `fault_address` when the
+    // platform reported one), and leaves the run loop.
+    [[noreturn]] void fatal(const std::string& why, uint64_t fault_address = 0);
+    std::string register_dump(uint64_t fault_address);
 
     Domain& domain_;
     const uint32_t id_;
-    kvm::Vcpu kvm_;
+    std::unique_ptr<platform::Vcpu> cpu_;
     VcpuCounters counters_;
 
-    mutable std::mutex mutex_;  // guards context_, initialised_, thread_ start
+    mutable std::mutex mutex_;            // guards context_, initialised_, thread_ start
     std::optional<VcpuContext> context_;  // to apply on the vCPU thread
     bool initialised_ = false;
     std::thread thread_;
@@ -157,8 +146,6 @@ private:
     // returning while the thread still runs. Separate from mutex_, which the vCPU thread takes.
     std::mutex join_mutex_;
     std::atomic<bool> up_{false};
-    std::atomic<bool> in_guest_{false};
-    std::atomic<pthread_t> pthread_{};
     // Registered vcpu_info location (kNoVcpuInfo: the slot in shared_info). Atomic: event
     // senders on other threads read it.
     static constexpr uint64_t kNoVcpuInfo = ~uint64_t{0};
@@ -191,14 +178,10 @@ private:
     std::vector<unsigned> soft_affinity_;
     static constexpr int kNoCpu = -1;
     std::atomic<int> last_cpu_{kNoCpu};
-    int pinned_cpu_ = kNoCpu;  // the vCPU thread's own: where it is pinned now
+    int pinned_cpu_ = kNoCpu;                       // the vCPU thread's own: where it is pinned now
     const std::atomic<bool>* holds_cpu_ = nullptr;  // the gate's flag, set at thread start
 
     sched::SchedUnit unit_;
 };
-
-// The segment and control registers of a PV vCPU at CPL 3 (see docs/guest-abi.md),
-// starting from KVM's defaults in `base`.
-kvm_sregs pv_sregs(kvm_sregs base, const VcpuContext& ctx);
 
 }  // namespace xenolith::hv

@@ -28,6 +28,24 @@ struct ControlRegisters {
     uint64_t cr0 = 0, cr2 = 0, cr3 = 0, cr4 = 0, efer = 0;
 };
 
+// A segment register as the x86 descriptor caches hold it (PVH's entry state).
+struct Segment {
+    uint64_t base = 0;
+    uint32_t limit = 0;
+    uint16_t selector = 0;
+    uint8_t type = 0, present = 0, dpl = 0, db = 0, s = 0, l = 0, g = 0;
+};
+struct DescriptorTable {
+    uint64_t base = 0;
+    uint16_t limit = 0;
+};
+// The whole segment and control state of a PVH entry, applied as it is.
+struct SegmentState {
+    Segment cs, ds, es, ss, fs, gs, tr, ldt;
+    DescriptorTable gdt, idt;
+    uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
+};
+
 // Where a vCPU starts.
 struct BootContext {
     enum class Mode {
@@ -46,6 +64,8 @@ struct BootContext {
     // PvUser64 on KVM: the TSS whose I/O bitmap admits the hypercall and notify ports (PVM
     // ignores RFLAGS.IOPL at CPL 3).
     uint64_t tss_base = 0;
+    // Pvh32: the entry's segment and control state (`regs` is then applied as it is too).
+    SegmentState segments;
 };
 
 // Why run() returned. After a Hypercall or Notify exit RIP is already past the trapping
@@ -73,13 +93,17 @@ class Vcpu {
   public:
     virtual ~Vcpu() = default;
 
-    // Sets the boot state; on the vCPU's thread, before the first run().
+    // Sets the boot state. On the thread that will run the vCPU, before the first run():
+    // it binds the vCPU to that thread (see kick_signal()).
     virtual void boot(const BootContext& ctx) = 0;
     // Runs the guest until something needs the hypervisor. Throws Error on a host failure.
     virtual Exit run() = 0;
     // Makes a concurrent run() return Interrupted promptly, or the next one return at once.
     // Any thread; async-signal-safe.
     virtual void request_exit() noexcept = 0;
+    // What the kick signal's handler does on the vCPU's own thread: the signal has already
+    // interrupted whatever run() waits in, so only the request is recorded.
+    virtual void note_exit_request() noexcept = 0;
     // Forgets an earlier request_exit(): call before looking at what the vCPU should do, so
     // that a request made after the look is not lost.
     virtual void clear_exit_request() noexcept = 0;
@@ -164,12 +188,20 @@ class Platform {
     virtual bool supports_hvm() const = 0;
     // The TSC rate guests see (their TSC is the host's).
     virtual uint32_t tsc_khz() const = 0;
+    // The most vCPUs a VM may have; 0: no limit of the platform's own.
+    virtual uint32_t max_vcpus() const = 0;
     // Throws Error with the reason when the VM cannot be made.
     virtual std::unique_ptr<Vm> create_vm(const VmConfig& config) = 0;
 };
 
 // The signal that knocks a vCPU's host thread out of run() (KVM_RUN, or a wait for a stub
-// thread). Real-time, so that it queues; SIGRTMIN itself is glibc's.
+// thread). Real-time, so that it queues; SIGRTMIN itself is glibc's. Aimed at a thread that
+// a vCPU is bound to (its timers use it too), its handler calls that vCPU's
+// note_exit_request(), so a signal that lands just before run() enters the guest is not lost.
 int kick_signal();
+// Installs that handler, once per process (platforms call it before making vCPUs).
+void install_kick_handler();
+// Binds `vcpu` to the calling thread for the handler; nullptr unbinds.
+void bind_kick_target(Vcpu* vcpu);
 
 }  // namespace xenolith::platform

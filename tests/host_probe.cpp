@@ -3,7 +3,7 @@
 // the tests labelled `kvm` can run.
 #include <cstdio>
 
-#include "kvm/probe.hpp"
+#include "platform/kvm/probe.hpp"
 
 int main() {
     const xenolith::kvm::HostProbe host = xenolith::kvm::probe_host();

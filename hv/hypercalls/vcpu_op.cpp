@@ -18,19 +18,32 @@ long initialise(HypercallContext& ctx, Vcpu& target, uint64_t arg) {
         return -XEN_EFAULT;
     VcpuContext c;
     const auto& u = gc->user_regs;
-    c.regs.rax = u.rax; c.regs.rbx = u.rbx; c.regs.rcx = u.rcx; c.regs.rdx = u.rdx;
-    c.regs.rsi = u.rsi; c.regs.rdi = u.rdi; c.regs.rsp = u.rsp; c.regs.rbp = u.rbp;
-    c.regs.r8 = u.r8;   c.regs.r9 = u.r9;   c.regs.r10 = u.r10; c.regs.r11 = u.r11;
-    c.regs.r12 = u.r12; c.regs.r13 = u.r13; c.regs.r14 = u.r14; c.regs.r15 = u.r15;
-    c.regs.rip = u.rip;
+    c.boot.regs = {.rax = u.rax,
+                   .rbx = u.rbx,
+                   .rcx = u.rcx,
+                   .rdx = u.rdx,
+                   .rsi = u.rsi,
+                   .rdi = u.rdi,
+                   .rbp = u.rbp,
+                   .rsp = u.rsp,
+                   .r8 = u.r8,
+                   .r9 = u.r9,
+                   .r10 = u.r10,
+                   .r11 = u.r11,
+                   .r12 = u.r12,
+                   .r13 = u.r13,
+                   .r14 = u.r14,
+                   .r15 = u.r15,
+                   .rip = u.rip,
+                   .rflags = 0};
     // ctrlreg[3] holds xen_pfn_to_cr3(pfn); 0 means "the boot page tables".
     uint64_t pfn = xen_cr3_to_pfn(gc->ctrlreg[3]);
     if (pfn > (UINT64_MAX >> kPageShift)) return -XEN_EINVAL;
-    c.cr3 = pfn ? pfn << kPageShift : ctx.domain.boot_cr3();
-    c.fs_base = gc->fs_base;
-    c.gs_base = gc->gs_base_kernel;
+    c.boot.cr3 = pfn ? pfn << kPageShift : ctx.domain.boot_cr3();
+    c.boot.fs_base = gc->fs_base;
+    c.boot.gs_base = gc->gs_base_kernel;
+    c.boot.tss_base = ctx.domain.boot_tss();
     c.event_callback = gc->event_callback_eip;
-    c.tss_base = ctx.domain.boot_tss();
     return target.initialise(c);
 }
 
@@ -47,9 +60,12 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
             // form of this call (vcpu_hvm_context) is not offered.
             if (ctx.domain.is_pvh()) return -XEN_ENOSYS;
             return initialise(ctx, target, arg);
-        case VCPUOP_up: return target.up();
-        case VCPUOP_down: return target.down();
-        case VCPUOP_is_up: return target.is_up() ? 1 : 0;
+        case VCPUOP_up:
+            return target.up();
+        case VCPUOP_down:
+            return target.down();
+        case VCPUOP_is_up:
+            return target.is_up() ? 1 : 0;
         case VCPUOP_get_runstate_info: {
             vcpu_runstate_info_t info{};
             target.get_runstate(info);
@@ -60,7 +76,8 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
             auto t = ctx.guest.read<vcpu_set_singleshot_timer_t>(arg);
             if (!t) return -XEN_EFAULT;
             if (t->flags & ~static_cast<uint32_t>(VCPU_SSHOTTMR_future)) return -XEN_EINVAL;
-            if ((t->flags & VCPU_SSHOTTMR_future) && t->timeout_abs_ns < TimeSource::system_time_ns())
+            if ((t->flags & VCPU_SSHOTTMR_future) &&
+                t->timeout_abs_ns < TimeSource::system_time_ns())
                 return -XEN_ETIME;
             ctx.vcpu.set_timer(t->timeout_abs_ns);
             return 0;
@@ -83,12 +100,15 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
             if (!self) return -XEN_EINVAL;
             auto area = ctx.guest.read<vcpu_register_runstate_memory_area_t>(arg);
             if (!area) return -XEN_EFAULT;
-            return ctx.vcpu.register_runstate_area(ctx.guest, reinterpret_cast<uint64_t>(area->addr.v));
+            return ctx.vcpu.register_runstate_area(ctx.guest,
+                                                   reinterpret_cast<uint64_t>(area->addr.v));
         }
         // There is no periodic timer (Xen's default 100 Hz tick is off from the start), so
         // stopping it succeeds: that tells Linux to use the single-shot timer.
-        case VCPUOP_stop_periodic_timer: return self ? 0 : -XEN_EINVAL;
-        default: return -XEN_ENOSYS;
+        case VCPUOP_stop_periodic_timer:
+            return self ? 0 : -XEN_EINVAL;
+        default:
+            return -XEN_ENOSYS;
     }
 }
 

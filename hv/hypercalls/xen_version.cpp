@@ -3,9 +3,9 @@
 
 #include <cstring>
 
+#include "abi/version.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
-#include "hv/version.hpp"
 
 namespace xenolith::hv {
 
@@ -25,10 +25,11 @@ void set_string(char (&dst)[N], const char* src) {
 long do_xen_version(HypercallContext& ctx, const HypercallArgs& a) {
     const uint64_t cmd = a[0], arg = a[1];
     switch (cmd) {
-        case XENVER_version: return (kXenMajor << 16) | kXenMinor;
+        case XENVER_version:
+            return (abi::kXenMajor << 16) | abi::kXenMinor;
         case XENVER_extraversion: {
             xen_extraversion_t v;
-            set_string(v, kXenExtraVersion);
+            set_string(v, abi::kXenExtraVersion);
             return put(ctx, arg, v);
         }
         case XENVER_compile_info: {
@@ -41,7 +42,7 @@ long do_xen_version(HypercallContext& ctx, const HypercallArgs& a) {
         }
         case XENVER_capabilities: {
             xen_capabilities_info_t caps;
-            set_string(caps, kXenCapabilities);
+            set_string(caps, abi::kXenCapabilities);
             return put(ctx, arg, caps);
         }
         case XENVER_changeset: {
@@ -66,19 +67,22 @@ long do_xen_version(HypercallContext& ctx, const HypercallArgs& a) {
                     info->submap |= (1u << XENFEAT_hvm_callback_vector) |
                                     (1u << XENFEAT_hvm_safe_pvclock) |
                                     (1u << XENFEAT_writable_page_tables);
-            }
-            else if (info->submap_idx >= XENFEAT_NR_SUBMAPS) return -XEN_EINVAL;
+            } else if (info->submap_idx >= XENFEAT_NR_SUBMAPS)
+                return -XEN_EINVAL;
             return put(ctx, arg, *info);
         }
-        case XENVER_pagesize: return static_cast<long>(kPageSize);
+        case XENVER_pagesize:
+            return static_cast<long>(kPageSize);
         case XENVER_guest_handle: {
             xen_domain_handle_t handle;
             std::memcpy(handle, ctx.domain.uuid().data(), sizeof handle);
             return put(ctx, arg, handle);
         }
         case XENVER_commandline:
-        case XENVER_build_id: return -XEN_EPERM;  // the host's, not a guest's business
-        default: return -XEN_ENOSYS;
+        case XENVER_build_id:
+            return -XEN_EPERM;  // the host's, not a guest's business
+        default:
+            return -XEN_ENOSYS;
     }
 }
 

@@ -7,7 +7,7 @@
 
 #include <regex>
 
-#include "kvm/probe.hpp"
+#include "platform/kvm/probe.hpp"
 #include "tests/integration/daemon_harness.hpp"
 
 namespace xenolith::integration {
@@ -127,14 +127,16 @@ TEST_F(DaemonCreateErrors, LessMemoryThanTheImageNeeds) {
 // for having no PVH entry instead. Either way one sentence and nothing left behind.
 TEST_F(DaemonCreateErrors, PvhNeedsHardwareVirtualization) {
     const kvm::HostProbe host = kvm::probe_host();
-    const std::string cfg = "name = \"bad\"\ntype = \"pvh\"\nkernel = \"" + guest_path("hello") +
-                            "\"\nmemory = 64\n";
+    const std::string cfg =
+        "name = \"bad\"\ntype = \"pvh\"\nkernel = \"" + guest_path("hello") + "\"\nmemory = 64\n";
     const std::string msg = expect_refused(cfg);
     if (host.can_run_pvh()) {
         EXPECT_NE(msg.find("XEN_ELFNOTE_PHYS32_ENTRY"), std::string::npos) << msg;
     } else {
-        EXPECT_EQ(msg, path_ + ": type = \"pvh\" needs hardware virtualization (VT-x or AMD-V); "
-                               "this host's KVM is " + std::string(kvm::flavour_name(host.flavour)));
+        EXPECT_EQ(msg, path_ +
+                           ": type = \"pvh\" needs hardware virtualization (VT-x or AMD-V); "
+                           "this host's KVM is " +
+                           std::string(kvm::flavour_name(host.flavour)));
     }
 }
 

@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
+#include "abi/version.hpp"
 #include "abi/xen.hpp"
 #include "boot/pvh_layout.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypervisor.hpp"
-#include "hv/version.hpp"
 #include "toolstack/launch/pvh_guest.hpp"
 
 namespace xenolith::integration {
@@ -33,22 +33,63 @@ struct Code {
     void u32(uint32_t v) {
         for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
     }
-    void mov_eax(uint32_t v) { u8(0xb8); u32(v); }
-    void mov_ecx(uint32_t v) { u8(0xb9); u32(v); }
-    void mov_edx(uint32_t v) { u8(0xba); u32(v); }
-    void mov_esi(uint32_t v) { u8(0xbe); u32(v); }
-    void mov_edi(uint32_t v) { u8(0xbf); u32(v); }
-    void mov_esp(uint32_t v) { u8(0xbc); u32(v); }
-    void wrmsr() { u8(0x0f); u8(0x30); }
-    void mov_mem_eax(uint32_t addr) { u8(0xa3); u32(addr); }  // mov %eax, addr
-    void call_abs(uint32_t target) {                           // mov $target, %ebx; call *%ebx
-        u8(0xbb); u32(target);
-        u8(0xff); u8(0xd3);
+    void mov_eax(uint32_t v) {
+        u8(0xb8);
+        u32(v);
+    }
+    void mov_ecx(uint32_t v) {
+        u8(0xb9);
+        u32(v);
+    }
+    void mov_edx(uint32_t v) {
+        u8(0xba);
+        u32(v);
+    }
+    void mov_esi(uint32_t v) {
+        u8(0xbe);
+        u32(v);
+    }
+    void mov_edi(uint32_t v) {
+        u8(0xbf);
+        u32(v);
+    }
+    void mov_esp(uint32_t v) {
+        u8(0xbc);
+        u32(v);
+    }
+    void wrmsr() {
+        u8(0x0f);
+        u8(0x30);
+    }
+    void mov_mem_eax(uint32_t addr) {
+        u8(0xa3);
+        u32(addr);
+    }                                 // mov %eax, addr
+    void call_abs(uint32_t target) {  // mov $target, %ebx; call *%ebx
+        u8(0xbb);
+        u32(target);
+        u8(0xff);
+        u8(0xd3);
     }
     void out_al_dx() { u8(0xee); }
-    void lgdt(uint32_t addr) { u8(0x0f); u8(0x01); u8(0x15); u32(addr); }  // lgdt addr
-    void lidt(uint32_t addr) { u8(0x0f); u8(0x01); u8(0x1d); u32(addr); }  // lidt addr
-    void mov_mem_imm(uint32_t addr, uint32_t v) { u8(0xc7); u8(0x05); u32(addr); u32(v); }
+    void lgdt(uint32_t addr) {
+        u8(0x0f);
+        u8(0x01);
+        u8(0x15);
+        u32(addr);
+    }  // lgdt addr
+    void lidt(uint32_t addr) {
+        u8(0x0f);
+        u8(0x01);
+        u8(0x1d);
+        u32(addr);
+    }  // lidt addr
+    void mov_mem_imm(uint32_t addr, uint32_t v) {
+        u8(0xc7);
+        u8(0x05);
+        u32(addr);
+        u32(v);
+    }
     void sti() { u8(0xfb); }
     // wrmsr(0x40000000, kHypercallPage): the hypervisor fills the page with stubs.
     void install_hypercall_page() {
@@ -69,11 +110,15 @@ struct Code {
         mov_mem_eax(scratch);
         hypercall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, scratch);
     }
-    void hlt_loop() { u8(0xf4); u8(0xeb); u8(0xfd); }  // hlt; jmp back to hlt
+    void hlt_loop() {
+        u8(0xf4);
+        u8(0xeb);
+        u8(0xfd);
+    }  // hlt; jmp back to hlt
 };
 
 class PvhPlatform : public ::testing::Test {
-protected:
+  protected:
     static hv::Hypervisor& hypervisor() {
         static hv::Hypervisor hv;
         return hv;
@@ -92,8 +137,7 @@ protected:
         auto dst = domain_->memory().span(kCode, code.bytes.size());
         ASSERT_FALSE(dst.empty());
         std::memcpy(dst.data(), code.bytes.data(), code.bytes.size());
-        hv::VcpuContext ctx = launch::pvh_entry_context(boot::pvh_entry_registers(kCode, 0));
-        domain_->set_boot_context(ctx);
+        domain_->set_boot_context(launch::pvh_entry_context(boot::pvh_entry_registers(kCode, 0)));
         domain_->start();
     }
     // The state it stopped in, or nullopt after `limit`.
@@ -125,7 +169,8 @@ TEST_F(PvhPlatform, HypercallPageFromTheXenMsrThenShutdown) {
     ASSERT_TRUE(state) << "the PVH vCPU did not shut the domain down";
     EXPECT_EQ(*state, hv::DomainState::Shutdown) << domain_->crash_report();
     EXPECT_EQ(domain_->shutdown_reason(), SHUTDOWN_reboot);
-    EXPECT_EQ(*domain_->memory().read<uint32_t>(kData), static_cast<uint32_t>((hv::kXenMajor << 16) | hv::kXenMinor));
+    EXPECT_EQ(*domain_->memory().read<uint32_t>(kData),
+              static_cast<uint32_t>((abi::kXenMajor << 16) | abi::kXenMinor));
     // The stubs the MSR asked for: `mov $nr, %eax; out %eax, $port; ret`.
     EXPECT_EQ(*domain_->memory().read<uint8_t>(kHypercallPage + 17 * 32), 0xb8);
     EXPECT_EQ(*domain_->memory().read<uint32_t>(kHypercallPage + 17 * 32 + 1), 17u);
@@ -140,10 +185,13 @@ TEST_F(PvhPlatform, EventUpcallArrivesAsTheCallbackVector) {
     // IDT whose only gate sends kVector to the handler.
     const uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
     domain_->memory().write(kGdt, gdt);
-    const uint64_t gate = (kHandler & 0xffffull) | (uint64_t{0x10} << 16) | (uint64_t{0x8e00} << 32) |
-                          (uint64_t{kHandler >> 16} << 48);
+    const uint64_t gate = (kHandler & 0xffffull) | (uint64_t{0x10} << 16) |
+                          (uint64_t{0x8e00} << 32) | (uint64_t{kHandler >> 16} << 48);
     domain_->memory().write(kIdt + kVector * 8, gate);
-    struct [[gnu::packed]] Desc { uint16_t limit; uint32_t base; };
+    struct [[gnu::packed]] Desc {
+        uint16_t limit;
+        uint32_t base;
+    };
     domain_->memory().write(kDesc, Desc{sizeof gdt - 1, kGdt});
     domain_->memory().write(kDesc + 8, Desc{256 * 8 - 1, kIdt});
     xen_hvm_param_t param{};

@@ -2,32 +2,44 @@
 
 #include <sys/utsname.h>
 
-#include "hv/version.hpp"
+#include "abi/version.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
 #include "toolstack/format/metrics_text.hpp"
 
 namespace xenolith::daemon {
 
+namespace {
+std::string kvm_text(const platform::HostPlatforms& host) {
+    return host.kvm ? " (KVM " + host.kvm_flavour + ")" : " (no KVM: " + host.kvm_reason + ")";
+}
+}  // namespace
+
 Daemon::Daemon(const DaemonOptions& options)
     : options_(options),
       log_(options.paths.log_dir, options.log_to_stderr),
-      probe_(kvm::probe_host(options.kvm_path)),
-      hv_(options.kvm_path),
+      probe_(platform::probe_platforms(options.kvm_path)),
+      hv_(platform::open_platform(platform::Accel::Kvm, options.kvm_path)),
       store_(hv_),
       started_(std::chrono::steady_clock::now()) {
-    store_socket_ = std::make_unique<xenstored::SocketServer>(store_.daemon(), options.paths.xenstored_socket());
+    store_socket_ = std::make_unique<xenstored::SocketServer>(store_.daemon(),
+                                                              options.paths.xenstored_socket());
     domains_ = std::make_unique<DomainManager>(hv_, store_, log_);
     if (!options.metrics_address.empty())
-        metrics_ = std::make_unique<MetricsServer>(options.metrics_address, [this] { return metrics_text(); });
+        metrics_ = std::make_unique<MetricsServer>(options.metrics_address,
+                                                   [this] { return metrics_text(); });
     control_ = std::make_unique<ControlServer>(options.paths.control_socket(), handlers());
-    log_.info(std::string(kDaemonVersion) + " ready: control " + options.paths.control_socket() + ", xenstore " +
-              options.paths.xenstored_socket() + ", KVM " + kvm::flavour_name(probe_.flavour) +
-              (metrics_ ? ", metrics " + options.metrics_address +
-                               (metrics_->port() ? " (port " + std::to_string(metrics_->port()) + ")" : "")
-                         : ""));
+    log_.info(
+        std::string(kDaemonVersion) + " ready: control " + options.paths.control_socket() +
+        ", xenstore " + options.paths.xenstored_socket() + ", platform " + hv_.platform().name() +
+        kvm_text(probe_) +
+        (metrics_ ? ", metrics " + options.metrics_address +
+                        (metrics_->port() ? " (port " + std::to_string(metrics_->port()) + ")" : "")
+                  : ""));
 }
 
-Daemon::~Daemon() { stop(); }
+Daemon::~Daemon() {
+    stop();
+}
 
 void Daemon::run_until(const sigset_t& signals) {
     int sig = 0;
@@ -45,8 +57,9 @@ void Daemon::stop() {
     size_t forced = domains_->shutdown_all(options_.shutdown_timeout);
     control_->stop();
     metrics_.reset();
-    log_.info("stopped: " + std::to_string(running) + " domain(s) at stop, " + std::to_string(forced) +
-              " destroyed after the " + std::to_string(options_.shutdown_timeout.count()) + " ms timeout");
+    log_.info("stopped: " + std::to_string(running) + " domain(s) at stop, " +
+              std::to_string(forced) + " destroyed after the " +
+              std::to_string(options_.shutdown_timeout.count()) + " ms timeout");
 }
 
 api::HostInfo Daemon::host_info() const {
@@ -59,20 +72,21 @@ api::HostInfo Daemon::host_info() const {
     h.machine = u.machine;
     h.nr_cpus = host_cpu_count();
     h.max_cpu_id = h.nr_cpus - 1;
-    h.cpu_khz = probe_.tsc_khz;
+    h.cpu_khz = hv_.platform().tsc_khz();
     h.cpu_model = probe_.cpu_model;
-    h.virt_caps = probe_.can_run_pvh() ? "pv pvh" : "pv";
+    h.virt_caps = hv_.platform().supports_hvm() ? "pv pvh" : "pv";
     h.total_memory_mib = hv::Hypervisor::host_total_memory() >> 20;
     h.free_memory_mib = hv_.free_memory() >> 20;
-    h.xen_major = hv::kXenMajor;
-    h.xen_minor = hv::kXenMinor;
-    h.xen_extra = hv::kXenExtraVersion;
-    h.xen_caps = hv::kXenCapabilities;
+    h.xen_major = abi::kXenMajor;
+    h.xen_minor = abi::kXenMinor;
+    h.xen_extra = abi::kXenExtraVersion;
+    h.xen_caps = abi::kXenCapabilities;
     h.xen_scheduler = hv_.scheduling().scheduler_name(sched::kPool0);  // Pool-0's, as xl info shows
-    h.kvm_flavour = kvm::flavour_name(probe_.flavour);
+    h.kvm_flavour = probe_.kvm ? probe_.kvm_flavour : "none";
     h.daemon_version = kDaemonVersion;
-    h.daemon_uptime_ns = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
+    h.daemon_uptime_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   std::chrono::steady_clock::now() - started_)
+                                                   .count());
     h.nr_domains = static_cast<uint32_t>(domains_->size());
     return h;
 }

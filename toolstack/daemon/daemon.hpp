@@ -12,7 +12,7 @@
 
 #include "backends/xenstored/socket_server.hpp"
 #include "hv/hypervisor.hpp"
-#include "kvm/probe.hpp"
+#include "platform/select.hpp"
 #include "toolstack/api/protocol.hpp"
 #include "toolstack/api/types.hpp"
 #include "toolstack/daemon/control_server.hpp"
@@ -35,7 +35,7 @@ struct DaemonOptions {
 };
 
 class Daemon {
-public:
+  public:
     // Brings everything up; when this returns, the control socket accepts requests.
     explicit Daemon(const DaemonOptions& options);
     ~Daemon();
@@ -52,12 +52,12 @@ public:
     api::HostInfo host_info() const;
     std::string metrics_text() const;
 
-private:
+  private:
     std::map<std::string, Handler> handlers();
 
     DaemonOptions options_;
     EventLog log_;
-    kvm::HostProbe probe_;
+    platform::HostPlatforms probe_;
     hv::Hypervisor hv_;
     launch::StoreService store_;
     std::unique_ptr<xenstored::SocketServer> store_socket_;

@@ -1,7 +1,7 @@
 #include "toolstack/launch/domain_params.hpp"
 
 #include "base/error.hpp"
-#include "kvm/probe.hpp"
+#include "platform/select.hpp"
 
 namespace xenolith::launch {
 
@@ -26,11 +26,14 @@ hv::DomainParams domain_params(const xlcfg::DomainConfig& cfg) {
 
 void require_supported_type(const xlcfg::DomainConfig& cfg, const std::string& config_name) {
     if (cfg.type == xlcfg::DomainType::Pv) return;
-    kvm::HostProbe host = kvm::probe_host();
+    const platform::HostPlatforms host = platform::probe_platforms();
     if (cfg.type == xlcfg::DomainType::Pvh) {
-        if (!host.can_run_pvh())
-            throw Error(config_name + ": type = \"pvh\" needs hardware virtualization "
-                        "(VT-x or AMD-V); this host's KVM is " + kvm::flavour_name(host.flavour));
+        if (!host.kvm_hvm)
+            throw Error(config_name +
+                        ": type = \"pvh\" needs hardware virtualization "
+                        "(VT-x or AMD-V); " +
+                        (host.kvm ? "this host's KVM is " + host.kvm_flavour
+                                  : "this host has no KVM (" + host.kvm_reason + ")"));
         // RAM is one slot from guest-physical 0, so it must end below the MMIO hole.
         if ((cfg.memory_mib << 20) > kPvhMaxMemory)
             throw Error(config_name + ": memory = " + std::to_string(cfg.memory_mib) +

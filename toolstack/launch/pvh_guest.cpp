@@ -15,24 +15,18 @@ namespace xenolith::launch {
 
 namespace {
 
-kvm_segment to_kvm(const boot::PvhSegmentRegister& r) {
-    kvm_segment s{};
-    s.base = r.base;
-    s.limit = r.limit;
-    s.selector = r.selector;
-    s.type = r.type;
-    s.present = r.present;
-    s.dpl = r.dpl;
-    s.db = r.db;
-    s.s = r.s;
-    s.l = r.l;
-    s.g = r.g;
-    s.unusable = r.present ? 0 : 1;
-    return s;
+platform::Segment to_platform(const boot::PvhSegmentRegister& r) {
+    return {.base = r.base,
+            .limit = r.limit,
+            .selector = r.selector,
+            .type = r.type,
+            .present = r.present,
+            .dpl = r.dpl,
+            .db = r.db,
+            .s = r.s,
+            .l = r.l,
+            .g = r.g};
 }
-
-// IA32_APIC_BASE: the default base, enabled, this is the boot processor.
-constexpr uint64_t kApicBase = 0xfee00000 | (1u << 11) | (1u << 8);
 
 // Linux since XSA-466 makes every hypercall from one function with `vmmcall` (AMD) or
 // `vmcall` (Intel). Where KVM offers no KVM_CAP_XEN_HVM (Debian's kernels) it answers those
@@ -58,27 +52,25 @@ void route_hypercalls(hv::Domain& domain, const PvhGuestImage& image) {
 
 }  // namespace
 
-hv::VcpuContext pvh_entry_context(const boot::PvhEntryRegisters& r) {
-    kvm_sregs s{};
-    s.cs = to_kvm(r.cs);
-    s.ds = to_kvm(r.ds);
-    s.es = to_kvm(r.es);
-    s.ss = to_kvm(r.ss);
-    s.fs = to_kvm(r.fs);
-    s.gs = to_kvm(r.gs);
-    s.tr = to_kvm(r.tr);
-    s.ldt = to_kvm(r.ldt);
-    s.gdt.base = r.gdt.base;
-    s.gdt.limit = r.gdt.limit;
-    s.idt.base = r.idt.base;
-    s.idt.limit = r.idt.limit;
+platform::BootContext pvh_entry_context(const boot::PvhEntryRegisters& r) {
+    platform::BootContext ctx;
+    ctx.mode = platform::BootContext::Mode::Pvh32;
+    platform::SegmentState& s = ctx.segments;
+    s.cs = to_platform(r.cs);
+    s.ds = to_platform(r.ds);
+    s.es = to_platform(r.es);
+    s.ss = to_platform(r.ss);
+    s.fs = to_platform(r.fs);
+    s.gs = to_platform(r.gs);
+    s.tr = to_platform(r.tr);
+    s.ldt = to_platform(r.ldt);
+    s.gdt = {r.gdt.base, r.gdt.limit};
+    s.idt = {r.idt.base, r.idt.limit};
     s.cr0 = r.cr0;
     s.cr3 = r.cr3;
     s.cr4 = r.cr4;
     s.efer = r.efer;
-    s.apic_base = kApicBase;
-    hv::VcpuContext ctx;
-    ctx.sregs = s;
+    ctx.cr3 = r.cr3;
     ctx.regs.rip = r.eip;
     ctx.regs.rbx = r.ebx;
     ctx.regs.rsp = r.esp;
@@ -100,7 +92,8 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     req.initramfs_name = image.initramfs_name;
     req.nr_vcpus = domain.nr_vcpus();
     const boot::PvhLayout layout = boot::layout_pvh_domain(req);
-    boot::write_pvh_domain(domain.memory().span(0, layout.low_ram_end), layout, elf, image.initramfs);
+    boot::write_pvh_domain(domain.memory().span(0, layout.low_ram_end), layout, elf,
+                           image.initramfs);
     domain.set_acpi_ports(req.sleep_control_port, req.reset_port, req.reset_value);
     std::vector<hv::Domain::MemoryMapEntry> map;
     for (const auto& e : layout.memmap) map.push_back({e.addr, e.size, e.type});
@@ -112,7 +105,8 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     // entries can be seeded, as Xen's toolstack does for an HVM guest; the guest's own
     // XENMAPSPACE_grant_table mapping later moves the frame (and its entries) into its RAM.
     if (domain.grant_table().place_frame(0, layout.grant_seed_paddr >> hv::kPageShift) < 0)
-        throw Error(std::string(image.kernel_name) + ": the grant seed frame does not fit in guest RAM");
+        throw Error(std::string(image.kernel_name) +
+                    ": the grant seed frame does not fit in guest RAM");
     PvGuest guest;
     boot::PvLayout& l = guest.layout;
     l.entry = image.kernel.entry();
@@ -120,10 +114,12 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     l.store_ring = layout.store_paddr;
     l.grant_frames = layout.grant_seed_paddr;
     const std::string name(image.kernel_name);
-    l.console_port = boot::offer_ring(domain, l.grant_frames, l.console_ring, GNTTAB_RESERVED_CONSOLE, name, "console");
+    l.console_port = boot::offer_ring(domain, l.grant_frames, l.console_ring,
+                                      GNTTAB_RESERVED_CONSOLE, name, "console");
     domain.set_hvm_param(HVM_PARAM_CONSOLE_PFN, l.console_ring >> hv::kPageShift);
     domain.set_hvm_param(HVM_PARAM_CONSOLE_EVTCHN, l.console_port);
-    l.store_port = boot::offer_ring(domain, l.grant_frames, l.store_ring, GNTTAB_RESERVED_XENSTORE, name, "xenstore");
+    l.store_port = boot::offer_ring(domain, l.grant_frames, l.store_ring, GNTTAB_RESERVED_XENSTORE,
+                                    name, "xenstore");
     domain.set_hvm_param(HVM_PARAM_STORE_PFN, l.store_ring >> hv::kPageShift);
     domain.set_hvm_param(HVM_PARAM_STORE_EVTCHN, l.store_port);
 
@@ -131,7 +127,8 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     domain.set_console(sink);
     auto shared = hv.find(domain.id());
     if (!shared) throw Error("domain " + std::to_string(domain.id()) + " is not registered");
-    guest.console = std::make_unique<backends::ConsoleBackend>(shared, l.console_port, std::move(sink));
+    guest.console =
+        std::make_unique<backends::ConsoleBackend>(shared, l.console_port, std::move(sink));
     if (store) {
         guest.store = StoreEntry(store, domain.id());
         store->add_domain(domain, l);

@@ -33,6 +33,6 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
 
 // vCPU 0's KVM state at the PVH entry (boot/pvh_layout.hpp's registers, the LAPIC enabled
 // at its default base as the boot processor's).
-hv::VcpuContext pvh_entry_context(const boot::PvhEntryRegisters& r);
+platform::BootContext pvh_entry_context(const boot::PvhEntryRegisters& r);
 
 }  // namespace xenolith::launch

@@ -10,16 +10,15 @@
 #include <thread>
 
 #include "abi/xen.hpp"
+#include "backends/xenstored/socket_server.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
-#include "backends/xenstored/socket_server.hpp"
+#include "hv/hypervisor.hpp"
 #include "toolstack/launch/domain_params.hpp"
 #include "toolstack/launch/pv_guest.hpp"
-#include "toolstack/xn/stdin_forwarder.hpp"
-#include "hv/hypervisor.hpp"
-#include "kvm/probe.hpp"
 #include "toolstack/xlcfg/domain_config.hpp"
+#include "toolstack/xn/stdin_forwarder.hpp"
 
 namespace xenolith::xn {
 
@@ -29,7 +28,7 @@ using xlcfg::ShutdownAction;
 
 // Destroys a domain that was not handed over: create is all-or-nothing.
 class DomainGuard {
-public:
+  public:
     DomainGuard(hv::Hypervisor& hv, std::shared_ptr<hv::Domain> d) : hv_(hv), d_(std::move(d)) {}
     ~DomainGuard() {
         if (d_) hv_.destroy_domain(d_->id());
@@ -37,16 +36,15 @@ public:
     hv::Domain& operator*() const { return *d_; }
     hv::Domain* operator->() const { return d_.get(); }
 
-private:
+  private:
     hv::Hypervisor& hv_;
     std::shared_ptr<hv::Domain> d_;
 };
 
-
 // SIGINT/SIGTERM end the guest: they are blocked in every thread and taken by a waiter
 // that destroys the running domain. The vCPU threads' own kick signal stays unblocked.
 class InterruptWatcher {
-public:
+  public:
     InterruptWatcher() {
         sigemptyset(&set_);
         sigaddset(&set_, SIGINT);
@@ -69,7 +67,7 @@ public:
     }
     int interrupted() const { return interrupted_.load(); }
 
-private:
+  private:
     sigset_t set_;
     std::mutex mutex_;
     std::weak_ptr<hv::Domain> current_;
@@ -102,7 +100,8 @@ int run_command(const RunOptions& options) {
         launch::StoreService store(hv);
         std::unique_ptr<xenstored::SocketServer> store_socket;
         if (!options.xenstore_socket.empty()) {
-            store_socket = std::make_unique<xenstored::SocketServer>(store.daemon(), options.xenstore_socket);
+            store_socket =
+                std::make_unique<xenstored::SocketServer>(store.daemon(), options.xenstore_socket);
             note(options, "xenstore on " + options.xenstore_socket);
         }
         for (unsigned boots = 1;; ++boots) {
@@ -124,24 +123,28 @@ int run_command(const RunOptions& options) {
                     (void)rc;
                 },
                 &store);
-            if (cfg.vcpus < cfg.maxvcpus) store.set_vcpus_online(domain->id(), cfg.vcpus, cfg.maxvcpus);
+            if (cfg.vcpus < cfg.maxvcpus)
+                store.set_vcpus_online(domain->id(), cfg.vcpus, cfg.maxvcpus);
             StdinForwarder keyboard(*guest.console);
-            note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name + ") booting " +
-                              cfg.kernel + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
-                              std::to_string(cfg.vcpus) + " vCPU" + (cfg.vcpus > 1 ? "s" : ""));
+            note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name +
+                              ") booting " + cfg.kernel + ", " + std::to_string(cfg.memory_mib) +
+                              " MiB, " + std::to_string(cfg.vcpus) + " vCPU" +
+                              (cfg.vcpus > 1 ? "s" : ""));
             domain->start();
             interrupts.watch(hv.find(domain->id()));
             hv::DomainState end = domain->wait_for_stop();
             if (int sig = interrupts.interrupted()) {
-                note(options, std::string("interrupted by ") + strsignal(sig) + "; domain destroyed");
+                note(options,
+                     std::string("interrupted by ") + strsignal(sig) + "; domain destroyed");
                 return 128 + sig;
             }
             unsigned reason = domain->shutdown_reason().value_or(SHUTDOWN_poweroff);
             ShutdownAction action = cfg.on_poweroff;
             if (end == hv::DomainState::Crashed) {
-                std::fprintf(stderr, "%s\n", domain->crash_report().empty()
-                                                 ? "the guest reported a crash (SHUTDOWN_crash)"
-                                                 : domain->crash_report().c_str());
+                std::fprintf(stderr, "%s\n",
+                             domain->crash_report().empty()
+                                 ? "the guest reported a crash (SHUTDOWN_crash)"
+                                 : domain->crash_report().c_str());
                 action = cfg.on_crash;
             } else if (reason == SHUTDOWN_reboot) {
                 action = cfg.on_reboot;
@@ -149,17 +152,19 @@ int run_command(const RunOptions& options) {
             bool restart = action == ShutdownAction::Restart ||
                            action == ShutdownAction::RenameRestart ||
                            action == ShutdownAction::CoredumpRestart;
-            note(options, "domain " + std::to_string(domain->id()) + " " +
-                              (end == hv::DomainState::Crashed ? "crashed"
-                                                               : std::string("shut down (") +
-                                                                     hv::shutdown_reason_name(reason) + ")") +
-                              (restart ? "; restarting" : ""));
+            note(options,
+                 "domain " + std::to_string(domain->id()) + " " +
+                     (end == hv::DomainState::Crashed
+                          ? "crashed"
+                          : std::string("shut down (") + hv::shutdown_reason_name(reason) + ")") +
+                     (restart ? "; restarting" : ""));
             if (uint64_t unknown = domain->unknown_hypercalls())
-                note(options, "the guest made " + std::to_string(unknown) +
-                                  " unknown hypercall" + (unknown > 1 ? "s" : "") + " (answered -ENOSYS)");
+                note(options, "the guest made " + std::to_string(unknown) + " unknown hypercall" +
+                                  (unknown > 1 ? "s" : "") + " (answered -ENOSYS)");
             if (restart) continue;
             if (end == hv::DomainState::Crashed) return kExitCrashed;
-            if (reason == SHUTDOWN_poweroff) return static_cast<int>(domain->exit_status().value_or(0) & 0xff);
+            if (reason == SHUTDOWN_poweroff)
+                return static_cast<int>(domain->exit_status().value_or(0) & 0xff);
             return 0;
         }
     } catch (const Error& e) {

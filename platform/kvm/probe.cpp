@@ -1,4 +1,4 @@
-#include "kvm/probe.hpp"
+#include "platform/kvm/probe.hpp"
 
 #include <linux/kvm.h>
 #include <sys/stat.h>
@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "base/error.hpp"
-#include "kvm/system.hpp"
-#include "kvm/vcpu.hpp"
-#include "kvm/vm.hpp"
+#include "platform/kvm/system.hpp"
+#include "platform/kvm/vcpu.hpp"
+#include "platform/kvm/vm.hpp"
 
 namespace xenolith::kvm {
 

@@ -1,4 +1,4 @@
-#include "hv/hvm_cpuid.hpp"
+#include "platform/kvm/hvm_cpuid.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,10 +10,11 @@
 
 #include <xen/arch-x86/cpuid.h>
 
-namespace xenolith::hv {
+namespace xenolith::kvm {
 namespace {
 
-kvm_cpuid_entry2 entry(uint32_t function, uint32_t a = 0, uint32_t b = 0, uint32_t c = 0, uint32_t d = 0) {
+kvm_cpuid_entry2 entry(uint32_t function, uint32_t a = 0, uint32_t b = 0, uint32_t c = 0,
+                       uint32_t d = 0) {
     kvm_cpuid_entry2 e{};
     e.function = function;
     e.eax = a;
@@ -23,7 +24,8 @@ kvm_cpuid_entry2 entry(uint32_t function, uint32_t a = 0, uint32_t b = 0, uint32
     return e;
 }
 
-const kvm_cpuid_entry2* find(const std::vector<kvm_cpuid_entry2>& v, uint32_t function, uint32_t index = 0) {
+const kvm_cpuid_entry2* find(const std::vector<kvm_cpuid_entry2>& v, uint32_t function,
+                             uint32_t index = 0) {
     auto it = std::find_if(v.begin(), v.end(), [&](const kvm_cpuid_entry2& e) {
         return e.function == function && e.index == index;
     });
@@ -46,7 +48,9 @@ TEST(HvmCpuid, XenSignatureReplacesKvms) {
     std::memcpy(name + 8, &sig->edx, 4);
     EXPECT_EQ(std::string(name), "XenVMMXenVMM");
     EXPECT_EQ(sig->eax, 0x40000000u + XEN_CPUID_MAX_NUM_LEAVES - 1);
-    EXPECT_EQ(std::count_if(v.begin(), v.end(), [](const auto& e) { return e.function == 0x40000000; }), 1);
+    EXPECT_EQ(
+        std::count_if(v.begin(), v.end(), [](const auto& e) { return e.function == 0x40000000; }),
+        1);
     const auto* ver = find(v, 0x40000001);
     ASSERT_NE(ver, nullptr);
     EXPECT_EQ(ver->eax >> 16, 4u);  // Xen 4.x
@@ -77,4 +81,4 @@ TEST(HvmCpuid, HypervisorBitAndApicId) {
 }
 
 }  // namespace
-}  // namespace xenolith::hv
+}  // namespace xenolith::kvm

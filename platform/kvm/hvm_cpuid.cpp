@@ -1,4 +1,4 @@
-#include "hv/hvm_cpuid.hpp"
+#include "platform/kvm/hvm_cpuid.hpp"
 
 #include "abi/xen.hpp"
 
@@ -6,9 +6,9 @@
 
 #include <algorithm>
 
-#include "hv/version.hpp"
+#include "abi/version.hpp"
 
-namespace xenolith::hv {
+namespace xenolith::kvm {
 
 namespace {
 constexpr uint32_t kHypervisorRangeStart = 0x40000000;
@@ -43,13 +43,15 @@ std::vector<kvm_cpuid_entry2> hvm_cpuid(std::vector<kvm_cpuid_entry2> cpuid, uin
             case 0x1f:
                 e.edx = vcpu_id;  // the x2APIC ID
                 break;
-            default: break;
+            default:
+                break;
         }
     }
     const uint32_t base = XEN_CPUID_FIRST_LEAF;
     cpuid.push_back(leaf(base, base + XEN_CPUID_MAX_NUM_LEAVES - 1, XEN_CPUID_SIGNATURE_EBX,
                          XEN_CPUID_SIGNATURE_ECX, XEN_CPUID_SIGNATURE_EDX));
-    cpuid.push_back(leaf(base + 1, static_cast<uint32_t>((kXenMajor << 16) | kXenMinor), 0, 0, 0));
+    cpuid.push_back(
+        leaf(base + 1, static_cast<uint32_t>((abi::kXenMajor << 16) | abi::kXenMinor), 0, 0, 0));
     // One hypercall page, installed through kXenHypercallMsr.
     cpuid.push_back(leaf(base + 2, 1, kXenHypercallMsr, 0, 0));
     // Time leaf: no TSC-mode information offered (all zero), as Xen for a guest it does
@@ -62,11 +64,11 @@ std::vector<kvm_cpuid_entry2> hvm_cpuid(std::vector<kvm_cpuid_entry2> cpuid, uin
     }
     // HVM features: the vCPU ID and domain ID are given, and per-vCPU upcall vectors
     // (HVMOP_set_evtchn_upcall_vector) are available.
-    cpuid.push_back(leaf(base + 4,
-                         XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT |
-                             XEN_HVM_CPUID_UPCALL_VECTOR,
-                         vcpu_id, domid, 0));
+    cpuid.push_back(leaf(
+        base + 4,
+        XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT | XEN_HVM_CPUID_UPCALL_VECTOR,
+        vcpu_id, domid, 0));
     return cpuid;
 }
 
-}  // namespace xenolith::hv
+}  // namespace xenolith::kvm

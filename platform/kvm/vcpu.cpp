@@ -1,4 +1,4 @@
-#include "kvm/vcpu.hpp"
+#include "platform/kvm/vcpu.hpp"
 
 #include <sys/ioctl.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "base/error.hpp"
-#include "kvm/system.hpp"
+#include "platform/kvm/system.hpp"
 
 namespace xenolith::kvm {
 
@@ -25,17 +25,20 @@ Vcpu::Vcpu(UniqueFd fd, size_t mmap_size, uint32_t sync_caps)
 
 bool Vcpu::run() {
     flush_regs();
-    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-        if (errno == EINTR || errno == EAGAIN) return false;
-        throw SystemError("KVM_RUN", errno);
-    }
+    const bool exited = ::ioctl(fd_.get(), KVM_RUN, 0) == 0;
+    if (!exited && errno != EINTR && errno != EAGAIN) throw SystemError("KVM_RUN", errno);
+    // Interrupted runs may have run the guest too: its registers moved either way.
     if (!sync_regs_) check_syscall(::ioctl(fd_.get(), KVM_GET_REGS, &regs_), "KVM_GET_REGS");
-    return true;
+    return exited;
 }
 
-kvm_regs& Vcpu::regs() { return sync_regs_ ? run_area()->s.regs.regs : regs_; }
+kvm_regs& Vcpu::regs() {
+    return sync_regs_ ? run_area()->s.regs.regs : regs_;
+}
 
-void Vcpu::mark_regs_dirty() { regs_dirty_ = true; }
+void Vcpu::mark_regs_dirty() {
+    regs_dirty_ = true;
+}
 
 void Vcpu::flush_regs() {
     if (!regs_dirty_) return;
@@ -58,7 +61,9 @@ void Vcpu::sync_sregs_on_exit() {
     sync_sregs_ = true;
 }
 
-kvm_sregs Vcpu::exit_sregs() const { return sync_sregs_ ? run_area()->s.regs.sregs : get_sregs(); }
+kvm_sregs Vcpu::exit_sregs() const {
+    return sync_sregs_ ? run_area()->s.regs.sregs : get_sregs();
+}
 
 void Vcpu::set_sregs(const kvm_sregs& sregs) {
     check_syscall(::ioctl(fd_.get(), KVM_SET_SREGS, &sregs), "KVM_SET_SREGS");
@@ -82,7 +87,8 @@ void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
     std::vector<uint8_t> buf(sizeof(CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2));
     auto* c = reinterpret_cast<CpuidHeader*>(buf.data());
     c->nent = static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(CpuidHeader), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+    std::memcpy(buf.data() + sizeof(CpuidHeader), entries.data(),
+                entries.size() * sizeof(kvm_cpuid_entry2));
     check_syscall(::ioctl(fd_.get(), kSetCpuid2, c), "KVM_SET_CPUID2");
 }
 

@@ -16,7 +16,7 @@
 namespace xenolith::kvm {
 
 class Vcpu {
-public:
+  public:
     // `sync_caps`: KVM_CAP_SYNC_REGS's value (which register sets kvm_run can carry).
     Vcpu(UniqueFd fd, size_t mmap_size, uint32_t sync_caps);
 
@@ -55,7 +55,7 @@ public:
     // would. Returns whether it was set. Only between runs, on the vCPU's thread.
     bool clear_in_service(uint8_t vector);
 
-private:
+  private:
     void flush_regs();
     UniqueFd fd_;
     Mapping run_;

@@ -15,7 +15,7 @@ namespace xenolith::kvm {
 class Vcpu;
 
 class Vm {
-public:
+  public:
     Vm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
 
     int fd() const { return fd_.get(); }
@@ -39,7 +39,7 @@ public:
     // ID `apic_id`. Any thread. Throws on failure; false when KVM dropped it (LAPIC disabled).
     bool signal_msi(uint32_t apic_id, uint8_t vector);
 
-private:
+  private:
     UniqueFd fd_;
     size_t vcpu_mmap_size_;
 };
@@ -47,7 +47,7 @@ private:
 // A guest-physical memory slot, removed from the VM when destroyed (KVM then no longer
 // refers to the host memory, which may be unmapped after). Needs the Vm to outlive it.
 class MemorySlot {
-public:
+  public:
     MemorySlot(Vm& vm, uint32_t slot, uint64_t gpa, void* host, uint64_t size, uint32_t flags = 0);
     MemorySlot(MemorySlot&& other) noexcept;
     MemorySlot& operator=(MemorySlot&&) = delete;
@@ -56,7 +56,7 @@ public:
     uint64_t gpa() const { return gpa_; }
     uint64_t size() const { return size_; }
 
-private:
+  private:
     Vm* vm_;
     uint32_t slot_;
     uint64_t gpa_;
@@ -67,11 +67,15 @@ private:
 // space), or only when it writes `datamatch` there; deassigned when destroyed. Needs the Vm
 // to outlive it.
 class IoEventFd {
-public:
+  public:
     IoEventFd(const Vm& vm, uint16_t port, uint32_t len, std::optional<uint64_t> datamatch = {});
     IoEventFd(IoEventFd&& other) noexcept
-        : vm_fd_(other.vm_fd_), port_(other.port_), len_(other.len_), datamatch_(other.datamatch_),
-          event_(std::move(other.event_)), assigned_(std::exchange(other.assigned_, false)) {}
+        : vm_fd_(other.vm_fd_),
+          port_(other.port_),
+          len_(other.len_),
+          datamatch_(other.datamatch_),
+          event_(std::move(other.event_)),
+          assigned_(std::exchange(other.assigned_, false)) {}
     IoEventFd& operator=(IoEventFd&&) = delete;
     ~IoEventFd();
     int fd() const { return event_.get(); }
@@ -79,7 +83,7 @@ public:
     // for whoever polls it. Idempotent.
     void deassign();
 
-private:
+  private:
     kvm_ioeventfd request(bool deassign) const;
     int vm_fd_;
     uint16_t port_;

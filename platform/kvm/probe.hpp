@@ -19,7 +19,7 @@ struct Capability {
 struct HostProbe {
     Flavour flavour = Flavour::Unknown;
     bool kvm_available = false;
-    std::string kvm_error;       // why /dev/kvm cannot be used, when it cannot
+    std::string kvm_error;  // why /dev/kvm cannot be used, when it cannot
     std::string cpu_model;
     unsigned host_cpus = 0;
     unsigned long long host_memory_bytes = 0;

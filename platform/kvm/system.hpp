@@ -27,7 +27,7 @@ inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHead
 inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 
 class System {
-public:
+  public:
     // Opens `path` (normally /dev/kvm) and checks the API version; throws Error with the
     // reason (missing device, no permission, wrong version) when it cannot be used.
     explicit System(const std::string& path = "/dev/kvm");
@@ -41,7 +41,7 @@ public:
     // once; every PVH domain's vCPUs start from it.
     const std::vector<kvm_cpuid_entry2>& supported_cpuid() const;
 
-private:
+  private:
     std::vector<kvm_cpuid_entry2> query_supported_cpuid() const;
     UniqueFd fd_;
     mutable std::once_flag cpuid_once_;

@@ -1,4 +1,4 @@
-#include "kvm/system.hpp"
+#include "platform/kvm/system.hpp"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "base/error.hpp"
-#include "kvm/vm.hpp"
+#include "platform/kvm/vm.hpp"
 
 namespace xenolith::kvm {
 
@@ -50,7 +50,8 @@ std::vector<kvm_cpuid_entry2> System::query_supported_cpuid() const {
         c->nent = static_cast<uint32_t>(n);
         if (::ioctl(fd_.get(), kGetSupportedCpuid, c) == 0) {
             std::vector<kvm_cpuid_entry2> entries(c->nent);
-            std::memcpy(entries.data(), buf.data() + sizeof(CpuidHeader), entries.size() * sizeof(kvm_cpuid_entry2));
+            std::memcpy(entries.data(), buf.data() + sizeof(CpuidHeader),
+                        entries.size() * sizeof(kvm_cpuid_entry2));
             return entries;
         }
         if (errno != E2BIG) throw SystemError("KVM_GET_SUPPORTED_CPUID", errno);

@@ -1,4 +1,4 @@
-#include "kvm/vm.hpp"
+#include "platform/kvm/vm.hpp"
 
 #include <linux/kvm.h>
 #include <sys/eventfd.h>
@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "base/error.hpp"
-#include "kvm/vcpu.hpp"
+#include "platform/kvm/vcpu.hpp"
 
 namespace xenolith::kvm {
 
@@ -17,8 +17,7 @@ int Vm::check_extension(long cap) const {
     return rc < 0 ? 0 : rc;
 }
 
-void Vm::set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t size,
-                           uint32_t flags) {
+void Vm::set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t size, uint32_t flags) {
     kvm_userspace_memory_region region{};
     region.slot = slot;
     region.flags = flags;
@@ -30,8 +29,10 @@ void Vm::set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t siz
 }
 
 Vcpu Vm::create_vcpu(uint32_t id) {
-    int fd = static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
-    return Vcpu(UniqueFd(fd), vcpu_mmap_size_, static_cast<uint32_t>(check_extension(KVM_CAP_SYNC_REGS)));
+    int fd =
+        static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
+    return Vcpu(UniqueFd(fd), vcpu_mmap_size_,
+                static_cast<uint32_t>(check_extension(KVM_CAP_SYNC_REGS)));
 }
 
 void Vm::create_irqchip() {
@@ -83,7 +84,10 @@ MemorySlot::MemorySlot(Vm& vm, uint32_t slot, uint64_t gpa, void* host, uint64_t
 }
 
 MemorySlot::MemorySlot(MemorySlot&& other) noexcept
-    : vm_(std::exchange(other.vm_, nullptr)), slot_(other.slot_), gpa_(other.gpa_), size_(other.size_) {}
+    : vm_(std::exchange(other.vm_, nullptr)),
+      slot_(other.slot_),
+      gpa_(other.gpa_),
+      size_(other.size_) {}
 
 MemorySlot::~MemorySlot() {
     if (!vm_) return;
@@ -94,7 +98,8 @@ MemorySlot::~MemorySlot() {
 
 IoEventFd::IoEventFd(const Vm& vm, uint16_t port, uint32_t len, std::optional<uint64_t> datamatch)
     : vm_fd_(vm.fd()), port_(port), len_(len), datamatch_(datamatch) {
-    event_.reset(static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+    event_.reset(
+        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
     kvm_ioeventfd req = request(false);
     check_syscall(::ioctl(vm_fd_, KVM_IOEVENTFD, &req), "KVM_IOEVENTFD");
     assigned_ = true;
@@ -120,6 +125,8 @@ kvm_ioeventfd IoEventFd::request(bool deassign) const {
     return req;
 }
 
-IoEventFd::~IoEventFd() { deassign(); }
+IoEventFd::~IoEventFd() {
+    deassign();
+}
 
 }  // namespace xenolith::kvm

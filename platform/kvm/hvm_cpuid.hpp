@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace xenolith::hv {
+namespace xenolith::kvm {
 
 // The MSR whose write installs the hypercall page (CPUID 0x40000002 EBX, as in Xen).
 inline constexpr uint32_t kXenHypercallMsr = 0x40000000;
@@ -21,4 +21,4 @@ inline constexpr uint32_t kXenHypercallMsr = 0x40000000;
 std::vector<kvm_cpuid_entry2> hvm_cpuid(std::vector<kvm_cpuid_entry2> supported, uint32_t vcpu_id,
                                         uint16_t domid);
 
-}  // namespace xenolith::hv
+}  // namespace xenolith::kvm

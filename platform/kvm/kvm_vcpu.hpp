@@ -1,0 +1,60 @@
+// A platform::Vcpu on KVM: KVM_RUN turned into neutral exits. PV guests run at CPL 3 (the
+// state pv_sregs builds); PVH guests' port I/O, MMIO and MSR exits are handled here, with
+// no device model: absent devices read all ones, the ACPI registers power off or reboot,
+// the Xen MSR asks for a hypercall page.
+#pragma once
+
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <optional>
+
+#include "platform/kvm/probe.hpp"
+#include "platform/kvm/vcpu.hpp"
+#include "platform/platform.hpp"
+
+namespace xenolith::kvm {
+
+class KvmVm;
+
+class KvmVcpu final : public platform::Vcpu {
+  public:
+    KvmVcpu(const KvmVm& vm, kvm::Vcpu cpu, bool hvm, Flavour flavour);
+    ~KvmVcpu() override;
+
+    void boot(const platform::BootContext& ctx) override;
+    platform::Exit run() override;
+    void request_exit() noexcept override;
+    void note_exit_request() noexcept override { cpu_.request_immediate_exit(); }
+    void clear_exit_request() noexcept override { cpu_.clear_immediate_exit(); }
+    platform::Registers& regs() override { return regs_; }
+    void mark_regs_dirty() override { regs_dirty_ = true; }
+    platform::ControlRegisters control_registers() override;
+    void complete_hypercall_page(bool ok) override { cpu_.run_area()->msr.error = ok ? 0 : 1; }
+    bool retire_vector(uint8_t vector) override { return cpu_.clear_in_service(vector); }
+
+  private:
+    platform::Exit decode_exit();
+    platform::Exit decode_port_io();
+    std::optional<platform::Exit> decode_pvh_exit();
+    platform::Exit pvh_port_io();
+    platform::Exit pvh_msr();
+
+    const KvmVm& vm_;
+    kvm::Vcpu cpu_;
+    const bool hvm_;
+    // VT-x and AMD-V leave RIP on a port-I/O exit's `out` (KVM steps over it at the next
+    // KVM_RUN only if RIP is unchanged); PVM's emulator has already moved it.
+    const bool rip_on_out_;
+    platform::Registers regs_;
+    bool regs_dirty_ = false;
+    std::atomic<bool> in_run_{false};
+    std::atomic<pthread_t> runner_{};
+};
+
+// The segment and control registers of a PV vCPU at CPL 3 (docs/guest-abi.md), starting
+// from KVM's defaults in `base`.
+kvm_sregs pv_sregs(kvm_sregs base, const platform::BootContext& ctx);
+
+}  // namespace xenolith::kvm
