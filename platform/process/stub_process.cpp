@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,8 +241,32 @@ void StubProcess::fail_with_exit_status(const std::string& doing) {
     throw Error("the stub died while " + doing + ": " + describe_status(status));
 }
 
+// A new stub thread may not yet have entered its futex wait (it runs a few instructions of
+// the stub's text first); if the stub unmapped that text before, the thread would fault,
+// untraced, and take the stub down. So "go" waits until every secondary is blocked there.
+void StubProcess::wait_until_threads_parked() {
+    const auto deadline = std::chrono::steady_clock::now() + kSealTimeout;
+    for (size_t i = 1; i < tids_.size(); i++) {
+        const std::string path =
+            "/proc/" + std::to_string(pid_) + "/task/" + std::to_string(tids_[i]) + "/syscall";
+        const std::string parked = std::to_string(SYS_futex) + " ";
+        for (;;) {
+            std::ifstream in(path);
+            std::string line;
+            std::getline(in, line);
+            if (line.rfind(parked, 0) == 0) break;
+            if (!in && !line.size() && ::kill(pid_, 0) < 0) fail_with_exit_status("starting");
+            if (std::chrono::steady_clock::now() > deadline)
+                throw Error("stub thread " + std::to_string(tids_[i]) + " did not park (" + path +
+                            ": " + line + ")");
+            ::usleep(100);
+        }
+    }
+}
+
 void StubProcess::seal() {
     try {
+        wait_until_threads_parked();
         send_go();
         expect_ready_stop();
     } catch (...) {

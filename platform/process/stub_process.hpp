@@ -52,6 +52,7 @@ class StubProcess {
     void spawn(const std::string& stub_path, int ram_fd, uint32_t vcpus);
     void read_hello(uint32_t vcpus);
     [[noreturn]] void fail_with_exit_status(const std::string& doing);
+    void wait_until_threads_parked();
     void send_go();
     void expect_ready_stop();
 
