@@ -160,6 +160,13 @@ std::optional<Exit> ProcessVcpu::decode_stop(int status, bool kicked) {
         if (interrupted) return Exit{Exit::Kind::Interrupted};
         return std::nullopt;
     }
+    if (sig == SIGSEGV) {
+        // The hot path, without PTRACE_GETSIGINFO: a SIGSEGV stop at `out %eax, $port` is
+        // the #GP that instruction raises. (A SIGSEGV sent from outside just before an
+        // `out` would be taken as the hypercall the guest was about to make: harmless.)
+        fetch_regs();
+        if (std::optional<Exit> exit = port_exit()) return exit;
+    }
     siginfo_t si{};
     check_syscall(::ptrace(PTRACE_GETSIGINFO, tid_, nullptr, &si), "PTRACE_GETSIGINFO");
     // si_code <= 0: sent by a process (our kick included), not raised by the guest.
@@ -175,10 +182,8 @@ std::optional<Exit> ProcessVcpu::decode_fault(const siginfo_t& si) {
     fetch_regs();
     switch (si.si_signo) {
         case SIGSEGV:
-            if (si.si_code != SI_KERNEL)
-                cr2_ = reinterpret_cast<uint64_t>(si.si_addr);  // a page fault
-            else if (std::optional<Exit> exit = port_exit())
-                return exit;
+            // SI_KERNEL is #GP (port exits were taken in decode_stop); else a page fault.
+            if (si.si_code != SI_KERNEL) cr2_ = reinterpret_cast<uint64_t>(si.si_addr);
             break;
         case SIGILL:
             if (emulate_fsgsbase_insn()) return std::nullopt;
