@@ -255,7 +255,7 @@ void StubProcess::wait_until_threads_parked() {
             std::string line;
             std::getline(in, line);
             if (line.rfind(parked, 0) == 0) break;
-            if (!in && !line.size() && ::kill(pid_, 0) < 0) fail_with_exit_status("starting");
+            if (!in.is_open() || line.empty()) fail_with_exit_status("starting");  // gone
             if (std::chrono::steady_clock::now() > deadline)
                 throw Error("stub thread " + std::to_string(tids_[i]) + " did not park (" + path +
                             ": " + line + ")");
