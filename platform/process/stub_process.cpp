@@ -1,0 +1,330 @@
+#include "platform/process/stub_process.hpp"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "base/error.hpp"
+#include "platform/process/stub/protocol.h"
+
+namespace xenolith::platform::process {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+// How long the stub may take to set up (map RAM, start threads) or to seal itself.
+constexpr int kHelloTimeoutMs = 10'000;
+constexpr auto kSealTimeout = std::chrono::seconds(10);
+
+std::string hex(uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+const char* step_name(int step) {
+    switch (step) {
+        case XENOLITH_STUB_STEP_ARGS:
+            return "parse its arguments";
+        case XENOLITH_STUB_STEP_MAP_RAM:
+            return "map guest RAM";
+        case XENOLITH_STUB_STEP_DROP_PRIVILEGES:
+            return "drop its privileges";
+        case XENOLITH_STUB_STEP_THREADS:
+            return "start its vCPU threads";
+        case XENOLITH_STUB_STEP_HELLO:
+            return "report to the platform";
+        case XENOLITH_STUB_STEP_GO:
+            return "read the platform's go message";
+        case XENOLITH_STUB_STEP_CLOSE_FDS:
+            return "close its descriptors";
+        case XENOLITH_STUB_STEP_NO_NEW_PRIVS:
+            return "set no_new_privs";
+        case XENOLITH_STUB_STEP_SECCOMP:
+            return "install its seccomp filter";
+        case XENOLITH_STUB_STEP_UNMAP:
+            return "unmap itself";
+        default:
+            return "do an unknown step";
+    }
+}
+
+std::string describe_status(int status) {
+    if (WIFSIGNALED(status))
+        return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+               strsignal(WTERMSIG(status)) + ")";
+    int code = WEXITSTATUS(status);
+    if (code > XENOLITH_STUB_EXIT_BASE)
+        return std::string("it failed to ") + step_name(code - XENOLITH_STUB_EXIT_BASE);
+    return "exit status " + std::to_string(code);
+}
+
+// The seccomp filter the stub loads last: every system call traps (SIGSYS, which its
+// tracer reports as a guest fault), 32-bit ones (int $0x80, sysenter) included, except
+// the one munmap with which the stub removes itself.
+std::vector<sock_filter> build_filter(uint64_t ram_end) {
+    std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_TRAP),
+                                                         seccomp_release);
+    if (!ctx) throw Error("seccomp_init failed");
+    int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(munmap), 2,
+                              SCMP_A0(SCMP_CMP_EQ, ram_end),
+                              SCMP_A1(SCMP_CMP_EQ, XENOLITH_STUB_USER_TOP - ram_end));
+    if (rc != 0) throw SystemError("building the stub's seccomp filter", -rc);
+    // libseccomp 2.5 exports only to a descriptor.
+    UniqueFd mem(static_cast<int>(
+        check_syscall(::memfd_create("seccomp-bpf", MFD_CLOEXEC), "memfd_create")));
+    rc = seccomp_export_bpf(ctx.get(), mem.get());
+    if (rc != 0) throw SystemError("exporting the stub's seccomp filter", -rc);
+    off_t size = check_syscall(::lseek(mem.get(), 0, SEEK_END), "lseek");
+    if (size <= 0 || size % sizeof(sock_filter) != 0 ||
+        size / sizeof(sock_filter) > XENOLITH_STUB_MAX_FILTER)
+        throw Error("the stub's seccomp filter has an unexpected size");
+    std::vector<sock_filter> prog(size / sizeof(sock_filter));
+    if (::pread(mem.get(), prog.data(), size, 0) != size)
+        throw SystemError("reading the stub's seccomp filter", errno);
+    return prog;
+}
+
+// Spawn attributes: an empty signal mask and default dispositions, whatever the calling
+// thread has (a blocked kick signal would never stop the stub), and a session of its own
+// (terminal signals are not the stub's business).
+class SpawnAttr {
+  public:
+    SpawnAttr() {
+        posix_spawnattr_init(&attr_);
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        sigdelset(&all, SIGKILL);
+        sigdelset(&all, SIGSTOP);
+        posix_spawnattr_setsigmask(&attr_, &none);
+        posix_spawnattr_setsigdefault(&attr_, &all);
+        posix_spawnattr_setflags(
+            &attr_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    }
+    ~SpawnAttr() { posix_spawnattr_destroy(&attr_); }
+    const posix_spawnattr_t* get() const { return &attr_; }
+
+  private:
+    posix_spawnattr_t attr_;
+};
+
+// The stub gets exactly RAM as fd 3 and the control socket as fd 4. The sources are
+// duplicated above 4 first, so that neither dup2 can overwrite the other's source.
+class SpawnFiles {
+  public:
+    SpawnFiles(int ram_fd, int control_fd)
+        : ram_(dup_high(ram_fd)), control_(dup_high(control_fd)) {
+        posix_spawn_file_actions_init(&actions_);
+        posix_spawn_file_actions_adddup2(&actions_, ram_.get(), XENOLITH_STUB_RAM_FD);
+        posix_spawn_file_actions_adddup2(&actions_, control_.get(), XENOLITH_STUB_CONTROL_FD);
+        posix_spawn_file_actions_addclosefrom_np(&actions_, XENOLITH_STUB_CONTROL_FD + 1);
+    }
+    ~SpawnFiles() { posix_spawn_file_actions_destroy(&actions_); }
+    const posix_spawn_file_actions_t* get() const { return &actions_; }
+
+  private:
+    static UniqueFd dup_high(int fd) {
+        return UniqueFd(
+            static_cast<int>(check_syscall(::fcntl(fd, F_DUPFD_CLOEXEC, 10), "fcntl(F_DUPFD)")));
+    }
+    UniqueFd ram_, control_;
+    posix_spawn_file_actions_t actions_;
+};
+
+void reap(pid_t pid) {
+    for (;;) {
+        int status;
+        pid_t r = ::waitpid(pid, &status, __WALL);
+        if (r == pid && (WIFEXITED(status) || WIFSIGNALED(status))) return;
+        if (r < 0 && errno != EINTR) return;  // ECHILD: already reaped, or not ours to reap
+    }
+}
+
+}  // namespace
+
+uint64_t lowest_guest_address() {
+    static const uint64_t lowest = [] {
+        uint64_t min_addr = kPage;
+        std::ifstream in("/proc/sys/vm/mmap_min_addr");
+        in >> min_addr;
+        min_addr = (min_addr + kPage - 1) / kPage * kPage;
+        return std::max(min_addr, kPage);
+    }();
+    return lowest;
+}
+
+StubProcess::StubProcess(const std::string& stub_path, const VmConfig& config) : ram_(config.ram) {
+    ram_base_ = lowest_guest_address();
+    if (config.vcpus == 0 || config.vcpus > XENOLITH_STUB_MAX_VCPUS)
+        throw Error("the process platform runs 1 to " + std::to_string(XENOLITH_STUB_MAX_VCPUS) +
+                    " vCPUs per domain, not " + std::to_string(config.vcpus));
+    if (ram_.size % kPage != 0 || ram_.size <= ram_base_ || ram_.size >= XENOLITH_STUB_USER_TOP / 2)
+        throw Error("guest RAM of " + std::to_string(ram_.size) +
+                    " bytes cannot be mapped by a stub (it starts at 0x" + hex(ram_base_) + ")");
+    spawn(stub_path, config.ram.fd, config.vcpus);
+    try {
+        read_hello(config.vcpus);
+    } catch (...) {
+        terminate();
+        throw;
+    }
+}
+
+StubProcess::~StubProcess() {
+    terminate();
+}
+
+void StubProcess::spawn(const std::string& stub_path, int ram_fd, uint32_t vcpus) {
+    if (::access(stub_path.c_str(), X_OK) != 0)
+        throw SystemError("the stub binary " + stub_path + " cannot be run", errno);
+    int sv[2];
+    check_syscall(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair");
+    control_.reset(sv[0]);
+    UniqueFd theirs(sv[1]);
+    SpawnFiles files(ram_fd, theirs.get());
+    SpawnAttr attr;
+    std::string base = hex(ram_base_), end = hex(ram_.size), count = hex(vcpus);
+    char* argv[] = {const_cast<char*>("xenolith-stub"), base.data(), end.data(), count.data(),
+                    nullptr};
+    char* envp[] = {nullptr};
+    int rc = ::posix_spawn(&pid_, stub_path.c_str(), files.get(), attr.get(), argv, envp);
+    if (rc != 0) throw SystemError("spawning the stub " + stub_path, rc);
+}
+
+void StubProcess::read_hello(uint32_t vcpus) {
+    pollfd p{control_.get(), POLLIN, 0};
+    int rc;
+    do rc = ::poll(&p, 1, kHelloTimeoutMs);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) throw Error("the stub did not report within 10 s");
+    xenolith_stub_hello hello{};
+    ssize_t n = ::recv(control_.get(), &hello, sizeof hello, 0);
+    if (n == 0) fail_with_exit_status("starting");
+    if (n != static_cast<ssize_t>(sizeof hello)) throw Error("the stub sent a malformed hello");
+    if (hello.err_step != XENOLITH_STUB_OK)
+        throw SystemError(std::string("the stub could not ") + step_name(hello.err_step),
+                          hello.err_errno);
+    if (hello.nr_threads != vcpus) throw Error("the stub started the wrong number of threads");
+    tids_.assign(hello.tids, hello.tids + vcpus);
+}
+
+void StubProcess::fail_with_exit_status(const std::string& doing) {
+    int status = 0;
+    pid_t r;
+    do r = ::waitpid(pid_, &status, __WALL);
+    while (r < 0 && errno == EINTR);
+    gone_.store(true);
+    if (r != pid_ || WIFSTOPPED(status)) {
+        ::kill(pid_, SIGKILL);
+        reap(pid_);
+        throw Error("the stub died while " + doing);
+    }
+    throw Error("the stub died while " + doing + ": " + describe_status(status));
+}
+
+// A new stub thread may not yet have entered its futex wait (it runs a few instructions of
+// the stub's text first); if the stub unmapped that text before, the thread would fault,
+// untraced, and take the stub down. So "go" waits until every secondary is blocked there.
+void StubProcess::wait_until_threads_parked() {
+    const auto deadline = std::chrono::steady_clock::now() + kSealTimeout;
+    for (size_t i = 1; i < tids_.size(); i++) {
+        const std::string path =
+            "/proc/" + std::to_string(pid_) + "/task/" + std::to_string(tids_[i]) + "/syscall";
+        const std::string parked = std::to_string(SYS_futex) + " ";
+        for (;;) {
+            std::ifstream in(path);
+            std::string line;
+            std::getline(in, line);
+            if (line.rfind(parked, 0) == 0) break;
+            if (!in.is_open() || line.empty()) fail_with_exit_status("starting");  // gone
+            if (std::chrono::steady_clock::now() > deadline)
+                throw Error("stub thread " + std::to_string(tids_[i]) + " did not park (" + path +
+                            ": " + line + ")");
+            ::usleep(100);
+        }
+    }
+}
+
+void StubProcess::seal() {
+    try {
+        wait_until_threads_parked();
+        send_go();
+        expect_ready_stop();
+    } catch (...) {
+        std::lock_guard lock(mutex_);
+        seal_failed_ = true;
+        sealed_cv_.notify_all();
+        throw;
+    }
+    std::lock_guard lock(mutex_);
+    sealed_ = true;
+    sealed_cv_.notify_all();
+}
+
+void StubProcess::wait_sealed() {
+    std::unique_lock lock(mutex_);
+    if (!sealed_cv_.wait_for(lock, kSealTimeout, [this] { return sealed_ || seal_failed_; }))
+        throw Error("vCPU 0 has not started the stub within 10 s; boot it first");
+    if (seal_failed_) throw Error("the stub could not be sealed (see vCPU 0)");
+}
+
+void StubProcess::send_go() {
+    std::vector<sock_filter> filter = build_filter(ram_.size);
+    std::vector<uint8_t> msg(sizeof(xenolith_stub_go) + filter.size() * sizeof(sock_filter));
+    xenolith_stub_go go{static_cast<uint32_t>(filter.size()), 0};
+    std::memcpy(msg.data(), &go, sizeof go);
+    std::memcpy(msg.data() + sizeof go, filter.data(), filter.size() * sizeof(sock_filter));
+    ssize_t n = ::send(control_.get(), msg.data(), msg.size(), MSG_NOSIGNAL);
+    if (n != static_cast<ssize_t>(msg.size())) fail_with_exit_status("waiting for go");
+    control_.reset();  // the stub closes its end now; ours has nothing more to carry
+}
+
+void StubProcess::expect_ready_stop() {
+    const pid_t main = tids_.at(0);
+    int status = 0;
+    pid_t r;
+    do r = ::waitpid(main, &status, __WALL);
+    while (r < 0 && errno == EINTR);
+    if (r != main) throw SystemError("waiting for the stub to seal itself", errno);
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+        gone_.store(true);
+        throw Error("the stub died while sealing itself: " + describe_status(status));
+    }
+    siginfo_t si{};
+    check_syscall(::ptrace(PTRACE_GETSIGINFO, main, nullptr, &si), "PTRACE_GETSIGINFO");
+    // Returning from the final munmap fetches an instruction from its own unmapped text.
+    uint64_t addr = reinterpret_cast<uint64_t>(si.si_addr);
+    if (WSTOPSIG(status) != SIGSEGV || si.si_code != SEGV_MAPERR || addr < ram_.size)
+        throw Error(std::string("the stub stopped with ") + strsignal(WSTOPSIG(status)) +
+                    " instead of its ready fault while sealing itself");
+}
+
+void StubProcess::terminate() noexcept {
+    if (gone_.exchange(true) || pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    // Traced threads stay zombies until reaped, and the leader is not reported until the
+    // rest of its group is gone: reap the secondaries first.
+    for (size_t i = tids_.size(); i-- > 1;) reap(tids_[i]);
+    reap(pid_);
+}
+
+}  // namespace xenolith::platform::process

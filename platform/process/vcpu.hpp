@@ -1,0 +1,56 @@
+// A process-platform vCPU: one thread of the stub, driven with ptrace by the one host
+// thread that boots and runs it (ptrace ties a tracee to its tracer thread).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+#include "platform/platform.hpp"
+#include "platform/process/stub_process.hpp"
+
+namespace xenolith::platform::process {
+
+class ProcessVcpu final : public Vcpu {
+  public:
+    ProcessVcpu(std::shared_ptr<StubProcess> stub, uint32_t id);
+
+    void boot(const BootContext& ctx) override;
+    Exit run() override;
+    void request_exit() noexcept override;
+    void clear_exit_request() noexcept override;
+    Registers& regs() override { return regs_; }
+    void mark_regs_dirty() override { dirty_ = true; }
+    ControlRegisters control_registers() override;
+
+  private:
+    void attach();
+    void check_tracer_thread() const;
+    void fetch_regs();
+    void store_regs();
+    Exit resume_until_exit();
+    int wait_for_stop(bool& kicked);
+    std::optional<Exit> decode_stop(int status, bool kicked);
+    std::optional<Exit> decode_fault(const siginfo_t& si);
+    std::optional<Exit> port_exit();
+    bool emulate_fsgsbase_insn();
+    const uint8_t* guest_code(size_t& avail) const;
+
+    std::shared_ptr<StubProcess> stub_;
+    const uint32_t id_;
+    const pid_t pid_;
+    const pid_t tid_;
+    pid_t tracer_ = 0;  // the host thread that seized tid_
+    user_regs_struct raw_{};
+    Registers regs_;
+    bool dirty_ = false;
+    uint64_t cr3_ = 0, cr2_ = 0;
+    std::atomic<bool> exit_requested_{false};
+    std::atomic<bool> in_run_{false};
+};
+
+}  // namespace xenolith::platform::process
