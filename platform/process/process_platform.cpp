@@ -11,6 +11,7 @@
 
 #include "base/error.hpp"
 #include "base/unique_fd.hpp"
+#include "platform/process/stub/protocol.h"
 #include "platform/process/vcpu.hpp"
 
 namespace xenolith::platform::process {
@@ -85,13 +86,19 @@ uint32_t measured_tsc_khz() {
 
 ProcessPlatform::ProcessPlatform(std::string stub_path) : stub_path_(std::move(stub_path)) {}
 
+uint32_t ProcessPlatform::max_vcpus() const {
+    return XENOLITH_STUB_MAX_VCPUS;
+}
+
 std::unique_ptr<Vm> ProcessPlatform::create_vm(const VmConfig& config) {
     if (config.hvm) throw Error("the process platform cannot run PVH (HVM) guests");
     return std::make_unique<ProcessVm>(stub_path_, config);
 }
 
 ProcessVm::ProcessVm(const std::string& stub_path, const VmConfig& config)
-    : stub_(std::make_shared<StubProcess>(stub_path, config)), created_(config.vcpus, false) {}
+    : stub_(std::make_shared<StubProcess>(stub_path, config)), created_(config.vcpus, false) {
+    install_kick_handler();
+}
 
 // The stub goes with its VM even if a vCPU object lingers (it only sees the stub gone).
 ProcessVm::~ProcessVm() {

@@ -25,6 +25,7 @@ class ProcessPlatform final : public Platform {
     const char* name() const override { return "process"; }
     bool supports_hvm() const override { return false; }
     uint32_t tsc_khz() const override { return measured_tsc_khz(); }
+    uint32_t max_vcpus() const override;
     std::unique_ptr<Vm> create_vm(const VmConfig& config) override;
 
   private:

@@ -52,6 +52,7 @@ void ProcessVcpu::boot(const BootContext& ctx) {
         throw Error("the process platform runs PV guests only (64-bit mode at CPL 3)");
     if (!tracer_) attach();
     check_tracer_thread();
+    bind_kick_target(this);
     fetch_regs();  // the stopped thread's cs/ss are the host's 64-bit user selectors
     regs_ = ctx.regs;
     regs_.rflags = kRflagsIf;
@@ -95,6 +96,7 @@ void ProcessVcpu::fetch_regs() {
                       raw_.rbp, raw_.rsp, raw_.r8,  raw_.r9,  raw_.r10, raw_.r11,
                       raw_.r12, raw_.r13, raw_.r14, raw_.r15, raw_.rip, raw_.eflags};
     dirty_ = false;
+    regs_fresh_ = true;
 }
 
 void ProcessVcpu::store_regs() {
@@ -126,6 +128,7 @@ Exit ProcessVcpu::resume_until_exit() {
     bool kicked = false;  // this run sent the stub thread a kick (the host thread was signalled)
     for (;;) {
         // Signal 0: whatever stopped the thread is never delivered to the stub.
+        regs_fresh_ = false;
         if (::ptrace(PTRACE_CONT, tid_, nullptr, nullptr) < 0) {
             if (errno == ESRCH && stub_->gone()) throw Error("the stub process died");
             throw SystemError("PTRACE_CONT", errno);

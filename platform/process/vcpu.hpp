@@ -23,7 +23,14 @@ class ProcessVcpu final : public Vcpu {
     Exit run() override;
     void request_exit() noexcept override;
     void clear_exit_request() noexcept override;
-    Registers& regs() override { return regs_; }
+    // The signal already ended run()'s waitpid (EINTR); run() kicks the stub thread itself.
+    void note_exit_request() noexcept override { exit_requested_.store(true); }
+    // Read from the stopped thread when first asked for after a stop: an interrupted run
+    // that the hypervisor only glances at costs no PTRACE_GETREGS.
+    Registers& regs() override {
+        if (!regs_fresh_) fetch_regs();
+        return regs_;
+    }
     void mark_regs_dirty() override { dirty_ = true; }
     ControlRegisters control_registers() override;
 
@@ -48,6 +55,7 @@ class ProcessVcpu final : public Vcpu {
     user_regs_struct raw_{};
     Registers regs_;
     bool dirty_ = false;
+    bool regs_fresh_ = false;  // regs_ and raw_ hold the stopped thread's registers
     uint64_t cr3_ = 0, cr2_ = 0;
     std::atomic<bool> exit_requested_{false};
     std::atomic<bool> in_run_{false};
