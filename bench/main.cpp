@@ -56,7 +56,7 @@ namespace {
 
 // The KVM floors open their own VMs beside the hypervisor's, on the same /dev/kvm.
 const kvm::System& kvm_system(hv::Hypervisor& hv) {
-    auto* kvm = dynamic_cast<kvm::KvmPlatform*>(&hv.platform());
+    auto* kvm = dynamic_cast<kvm::KvmPlatform*>(&hv.platforms().default_choice().platform);
     if (!kvm) throw Error("the KVM figures need the KVM platform");
     return kvm->system();
 }

@@ -74,6 +74,10 @@ uint32_t checked_vcpu_count(uint32_t vcpus) {
 }  // namespace
 
 Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
+    : Domain(hv, id, params, hv.platforms().choose(params.accel)) {}
+
+Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params,
+               const platform::Platforms::Choice& choice)
     : hv_(hv),
       id_(id),
       name_(params.name),
@@ -82,9 +86,11 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params)
       time_(hv.time()),
       created_ns_(TimeSource::system_time_ns()),
       kind_(params.kind),
+      platform_(choice.platform),
+      platform_reason_(choice.why),
       memory_(
           std::make_shared<GuestMemory>("xenolith-dom" + std::to_string(id), params.memory_bytes)),
-      vm_(hv.platform().create_vm(
+      vm_(platform_.create_vm(
           platform::VmConfig{.ram = {memory_->fd(), memory_->base(), memory_->size()},
                              .vcpus = checked_vcpu_count(params.vcpus),
                              .hvm = params.kind == GuestKind::Pvh,

@@ -25,6 +25,7 @@
 #include "hv/pvclock.hpp"
 #include "hv/vcpu.hpp"
 #include "platform/platform.hpp"
+#include "platform/select.hpp"
 
 namespace xenolith::hv {
 
@@ -52,6 +53,8 @@ struct DomainParams {
     uint32_t max_grant_frames = kDefaultMaxGrantFrames;
     // The CPU pool (sched::PoolId) every vCPU joins; Pool-0 by default.
     uint32_t pool = 0;
+    // Which platform runs it (xl.cfg's accel); Auto: the hypervisor's default.
+    platform::Accel accel = platform::Accel::Auto;
 };
 
 // Hypercall numbers fit Xen's table of 64 entries.
@@ -73,6 +76,9 @@ class Domain {
     const Uuid& uuid() const { return uuid_; }
     GuestMemory& memory() { return *memory_; }
     platform::Vm& platform_vm() { return *vm_; }
+    // "kvm" or "process", and why this one ("auto: no usable /dev/kvm (...)").
+    const char* platform_name() const { return platform_.name(); }
+    const std::string& platform_reason() const { return platform_reason_; }
     const GuestMemory& memory() const { return *memory_; }
     const TimeSource& time() const { return time_; }
     EventChannelTable& evtchn() { return *evtchn_; }
@@ -167,6 +173,8 @@ class Domain {
     uint64_t cpu_time_ns() const;
 
   private:
+    Domain(Hypervisor& hv, domid_t id, const DomainParams& params,
+           const platform::Platforms::Choice& choice);
     void stop_with(DomainState s);
 
     Hypervisor& hv_;
@@ -177,6 +185,8 @@ class Domain {
     const TimeSource& time_;
     const uint64_t created_ns_;
     const GuestKind kind_;
+    platform::Platform& platform_;
+    const std::string platform_reason_;
     // Shared: grant mappings held by backends keep RAM mapped past the domain's death.
     std::shared_ptr<GuestMemory> memory_;
     // After memory_ (it maps that RAM), before vcpus_ (they run in it).

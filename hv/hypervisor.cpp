@@ -18,11 +18,20 @@ domid_t next_domid(domid_t id) {
 }
 }  // namespace
 
-Hypervisor::Hypervisor() : Hypervisor(platform::open_platform(platform::Accel::Auto)) {}
+Hypervisor::Hypervisor() : Hypervisor(platform::accel_from_environment()) {}
 
-Hypervisor::Hypervisor(std::unique_ptr<platform::Platform> platform)
-    : platform_(std::move(platform)),
-      time_(platform_->tsc_khz()),
+Hypervisor::Hypervisor(platform::Accel fallback, const std::string& kvm_path,
+                       const std::string& stub_path)
+    : Hypervisor(std::make_unique<platform::Platforms>(fallback, kvm_path, stub_path)) {}
+
+Hypervisor::Hypervisor(std::unique_ptr<platform::Platform> only)
+    : Hypervisor(std::make_unique<platform::Platforms>(std::move(only))) {}
+
+// The default platform opens here, so a host that cannot run it fails now, with the reason.
+// Every platform's guests read the host's own TSC, so one rate serves them all.
+Hypervisor::Hypervisor(std::unique_ptr<platform::Platforms> platforms)
+    : platforms_(std::move(platforms)),
+      time_(platforms_->default_choice().platform.tsc_khz()),
       scheduling_(static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_CONF)))) {}
 
 namespace {
@@ -68,10 +77,11 @@ std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
                     " MiB exceeds the " + std::to_string(available >> 20) +
                     " MiB this host has available");
 
-    const uint32_t max_vcpus = platform_->max_vcpus();
+    platform::Platform& platform = platforms_->choose(params.accel).platform;
+    const uint32_t max_vcpus = platform.max_vcpus();
     if (max_vcpus && params.vcpus > max_vcpus)
         throw Error("domain " + params.name + ": " + std::to_string(params.vcpus) +
-                    " vCPUs exceed the " + platform_->name() + " platform's limit of " +
+                    " vCPUs exceed the " + platform.name() + " platform's limit of " +
                     std::to_string(max_vcpus));
     std::lock_guard lock(mutex_);
     // Checked under the lock, so that concurrent creates cannot both take the last RAM.

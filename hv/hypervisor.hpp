@@ -12,14 +12,19 @@
 #include "hv/pvclock.hpp"
 #include "hv/scheduling.hpp"
 #include "platform/platform.hpp"
+#include "platform/select.hpp"
 
 namespace xenolith::hv {
 
 class Hypervisor {
   public:
-    // On the platform `accel = "auto"` picks (platform/select.hpp).
+    // Domains that do not choose go where XENOLITH_ACCEL (else "auto") says.
     Hypervisor();
-    explicit Hypervisor(std::unique_ptr<platform::Platform> platform);
+    // Domains that do not choose go where `fallback` says (platform/select.hpp).
+    explicit Hypervisor(platform::Accel fallback, const std::string& kvm_path = "/dev/kvm",
+                        const std::string& stub_path = {});
+    // Every domain on `only`.
+    explicit Hypervisor(std::unique_ptr<platform::Platform> only);
 
     // Creates a domain in the Building state. Throws Error (with the reason) when the
     // request exceeds what the host allows or KVM refuses; nothing is left behind.
@@ -31,7 +36,8 @@ class Hypervisor {
     void rename_domain(domid_t id, const std::string& name);
     std::vector<std::shared_ptr<Domain>> domains() const;
 
-    platform::Platform& platform() const { return *platform_; }
+    // Which platform a domain runs on, and why; the default one's for `xn info`.
+    platform::Platforms& platforms() const { return *platforms_; }
     const TimeSource& time() const { return time_; }
     // The CPU pools and their schedulers: which vCPU runs on which host CPU.
     Scheduling& scheduling() { return scheduling_; }
@@ -50,7 +56,8 @@ class Hypervisor {
     static constexpr uint64_t kHostReserveBytes = uint64_t{512} << 20;
 
   private:
-    std::unique_ptr<platform::Platform> platform_;
+    explicit Hypervisor(std::unique_ptr<platform::Platforms> platforms);
+    std::unique_ptr<platform::Platforms> platforms_;
     TimeSource time_;
     // Before domains_: domains leave their pools as they are destroyed.
     Scheduling scheduling_;

@@ -1,8 +1,11 @@
 #include "platform/select.hpp"
 
+#include <cstdlib>
+
 #include "base/error.hpp"
 #include "platform/kvm/kvm_platform.hpp"
 #include "platform/kvm/probe.hpp"
+#include "platform/process/process_platform.hpp"
 
 namespace xenolith::platform {
 
@@ -25,6 +28,13 @@ std::optional<Accel> parse_accel(std::string_view text) {
     return std::nullopt;
 }
 
+Accel accel_from_environment() {
+    const char* value = std::getenv("XENOLITH_ACCEL");
+    if (!value || !*value) return Accel::Auto;
+    if (auto accel = parse_accel(value)) return *accel;
+    throw Error(std::string("XENOLITH_ACCEL=") + value + ": expected auto, kvm or process");
+}
+
 HostPlatforms probe_platforms(const std::string& kvm_path) {
     const kvm::HostProbe probe = kvm::probe_host(kvm_path);
     HostPlatforms h;
@@ -36,15 +46,54 @@ HostPlatforms probe_platforms(const std::string& kvm_path) {
     return h;
 }
 
-std::unique_ptr<Platform> open_platform(Accel accel, const std::string& kvm_path) {
+Platforms::Platforms(Accel fallback, std::string kvm_path, std::string stub_path)
+    : fallback_(fallback),
+      kvm_path_(std::move(kvm_path)),
+      stub_path_(std::move(stub_path)),
+      host_(probe_platforms(kvm_path_)) {}
+
+Platforms::Platforms(std::unique_ptr<Platform> only)
+    : fallback_(Accel::Auto), only_(std::move(only)) {
+    host_.kvm = std::string(only_->name()) == "kvm";
+    host_.kvm_hvm = only_->supports_hvm();
+}
+
+Platforms::Choice Platforms::choose(Accel accel) {
+    if (only_) return {*only_, "the hypervisor's only platform"};
+    const bool by_default = accel == Accel::Auto && fallback_ != Accel::Auto;
+    if (by_default) accel = fallback_;
+    const std::string said = std::string(by_default ? "the default accel = \"" : "accel = \"") +
+                             accel_name(accel) + "\"";
     switch (accel) {
-        case Accel::Auto:
         case Accel::Kvm:
-            return std::make_unique<kvm::KvmPlatform>(kvm_path);
+            return {kvm(said), said};
         case Accel::Process:
-            throw Error("the process platform is not built yet");
+            return {process(), said};
+        case Accel::Auto:
+            break;
     }
-    throw Error("unknown platform");
+    if (host_.kvm) return {kvm("auto"), "auto: /dev/kvm runs guests (" + host_.kvm_flavour + ")"};
+    return {process(), "auto: no usable /dev/kvm (" + host_.kvm_reason + ")"};
+}
+
+Platform& Platforms::kvm(const std::string& asked) {
+    std::lock_guard lock(mutex_);
+    if (!kvm_) {
+        try {
+            kvm_ = std::make_unique<kvm::KvmPlatform>(kvm_path_);
+        } catch (const Error& e) {
+            throw Error(asked + ": " + e.what());
+        }
+    }
+    return *kvm_;
+}
+
+Platform& Platforms::process() {
+    std::lock_guard lock(mutex_);
+    if (!process_)
+        process_ = std::make_unique<process::ProcessPlatform>(
+            stub_path_.empty() ? process::default_stub_path() : stub_path_);
+    return *process_;
 }
 
 }  // namespace xenolith::platform

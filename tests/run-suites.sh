@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make test`: every suite, in the order that fails fastest, then one summary of what ran
-# where. Tests labelled `kvm` (they build KVM VMs) run on this host only when its /dev/kvm
-# can run guests; the nested AMD-V host (tests/nested/) runs them in any case, so the KVM
-# suite never goes unrun: a host without /dev/kvm is counted and shown, never skipped over.
+# `make test`: every suite, then one summary of what ran where. Unit tests and the
+# integration suites on the process platform (`process.` tests) run on any Linux host. The
+# KVM suite (`kvm.` tests, label `kvm`) runs on this host only when its /dev/kvm can run
+# guests; the nested AMD-V host (tests/nested/) runs it in any case, so it never goes
+# unrun: a host without /dev/kvm is counted and shown, never skipped over.
 #
 #   tests/run-suites.sh BUILD BUILD_SAN BUILD_FUZZ
 set -uo pipefail
@@ -46,23 +47,16 @@ if [ $? = 0 ]; then kvm_here=1; else kvm_here=0; fi
 echo "host: $probe"
 kvm_tests=$(ctest --test-dir "$BUILD" -N -L kvm | sed -n 's/^Total Tests: //p')
 
+process_tests=$(ctest --test-dir "$BUILD" -N -L process | sed -n 's/^Total Tests: //p')
 if [ "$kvm_here" = 1 ]; then
-    run_ctest "$BUILD" "main build (kvm tests on this host's /dev/kvm)"
-    run_ctest "$BUILD_SAN" "unit tests under ASan/UBSan"
+    run_ctest "$BUILD" "unit, process platform ($process_tests) and KVM ($kvm_tests, this host's /dev/kvm)"
 else
-    run_ctest "$BUILD" "main build without the $kvm_tests kvm tests" -LE kvm
-    run_ctest "$BUILD_SAN" "unit tests under ASan/UBSan without the kvm tests" -LE kvm
-    note "kvm tests on this host: 0 of $kvm_tests ($probe); they run in the nested host below"
+    run_ctest "$BUILD" "unit and process platform ($process_tests); not the $kvm_tests KVM tests" -LE kvm
+    note "KVM suite on this host: 0 of $kvm_tests ($probe); it runs in the nested host below"
 fi
+run_ctest "$BUILD_SAN" "unit tests under ASan/UBSan"
 
-# The hypercall fuzzer builds a KVM VM: it needs /dev/kvm like the kvm-labelled tests.
-if [ "$kvm_here" = 1 ]; then
-    make --no-print-directory fuzz && note "fuzz: every target clean" || failed_steps+=("fuzz")
-else
-    make --no-print-directory fuzz FUZZ_EXCLUDE=hypercall &&
-        note "fuzz: every target clean but hypercall (needs /dev/kvm: not run here)" ||
-        failed_steps+=("fuzz")
-fi
+make --no-print-directory fuzz && note "fuzz: every target clean" || failed_steps+=("fuzz")
 
 nested_out=$(mktemp)
 make --no-print-directory test-nested 2>&1 | tee "$nested_out"

@@ -1,6 +1,7 @@
 // Hostile guests: arbitrary hypercall numbers, arguments and guest-memory contents go
 // through the real dispatch table on a real (stopped) domain. Handlers must return an
-// errno or a result and never touch memory outside the guest's RAM. Needs /dev/kvm.
+// errno or a result and never touch memory outside the guest's RAM. The domain's platform
+// runs nothing (tests/support/null_platform.hpp): no VM is needed.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
 #include "hv/hypervisor.hpp"
+#include "tests/support/null_platform.hpp"
 #include "tests/support/test_domain.hpp"
 
 namespace {
@@ -21,7 +23,7 @@ using namespace xenolith;
 constexpr uint64_t kMemory = 8 << 20;
 
 struct Target {
-    hv::Hypervisor hv;
+    hv::Hypervisor hv{std::make_unique<testing::NullPlatform>()};
     std::shared_ptr<hv::Domain> domain;
     boot::PvBootPlan plan;
 
@@ -39,12 +41,18 @@ struct Target {
 // the null page, the upper half, and small integers.
 uint64_t pick_arg(uint64_t raw, uint64_t scratch) {
     switch (raw & 7) {
-        case 0: return raw >> 3 & 0xffff;
-        case 1: return scratch + ((raw >> 3) & 0xfff);
-        case 2: return kMemory - ((raw >> 3) & 0xfff);
-        case 3: return (raw >> 3) & 0xfff;
-        case 4: return 0xffff800000000000ull + (raw >> 3);
-        default: return raw;
+        case 0:
+            return raw >> 3 & 0xffff;
+        case 1:
+            return scratch + ((raw >> 3) & 0xfff);
+        case 2:
+            return kMemory - ((raw >> 3) & 0xfff);
+        case 3:
+            return (raw >> 3) & 0xfff;
+        case 4:
+            return 0xffff800000000000ull + (raw >> 3);
+        default:
+            return raw;
     }
 }
 

@@ -7,7 +7,7 @@
 
 #include <regex>
 
-#include "platform/kvm/probe.hpp"
+#include "platform/select.hpp"
 #include "tests/integration/daemon_harness.hpp"
 
 namespace xenolith::integration {
@@ -122,22 +122,32 @@ TEST_F(DaemonCreateErrors, LessMemoryThanTheImageNeeds) {
     EXPECT_NE(msg.find("guest RAM"), std::string::npos) << msg;
 }
 
-// type = "pvh" runs only where KVM is VT-x or AMD-V. On a PVM host (these machines) the
+// type = "pvh" runs only where KVM is VT-x or AMD-V. On a PVM host or one without KVM the
 // create is refused before any image is read; where PVH can run, this PV image is refused
 // for having no PVH entry instead. Either way one sentence and nothing left behind.
 TEST_F(DaemonCreateErrors, PvhNeedsHardwareVirtualization) {
-    const kvm::HostProbe host = kvm::probe_host();
+    const platform::HostPlatforms host = platform::probe_platforms();
     const std::string cfg =
         "name = \"bad\"\ntype = \"pvh\"\nkernel = \"" + guest_path("hello") + "\"\nmemory = 64\n";
     const std::string msg = expect_refused(cfg);
-    if (host.can_run_pvh()) {
+    if (host.kvm_hvm) {
         EXPECT_NE(msg.find("XEN_ELFNOTE_PHYS32_ENTRY"), std::string::npos) << msg;
     } else {
-        EXPECT_EQ(msg, path_ +
-                           ": type = \"pvh\" needs hardware virtualization (VT-x or AMD-V); "
-                           "this host's KVM is " +
-                           std::string(kvm::flavour_name(host.flavour)));
+        EXPECT_EQ(msg, path_ + ": type = \"pvh\" needs hardware virtualization (VT-x or AMD-V); " +
+                           (host.kvm ? "this host's KVM is " + host.kvm_flavour
+                                     : "this host has no KVM (" + host.kvm_reason + ")"));
     }
+}
+
+// The process platform runs PV guests only: a PVH config that asks for it is refused with
+// the reason, whatever the host has.
+TEST_F(DaemonCreateErrors, PvhOnTheProcessPlatformIsRefused) {
+    const std::string cfg = "name = \"bad\"\ntype = \"pvh\"\naccel = \"process\"\nkernel = \"" +
+                            guest_path("hello") + "\"\nmemory = 64\n";
+    EXPECT_EQ(expect_refused(cfg),
+              path_ +
+                  ": type = \"pvh\" cannot run on the process platform (accel = \"process\"): "
+                  "PVH needs hardware virtualization (VT-x or AMD-V)");
 }
 
 TEST_F(DaemonCreateErrors, DuplicateName) {

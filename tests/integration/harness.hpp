@@ -29,32 +29,34 @@ inline constexpr const char* kXnPath = XN_PATH;
 inline constexpr const char* kGuestDir = GUEST_DIR;
 inline constexpr const char* kKvmPath = "/dev/kvm";
 // Every app guest/CMakeLists.txt builds.
-inline const std::vector<std::string> kApps = {"hello", "spin", "crash",    "smp",      "bench",
-                                               "first", "pingpong", "echo", "grantcopy", "xsprobe", "xsbench"};
+inline const std::vector<std::string> kApps = {"hello",     "spin",    "crash",    "smp",
+                                               "bench",     "first",   "pingpong", "echo",
+                                               "grantcopy", "xsprobe", "xsbench"};
 
 // Absolute path of a built guest app.
 std::string guest_path(const std::string& app);
 
-// Empty when /dev/kvm can be opened read-write, else why not.
-std::string kvm_problem();
+// Empty when the platform XENOLITH_ACCEL names can be used, else why not.
+std::string platform_problem();
 // Empty when `path` is an executable regular file, else why not.
 std::string executable_problem(const std::string& path);
 
-// Base fixture: fails (never skips) when /dev/kvm, `xn` or any guest image is missing.
+// Base fixture: fails (never skips) when the platform, `xn` or any guest image is missing.
 class IntegrationTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override;
 };
 
 // ---- text ------------------------------------------------------------------------------
 std::vector<std::string> split_lines(std::string_view text);
 // The unsigned number after `prefix` on the first line starting with `prefix`.
-std::optional<uint64_t> number_after(const std::vector<std::string>& lines, std::string_view prefix);
+std::optional<uint64_t> number_after(const std::vector<std::string>& lines,
+                                     std::string_view prefix);
 bool starts_with(std::string_view s, std::string_view prefix);
 
 // ---- temporary files -------------------------------------------------------------------
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -65,7 +67,7 @@ public:
     // Names of the entries in the directory, sorted.
     std::vector<std::string> entries() const;
 
-private:
+  private:
     std::string path_;
 };
 
@@ -111,7 +113,7 @@ size_t wait_thread_count(size_t n, std::chrono::milliseconds timeout = 1s);
 // Console output of one domain as complete lines, each with the host time it arrived
 // (backends batch: one delivery may hold several lines, or part of one).
 class ConsoleCapture {
-public:
+  public:
     struct Line {
         Clock::time_point at;
         std::string text;  // with its '\n'
@@ -128,16 +130,17 @@ public:
     // Waits until more than `n` lines have arrived.
     bool wait_for_more_than(size_t n, std::chrono::milliseconds timeout) const;
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::vector<Line> lines_;
     std::string partial_;
 };
 
 // A domain created and built from a guest app through hv::Hypervisor and
-// launch::setup_pv_guest, with its console (ring and console_io) captured. The domain is destroyed when this goes away.
+// launch::setup_pv_guest, with its console (ring and console_io) captured. The domain is destroyed
+// when this goes away.
 class ApiGuest {
-public:
+  public:
     // With a `store`, the domain gets its xenstore nodes and a live store ring.
     ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string& cmdline,
              uint32_t vcpus = 1, uint64_t memory_mib = 32, const std::string& name = "",
@@ -162,7 +165,7 @@ public:
     std::optional<hv::DomainState> wait_for_stop(std::chrono::milliseconds timeout);
     Clock::time_point stopped_at() const { return stopped_at_; }
 
-private:
+  private:
     hv::Hypervisor& hv_;
     std::shared_ptr<hv::Domain> domain_;
     std::shared_ptr<ConsoleCapture> console_;
@@ -175,7 +178,7 @@ private:
 // Guests that know each other's domid: both domains are created first (as a toolstack would
 // tell them through xenstore), then each is built with the other's id on its command line.
 class PeerGuestsTest : public IntegrationTest {
-protected:
+  protected:
     void TearDown() override;
     std::shared_ptr<hv::Domain> create(const std::string& name);
     launch::PvGuest& build(hv::Domain& d, const std::string& app, const std::string& cmdline,

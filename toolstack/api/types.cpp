@@ -17,8 +17,10 @@ void put(nlohmann::json& j, const char* key, const T& v) {
 template <typename T>
 void get(const nlohmann::json& j, const char* key, std::optional<T>& v) {
     auto it = j.find(key);
-    if (it == j.end() || it->is_null()) v.reset();
-    else v = it->get<T>();
+    if (it == j.end() || it->is_null())
+        v.reset();
+    else
+        v = it->get<T>();
 }
 template <typename T>
 void get(const nlohmann::json& j, const char* key, T& v) {
@@ -48,6 +50,8 @@ void domain_fields(J& j, D& d, F field) {
     field(j, "cpu_time_ns", d.cpu_time_ns);
     field(j, "uptime_ns", d.uptime_ns);
     field(j, "pool", d.pool);
+    field(j, "platform", d.platform);
+    field(j, "platform_reason", d.platform_reason);
     field(j, "exits", d.exits);
     field(j, "hypercalls", d.hypercalls);
     field(j, "upcalls", d.upcalls);
@@ -95,6 +99,8 @@ void host_fields(J& j, H& h, F field) {
     field(j, "xen_scheduler", h.xen_scheduler);
     field(j, "xen_commandline", h.xen_commandline);
     field(j, "kvm_flavour", h.kvm_flavour);
+    field(j, "platform", h.platform);
+    field(j, "platform_reason", h.platform_reason);
     field(j, "daemon_version", h.daemon_version);
     field(j, "daemon_uptime_ns", h.daemon_uptime_ns);
     field(j, "nr_domains", h.nr_domains);
@@ -102,20 +108,39 @@ void host_fields(J& j, H& h, F field) {
 
 struct Put {
     template <typename T>
-    void operator()(nlohmann::json& j, const char* key, const T& v) const { put(j, key, v); }
+    void operator()(nlohmann::json& j, const char* key, const T& v) const {
+        put(j, key, v);
+    }
 };
 struct Get {
     template <typename T>
-    void operator()(const nlohmann::json& j, const char* key, T& v) const { get(j, key, v); }
+    void operator()(const nlohmann::json& j, const char* key, T& v) const {
+        get(j, key, v);
+    }
 };
 
 }  // namespace
 
-void to_json(nlohmann::json& j, const DomainInfo& d) { j = nlohmann::json::object(); domain_fields(j, d, Put{}); }
-void from_json(const nlohmann::json& j, DomainInfo& d) { domain_fields(j, d, Get{}); }
-void to_json(nlohmann::json& j, const VcpuInfo& v) { j = nlohmann::json::object(); vcpu_fields(j, v, Put{}); }
-void from_json(const nlohmann::json& j, VcpuInfo& v) { vcpu_fields(j, v, Get{}); }
-void to_json(nlohmann::json& j, const HostInfo& h) { j = nlohmann::json::object(); host_fields(j, h, Put{}); }
-void from_json(const nlohmann::json& j, HostInfo& h) { host_fields(j, h, Get{}); }
+void to_json(nlohmann::json& j, const DomainInfo& d) {
+    j = nlohmann::json::object();
+    domain_fields(j, d, Put{});
+}
+void from_json(const nlohmann::json& j, DomainInfo& d) {
+    domain_fields(j, d, Get{});
+}
+void to_json(nlohmann::json& j, const VcpuInfo& v) {
+    j = nlohmann::json::object();
+    vcpu_fields(j, v, Put{});
+}
+void from_json(const nlohmann::json& j, VcpuInfo& v) {
+    vcpu_fields(j, v, Get{});
+}
+void to_json(nlohmann::json& j, const HostInfo& h) {
+    j = nlohmann::json::object();
+    host_fields(j, h, Put{});
+}
+void from_json(const nlohmann::json& j, HostInfo& h) {
+    host_fields(j, h, Get{});
+}
 
 }  // namespace xenolith::api

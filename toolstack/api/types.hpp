@@ -36,6 +36,8 @@ struct DomainInfo {
     uint64_t cpu_time_ns = 0;  // all vCPUs, time spent running guest code
     uint64_t uptime_ns = 0;    // since this incarnation was created
     std::string pool = "Pool-0";
+    std::string platform;         // "kvm" or "process"
+    std::string platform_reason;  // why that one: "auto: no usable /dev/kvm (...)"
 
     // Counters since creation.
     uint64_t exits = 0;
@@ -84,7 +86,9 @@ struct HostInfo {
     std::string xen_caps;
     std::string xen_scheduler = "credit";
     std::string xen_commandline;
-    std::string kvm_flavour;  // "pvm", "vt-x", "amd-v"
+    std::string kvm_flavour;      // "pvm", "vt-x", "amd-v", "none"
+    std::string platform;         // where domains go by default: "kvm" or "process"
+    std::string platform_reason;  // why
     std::string daemon_version;
     uint64_t daemon_uptime_ns = 0;
     uint32_t nr_domains = 0;  // guests, not counting Domain-0

@@ -8,17 +8,11 @@
 
 namespace xenolith::daemon {
 
-namespace {
-std::string kvm_text(const platform::HostPlatforms& host) {
-    return host.kvm ? " (KVM " + host.kvm_flavour + ")" : " (no KVM: " + host.kvm_reason + ")";
-}
-}  // namespace
-
 Daemon::Daemon(const DaemonOptions& options)
     : options_(options),
       log_(options.paths.log_dir, options.log_to_stderr),
       probe_(platform::probe_platforms(options.kvm_path)),
-      hv_(platform::open_platform(platform::Accel::Kvm, options.kvm_path)),
+      hv_(options.accel, options.kvm_path),
       store_(hv_),
       started_(std::chrono::steady_clock::now()) {
     store_socket_ = std::make_unique<xenstored::SocketServer>(store_.daemon(),
@@ -30,11 +24,15 @@ Daemon::Daemon(const DaemonOptions& options)
     control_ = std::make_unique<ControlServer>(options.paths.control_socket(), handlers());
     log_.info(
         std::string(kDaemonVersion) + " ready: control " + options.paths.control_socket() +
-        ", xenstore " + options.paths.xenstored_socket() + ", platform " + hv_.platform().name() +
-        kvm_text(probe_) +
+        ", xenstore " + options.paths.xenstored_socket() + ", platform " + platform_text() +
         (metrics_ ? ", metrics " + options.metrics_address +
                         (metrics_->port() ? " (port " + std::to_string(metrics_->port()) + ")" : "")
                   : ""));
+}
+
+std::string Daemon::platform_text() const {
+    const platform::Platforms::Choice c = hv_.platforms().default_choice();
+    return std::string(c.platform.name()) + " (" + c.why + ")";
 }
 
 Daemon::~Daemon() {
@@ -72,9 +70,12 @@ api::HostInfo Daemon::host_info() const {
     h.machine = u.machine;
     h.nr_cpus = host_cpu_count();
     h.max_cpu_id = h.nr_cpus - 1;
-    h.cpu_khz = hv_.platform().tsc_khz();
+    const platform::Platforms::Choice platform = hv_.platforms().default_choice();
+    h.cpu_khz = platform.platform.tsc_khz();
     h.cpu_model = probe_.cpu_model;
-    h.virt_caps = hv_.platform().supports_hvm() ? "pv pvh" : "pv";
+    h.virt_caps = probe_.kvm_hvm ? "pv pvh" : "pv";
+    h.platform = platform.platform.name();
+    h.platform_reason = platform.why;
     h.total_memory_mib = hv::Hypervisor::host_total_memory() >> 20;
     h.free_memory_mib = hv_.free_memory() >> 20;
     h.xen_major = abi::kXenMajor;

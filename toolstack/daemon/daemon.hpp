@@ -32,6 +32,8 @@ struct DaemonOptions {
     std::chrono::milliseconds shutdown_timeout{30000};
     std::string metrics_address;  // empty: no metrics endpoint
     std::string kvm_path = "/dev/kvm";
+    // Where domains whose config does not say go (platform/select.hpp).
+    platform::Accel accel = platform::Accel::Auto;
 };
 
 class Daemon {
@@ -53,6 +55,8 @@ class Daemon {
     std::string metrics_text() const;
 
   private:
+    // The default platform and why, for the log.
+    std::string platform_text() const;
     std::map<std::string, Handler> handlers();
 
     DaemonOptions options_;

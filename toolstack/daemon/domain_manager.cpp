@@ -18,15 +18,15 @@
 #include "boot/elf_image.hpp"
 #include "boot/image_bytes.hpp"
 #include "boot/pvh_image.hpp"
+#include "hv/scheduling.hpp"
 #include "toolstack/api/protocol.hpp"
 #include "toolstack/daemon/config_json.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
-#include "toolstack/format/xl_text.hpp"
 #include "toolstack/daemon/managed_domain.hpp"
+#include "toolstack/format/xl_text.hpp"
 #include "toolstack/launch/domain_params.hpp"
 #include "toolstack/launch/pvh_guest.hpp"
 #include "toolstack/xlcfg/parser.hpp"
-#include "hv/scheduling.hpp"
 
 namespace xenolith::daemon {
 
@@ -35,7 +35,9 @@ using xlcfg::ShutdownAction;
 
 namespace {
 
-std::string domain_label(uint32_t domid) { return "domain " + std::to_string(domid); }
+std::string domain_label(uint32_t domid) {
+    return "domain " + std::to_string(domid);
+}
 
 [[noreturn]] void no_such_domain(const std::string& ref) {
     throw ApiError("ENOENT", "domain '" + ref + "' does not exist");
@@ -108,7 +110,8 @@ CreateResult DomainManager::create(const CreateRequest& request) {
         try {
             hv_.scheduling().pool_id(*cfg.pool);
         } catch (const std::exception&) {
-            throw ApiError("ENOENT", request.config_name + ": pool = \"" + *cfg.pool + "\": no such cpupool");
+            throw ApiError("ENOENT",
+                           request.config_name + ": pool = \"" + *cfg.pool + "\": no such cpupool");
         }
     }
     try {
@@ -128,11 +131,13 @@ CreateResult DomainManager::create(const CreateRequest& request) {
     md->cfg = cfg;
     md->config_name = request.config_name;
     std::filesystem::path kernel(cfg.kernel);
-    if (kernel.is_relative() && !request.cwd.empty()) kernel = std::filesystem::path(request.cwd) / kernel;
+    if (kernel.is_relative() && !request.cwd.empty())
+        kernel = std::filesystem::path(request.cwd) / kernel;
     md->kernel_path = kernel.string();
     if (!cfg.ramdisk.empty()) {
         std::filesystem::path ramdisk(cfg.ramdisk);
-        if (ramdisk.is_relative() && !request.cwd.empty()) ramdisk = std::filesystem::path(request.cwd) / ramdisk;
+        if (ramdisk.is_relative() && !request.cwd.empty())
+            ramdisk = std::filesystem::path(request.cwd) / ramdisk;
         md->ramdisk_path = ramdisk.string();
     }
 
@@ -158,7 +163,8 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
     std::vector<uint8_t> initramfs;
     if (cfg.type == xlcfg::DomainType::Pvh) {
         pvh_kernel.emplace(boot::PvhKernel::load(md->kernel_path));
-        if (!md->ramdisk_path.empty()) initramfs = boot::read_image_file(md->ramdisk_path, cfg.memory_mib << 20,
+        if (!md->ramdisk_path.empty())
+            initramfs = boot::read_image_file(md->ramdisk_path, cfg.memory_mib << 20,
                                               "initramfs");  // more could never fit
     } else {
         pv_image.emplace(boot::ElfImage::load(md->kernel_path));
@@ -173,11 +179,12 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
         std::shared_ptr<ConsoleHub> hub = md->hub;
         auto sink = [hub](std::string_view text) { hub->output(text); };
         if (pvh_kernel) {
-            launch::PvhGuestImage image{*pvh_kernel, initramfs, !md->ramdisk_path.empty(), cfg.cmdline,
-                                        md->kernel_path, md->ramdisk_path};
+            launch::PvhGuestImage image{*pvh_kernel, initramfs,       !md->ramdisk_path.empty(),
+                                        cfg.cmdline, md->kernel_path, md->ramdisk_path};
             md->guest = launch::setup_pvh_guest(hv_, *md->domain, image, sink, &store_);
         } else {
-            md->guest = launch::setup_pv_guest(hv_, *md->domain, *pv_image, cfg.cmdline, sink, &store_);
+            md->guest =
+                launch::setup_pv_guest(hv_, *md->domain, *pv_image, cfg.cmdline, sink, &store_);
         }
         const std::string dom = "/local/domain/" + std::to_string(id);
         store_.write(dom + "/memory/static-max", std::to_string(cfg.maxmem_mib << 10));
@@ -186,10 +193,12 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
         for (uint32_t v = 0; v < cfg.maxvcpus; ++v) {
             if (cfg.cpus)
                 if (const xlcfg::CpuSet* set = cfg.cpus->for_vcpu(v))
-                    md->domain->vcpu(v).set_hard_affinity(host_cpus_in(*set, host_cpus, md->config_name, "cpus"));
+                    md->domain->vcpu(v).set_hard_affinity(
+                        host_cpus_in(*set, host_cpus, md->config_name, "cpus"));
             if (cfg.cpus_soft)
                 if (const xlcfg::CpuSet* set = cfg.cpus_soft->for_vcpu(v))
-                    md->domain->vcpu(v).set_soft_affinity(host_cpus_in(*set, host_cpus, md->config_name, "cpus_soft"));
+                    md->domain->vcpu(v).set_soft_affinity(
+                        host_cpus_in(*set, host_cpus, md->config_name, "cpus_soft"));
         }
         apply_sched_config(*md);
         md->target_kib = cfg.memory_mib << 10;
@@ -214,10 +223,10 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
         throw;
     }
     changed_.notify_all();
-    log_.domain(cfg.name, id, std::string(paused ? "created paused" : "created") + " from " +
-                                  md->config_name + ": " + md->kernel_path + ", " +
-                                  std::to_string(cfg.memory_mib) + " MiB, " +
-                                  std::to_string(cfg.vcpus) + "/" + std::to_string(cfg.maxvcpus) + " vCPUs");
+    log_.domain(cfg.name, id,
+                std::string(paused ? "created paused" : "created") + " from " + md->config_name +
+                    ": " + md->kernel_path + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
+                    std::to_string(cfg.vcpus) + "/" + std::to_string(cfg.maxvcpus) + " vCPUs");
 }
 
 // weight= and cap= go to the domain's scheduler when it has them (credit, credit2); other
@@ -235,8 +244,10 @@ void DomainManager::apply_sched_config(ManagedDomain& md) {
         v.weight = static_cast<uint16_t>(cfg.weight);
         v.cap = static_cast<uint16_t>(cfg.cap);
     };
-    if (auto* c = std::get_if<sched::CreditParams>(&p)) set(*c);
-    else if (auto* c2 = std::get_if<sched::Credit2Params>(&p)) set(*c2);
+    if (auto* c = std::get_if<sched::CreditParams>(&p))
+        set(*c);
+    else if (auto* c2 = std::get_if<sched::Credit2Params>(&p))
+        set(*c2);
     if (!changed) return;
     try {
         s.set_domain_params(id, p);
@@ -294,7 +305,8 @@ size_t DomainManager::size() const {
 
 namespace {
 std::shared_ptr<ManagedDomain> require(std::shared_ptr<ManagedDomain> md, uint32_t domid) {
-    if (domid == 0) throw ApiError("EPERM", "Domain-0 is the host; it cannot be controlled this way");
+    if (domid == 0)
+        throw ApiError("EPERM", "Domain-0 is the host; it cannot be controlled this way");
     if (!md) no_such_domain(std::to_string(domid));
     return md;
 }
@@ -316,7 +328,8 @@ void DomainManager::pause(uint32_t domid) {
     auto md = require(find(domid), domid);
     std::lock_guard op(md->op_mutex);
     hv::DomainState s = md->domain->state();
-    if (is_stopped(s)) throw ApiError("EINVAL", domain_label(domid) + " has stopped; it cannot be paused");
+    if (is_stopped(s))
+        throw ApiError("EINVAL", domain_label(domid) + " has stopped; it cannot be paused");
     md->domain->pause();
     log_.domain(md->domain->name(), domid, "paused");
 }
@@ -335,11 +348,13 @@ void DomainManager::request_shutdown(uint32_t domid, bool reboot) {
     std::lock_guard op(md->op_mutex);
     if (is_stopped(md->domain->state()))
         throw ApiError("EINVAL", domain_label(domid) + " has already stopped");
-    store_.write("/local/domain/" + std::to_string(domid) + "/control/shutdown", reboot ? "reboot" : "poweroff");
+    store_.write("/local/domain/" + std::to_string(domid) + "/control/shutdown",
+                 reboot ? "reboot" : "poweroff");
     log_.domain(md->domain->name(), domid, reboot ? "asked to reboot" : "asked to power off");
 }
 
-Ending DomainManager::wait_for_end(uint32_t domid, bool death_only, std::chrono::milliseconds timeout) {
+Ending DomainManager::wait_for_end(uint32_t domid, bool death_only,
+                                   std::chrono::milliseconds timeout) {
     if (domid == 0) throw ApiError("EPERM", "Domain-0 is the host; it does not shut down this way");
     auto md = find(domid);
     // Gone before the wait began (a quick guest, on_poweroff = destroy): it has died.
@@ -370,7 +385,8 @@ Ending DomainManager::wait_for_end(uint32_t domid, bool death_only, std::chrono:
 void DomainManager::rename(uint32_t domid, const std::string& name) {
     auto md = require(find(domid), domid);
     std::string error;
-    if (!xlcfg::valid_domain_name(name, error)) throw ApiError("EINVAL", "invalid domain name '" + name + "': " + error);
+    if (!xlcfg::valid_domain_name(name, error))
+        throw ApiError("EINVAL", "invalid domain name '" + name + "': " + error);
     std::lock_guard op(md->op_mutex);
     std::string old = md->domain->name();
     try {
@@ -391,21 +407,24 @@ void DomainManager::vcpu_set(uint32_t domid, uint32_t online) {
     std::lock_guard op(md->op_mutex);
     uint32_t max = md->domain->nr_vcpus();
     if (online == 0 || online > max)
-        throw ApiError("EINVAL", "cannot set " + std::to_string(online) + " vCPUs online: " +
-                                     domain_label(domid) + " has maxvcpus = " + std::to_string(max));
+        throw ApiError("EINVAL", "cannot set " + std::to_string(online) +
+                                     " vCPUs online: " + domain_label(domid) +
+                                     " has maxvcpus = " + std::to_string(max));
     store_.set_vcpus_online(domid, online, max);
     md->online_vcpus = online;
     log_.domain(md->domain->name(), domid, "vcpu-set " + std::to_string(online));
 }
 
-void DomainManager::vcpu_pin(uint32_t domid, std::optional<uint32_t> vcpu, const std::optional<std::string>& hard,
+void DomainManager::vcpu_pin(uint32_t domid, std::optional<uint32_t> vcpu,
+                             const std::optional<std::string>& hard,
                              const std::optional<std::string>& soft) {
     auto md = require(find(domid), domid);
     const unsigned host_cpus = host_cpu_count();
     auto parse = [&](const std::string& text, const char* what) {
         std::string error;
         std::optional<xlcfg::CpuSet> set = xlcfg::parse_cpu_list(text, error);
-        if (!set) throw ApiError("EINVAL", std::string(what) + " affinity '" + text + "': " + error);
+        if (!set)
+            throw ApiError("EINVAL", std::string(what) + " affinity '" + text + "': " + error);
         try {
             return host_cpus_in(*set, host_cpus, "vcpu-pin", what);
         } catch (const Error& e) {
@@ -436,14 +455,18 @@ void DomainManager::mem_set(uint32_t domid, uint64_t target_kib) {
     uint64_t ram_kib = md->domain->memory_bytes() >> 10;
     if (target_kib > md->max_kib)
         throw ApiError("EINVAL", "memory target " + std::to_string(target_kib) + " KiB exceeds " +
-                                     domain_label(domid) + "'s maximum of " + std::to_string(md->max_kib) + " KiB (see mem-max)");
+                                     domain_label(domid) + "'s maximum of " +
+                                     std::to_string(md->max_kib) + " KiB (see mem-max)");
     if (target_kib > ram_kib)
-        throw ApiError("EINVAL", "memory target " + std::to_string(target_kib) + " KiB exceeds the " +
-                                     std::to_string(ram_kib) + " KiB " + domain_label(domid) +
-                                     " was built with; growing a domain's RAM is not supported yet");
+        throw ApiError("EINVAL",
+                       "memory target " + std::to_string(target_kib) + " KiB exceeds the " +
+                           std::to_string(ram_kib) + " KiB " + domain_label(domid) +
+                           " was built with; growing a domain's RAM is not supported yet");
     if (target_kib < 1024)
-        throw ApiError("EINVAL", "memory target " + std::to_string(target_kib) + " KiB is below 1 MiB");
-    store_.write("/local/domain/" + std::to_string(domid) + "/memory/target", std::to_string(target_kib));
+        throw ApiError("EINVAL",
+                       "memory target " + std::to_string(target_kib) + " KiB is below 1 MiB");
+    store_.write("/local/domain/" + std::to_string(domid) + "/memory/target",
+                 std::to_string(target_kib));
     md->target_kib = target_kib;
     log_.domain(md->domain->name(), domid, "mem-set " + std::to_string(target_kib) + " KiB");
 }
@@ -452,9 +475,11 @@ void DomainManager::mem_max(uint32_t domid, uint64_t max_kib) {
     auto md = require(find(domid), domid);
     std::lock_guard op(md->op_mutex);
     if (max_kib < md->target_kib)
-        throw ApiError("EINVAL", "maximum " + std::to_string(max_kib) + " KiB is below " + domain_label(domid) +
-                                     "'s memory target of " + std::to_string(md->target_kib) + " KiB");
-    store_.write("/local/domain/" + std::to_string(domid) + "/memory/static-max", std::to_string(max_kib));
+        throw ApiError("EINVAL", "maximum " + std::to_string(max_kib) + " KiB is below " +
+                                     domain_label(domid) + "'s memory target of " +
+                                     std::to_string(md->target_kib) + " KiB");
+    store_.write("/local/domain/" + std::to_string(domid) + "/memory/static-max",
+                 std::to_string(max_kib));
     md->max_kib = max_kib;
     log_.domain(md->domain->name(), domid, "mem-max " + std::to_string(max_kib) + " KiB");
 }
@@ -505,24 +530,39 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     const uint32_t id = md->domid();
     const std::string name = md->domain->name();
     bool crashed = md->domain->state() == hv::DomainState::Crashed;
-    unsigned reason = crashed ? SHUTDOWN_crash : md->domain->shutdown_reason().value_or(SHUTDOWN_poweroff);
+    unsigned reason =
+        crashed ? SHUTDOWN_crash : md->domain->shutdown_reason().value_or(SHUTDOWN_poweroff);
     char line[96];
-    std::snprintf(line, sizeof line, "Domain %u has shut down, reason code %u 0x%x", id, reason, reason);
+    std::snprintf(line, sizeof line, "Domain %u has shut down, reason code %u 0x%x", id, reason,
+                  reason);
     log_.domain(name, id, line);
-    if (crashed && !md->domain->crash_report().empty()) log_.domain(name, id, md->domain->crash_report());
+    if (crashed && !md->domain->crash_report().empty())
+        log_.domain(name, id, md->domain->crash_report());
 
     ShutdownAction action = md->cfg.on_poweroff;
     switch (reason) {
-        case SHUTDOWN_reboot: action = md->cfg.on_reboot; break;
-        case SHUTDOWN_crash: action = md->cfg.on_crash; break;
-        case SHUTDOWN_watchdog: action = md->cfg.on_crash; break;
-        case SHUTDOWN_soft_reset: action = ShutdownAction::SoftReset; break;
-        case SHUTDOWN_suspend: action = ShutdownAction::Preserve; break;  // kept for save
-        default: break;
+        case SHUTDOWN_reboot:
+            action = md->cfg.on_reboot;
+            break;
+        case SHUTDOWN_crash:
+            action = md->cfg.on_crash;
+            break;
+        case SHUTDOWN_watchdog:
+            action = md->cfg.on_crash;
+            break;
+        case SHUTDOWN_soft_reset:
+            action = ShutdownAction::SoftReset;
+            break;
+        case SHUTDOWN_suspend:
+            action = ShutdownAction::Preserve;
+            break;  // kept for save
+        default:
+            break;
     }
     if (daemon_stopping) action = ShutdownAction::Destroy;
-    log_.domain(name, id, "Action for shutdown reason code " + std::to_string(reason) + " is " +
-                              std::string(xlcfg::to_string(action)));
+    log_.domain(name, id,
+                "Action for shutdown reason code " + std::to_string(reason) + " is " +
+                    std::string(xlcfg::to_string(action)));
 
     if (action == ShutdownAction::Preserve) return;
     if (action == ShutdownAction::CoredumpDestroy || action == ShutdownAction::CoredumpRestart) {
@@ -543,8 +583,9 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
         std::string kept = name + preserve_suffix();
         try {
             rename(id, kept);
-            log_.domain(kept, id, "Preserving domain " + std::to_string(id) + " " + name + " with suffix" +
-                                      kept.substr(name.size()));
+            log_.domain(kept, id,
+                        "Preserving domain " + std::to_string(id) + " " + name + " with suffix" +
+                            kept.substr(name.size()));
         } catch (const std::exception& e) {
             log_.domain(name, id, std::string("cannot preserve: ") + e.what() + "; destroying it");
             action = ShutdownAction::Restart;
@@ -577,14 +618,16 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     }
     try {
         build(next, false);
-        log_.domain(name, next->domid(), "restarted as domain " + std::to_string(next->domid()) +
-                                             " (restart " + std::to_string(next->restarts) + ")");
+        log_.domain(name, next->domid(),
+                    "restarted as domain " + std::to_string(next->domid()) + " (restart " +
+                        std::to_string(next->restarts) + ")");
     } catch (const std::exception& e) {
         log_.domain(name, id, std::string("restart failed: ") + e.what());
     }
 }
 
-void DomainManager::write_core(const ManagedDomain& md, const std::string& dir, const std::string& path) {
+void DomainManager::write_core(const ManagedDomain& md, const std::string& dir,
+                               const std::string& path) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) throw Error("cannot create " + dir + ": " + ec.message());
@@ -595,7 +638,8 @@ void DomainManager::write_core(const ManagedDomain& md, const std::string& dir, 
     const hv::GuestMemory& mem = md.domain->memory();
     off_t offset = 0;
     while (static_cast<uint64_t>(offset) < mem.size()) {
-        ssize_t n = ::sendfile(out.get(), mem.fd(), &offset, mem.size() - static_cast<uint64_t>(offset));
+        ssize_t n =
+            ::sendfile(out.get(), mem.fd(), &offset, mem.size() - static_cast<uint64_t>(offset));
         if (n <= 0) throw SystemError("cannot write " + path, n < 0 ? errno : EIO);
     }
 }
@@ -611,7 +655,8 @@ size_t DomainManager::shutdown_all(std::chrono::milliseconds timeout) {
         std::lock_guard op(md->op_mutex);
         if (!is_stopped(md->domain->state()) && !md->torn_down) {
             try {
-                store_.write("/local/domain/" + std::to_string(md->domid()) + "/control/shutdown", "poweroff");
+                store_.write("/local/domain/" + std::to_string(md->domid()) + "/control/shutdown",
+                             "poweroff");
             } catch (const Error&) {
             }
         }
@@ -638,7 +683,9 @@ size_t DomainManager::shutdown_all(std::chrono::milliseconds timeout) {
         remove(md);
         forced += !clean;
         if (!already_gone)
-            log_.domain(name, md->domid(), clean ? "shut down with the daemon" : "destroyed: it did not shut down in time");
+            log_.domain(
+                name, md->domid(),
+                clean ? "shut down with the daemon" : "destroyed: it did not shut down in time");
     }
     return forced;
 }
@@ -663,13 +710,18 @@ api::DomainInfo DomainManager::snapshot(const ManagedDomain& md,
     i.state = hv::state_name(s);
     i.paused = s == hv::DomainState::Paused;
     i.shutdown = s == hv::DomainState::Shutdown || s == hv::DomainState::Crashed;
-    if (i.shutdown) i.shutdown_reason = s == hv::DomainState::Crashed ? SHUTDOWN_crash : d.shutdown_reason().value_or(SHUTDOWN_poweroff);
+    if (i.shutdown)
+        i.shutdown_reason = s == hv::DomainState::Crashed
+                                ? SHUTDOWN_crash
+                                : d.shutdown_reason().value_or(SHUTDOWN_poweroff);
     i.dying = s == hv::DomainState::Dying;
     i.memory_kib = d.memory_bytes() >> 10;
     i.max_memory_kib = md.max_kib;
     i.target_kib = md.target_kib;
     i.max_vcpus = d.nr_vcpus();
     i.restarts = md.restarts;
+    i.platform = d.platform_name();
+    i.platform_reason = d.platform_reason();
     if (auto pool = hv_.scheduling().pool_of(d.id()))
         if (auto it = pools.find(*pool); it != pools.end()) i.pool = it->second;
     uint64_t now = hv::TimeSource::system_time_ns();
@@ -720,9 +772,11 @@ api::DomainInfo DomainManager::domain0() const {
     timespec ts{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     // The daemon process: its own threads and the host side of every vCPU thread.
-    i.cpu_time_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-    i.uptime_ns = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count());
+    i.cpu_time_ns =
+        static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    i.uptime_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::steady_clock::now() - started_)
+                                            .count());
     return i;
 }
 
@@ -780,7 +834,8 @@ std::vector<api::VcpuInfo> DomainManager::vcpus(std::optional<uint32_t> domid) c
             vcpu_runstate_info_t rs{};
             vc.get_runstate(rs);
             i.time_ns = rs.time[RUNSTATE_running];
-            i.running = live && i.online && (rs.state == RUNSTATE_running || rs.state == RUNSTATE_runnable);
+            i.running =
+                live && i.online && (rs.state == RUNSTATE_running || rs.state == RUNSTATE_runnable);
             i.blocked = live && i.online && rs.state == RUNSTATE_blocked;
             if (auto cpu = vc.last_cpu()) i.cpu = *cpu;
             i.hard_affinity = affinity_text(vc.hard_affinity(), host_cpus);

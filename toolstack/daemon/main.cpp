@@ -41,25 +41,39 @@ void make_dir(const std::string& dir, mode_t mode) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"xenolithd: the Xenolith hypervisor daemon (owns every domain; serves the control API and xenstore)"};
+    CLI::App app{
+        "xenolithd: the Xenolith hypervisor daemon (owns every domain; serves the control API and "
+        "xenstore)"};
     daemon::DaemonOptions options;
     options.paths = api::Paths::from_environment();
     bool detach = false;
     bool quiet = false;
     double shutdown_timeout_s = 30;
-    app.add_option("--run-dir", options.paths.run_dir, "socket and pid file directory")->capture_default_str();
-    app.add_option("--log-dir", options.paths.log_dir, "xenolithd.log, xl-<name>.log, guest-<name>.log")->capture_default_str();
-    app.add_option("--metrics", options.metrics_address, "serve Prometheus text at unix:PATH or 127.0.0.1:PORT");
+    app.add_option("--run-dir", options.paths.run_dir, "socket and pid file directory")
+        ->capture_default_str();
+    app.add_option("--log-dir", options.paths.log_dir,
+                   "xenolithd.log, xl-<name>.log, guest-<name>.log")
+        ->capture_default_str();
+    app.add_option("--metrics", options.metrics_address,
+                   "serve Prometheus text at unix:PATH or 127.0.0.1:PORT");
     app.add_option("--shutdown-timeout", shutdown_timeout_s,
                    "seconds to wait for guests to power off on SIGTERM before destroying them")
         ->check(CLI::Range(0.0, 3600.0))
         ->capture_default_str();
     app.add_option("--kvm", options.kvm_path, "the KVM device")->capture_default_str();
-    app.add_flag("-d,--detach", detach, "fork into the background once ready (logs go to the log directory only)");
+    std::string accel;
+    app.add_option("--accel", accel,
+                   "where domains whose config has no accel= run: auto (KVM where /dev/kvm can "
+                   "run guests, else the process platform), kvm or process; default "
+                   "XENOLITH_ACCEL, else auto")
+        ->check(CLI::IsMember({"auto", "kvm", "process"}));
+    app.add_flag("-d,--detach", detach,
+                 "fork into the background once ready (logs go to the log directory only)");
     app.add_flag("-q,--quiet", quiet, "do not copy the log to stderr");
     app.set_version_flag("-V,--version", daemon::kDaemonVersion);
     CLI11_PARSE(app, argc, argv);
-    options.shutdown_timeout = std::chrono::milliseconds(static_cast<long>(shutdown_timeout_s * 1000));
+    options.shutdown_timeout =
+        std::chrono::milliseconds(static_cast<long>(shutdown_timeout_s * 1000));
     options.log_to_stderr = !quiet && !detach;
 
     // Signals are taken by sigwait on the main thread: block them before any thread starts.
@@ -73,6 +87,8 @@ int main(int argc, char** argv) {
     raise_fd_limit();
 
     try {
+        options.accel =
+            accel.empty() ? platform::accel_from_environment() : *platform::parse_accel(accel);
         make_dir(options.paths.run_dir, 0700);
         daemon::InstanceLock lock(options.paths.pid_file());
         int ready[2] = {-1, -1};

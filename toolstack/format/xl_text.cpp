@@ -178,6 +178,8 @@ std::string info_text(const api::HostInfo& h) {
     number("xend_config_format", 4);
     // Xenolith's own, after everything xl prints.
     field("kvm_flavour", h.kvm_flavour);
+    field("platform",
+          h.platform + (h.platform_reason.empty() ? "" : " (" + h.platform_reason + ")"));
     field("cpu_model", h.cpu_model);
     field("daemon_version", h.daemon_version);
     return out;

@@ -21,11 +21,26 @@ hv::DomainParams domain_params(const xlcfg::DomainConfig& cfg) {
     // Ports 0 .. max_event_channels, as xl counts them.
     p.max_event_channels = cfg.max_event_channels + 1;
     if (cfg.type == xlcfg::DomainType::Pvh) p.kind = hv::GuestKind::Pvh;
+    switch (cfg.accel) {
+        case xlcfg::Accel::Auto:
+            p.accel = platform::Accel::Auto;
+            break;
+        case xlcfg::Accel::Kvm:
+            p.accel = platform::Accel::Kvm;
+            break;
+        case xlcfg::Accel::Process:
+            p.accel = platform::Accel::Process;
+            break;
+    }
     return p;
 }
 
 void require_supported_type(const xlcfg::DomainConfig& cfg, const std::string& config_name) {
     if (cfg.type == xlcfg::DomainType::Pv) return;
+    if (cfg.type == xlcfg::DomainType::Pvh && cfg.accel == xlcfg::Accel::Process)
+        throw Error(config_name +
+                    ": type = \"pvh\" cannot run on the process platform "
+                    "(accel = \"process\"): PVH needs hardware virtualization (VT-x or AMD-V)");
     const platform::HostPlatforms host = platform::probe_platforms();
     if (cfg.type == xlcfg::DomainType::Pvh) {
         if (!host.kvm_hvm)

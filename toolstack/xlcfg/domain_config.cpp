@@ -26,12 +26,19 @@ constexpr std::array<std::pair<std::string_view, DomainType>, 3> kTypes{{
     {"hvm", DomainType::Hvm},
 }};
 
+constexpr std::array<std::pair<std::string_view, Accel>, 3> kAccels{{
+    {"auto", Accel::Auto},
+    {"kvm", Accel::Kvm},
+    {"process", Accel::Process},
+}};
+
 // Every key to_domain_config() reads; anything else earns an "unknown key" warning.
 constexpr auto kKnownKeys = std::to_array<std::string_view>({
-    "name",      "uuid",        "type",      "builder",  "kernel",  "ramdisk",    "cmdline",
-    "root",      "extra",       "memory",    "maxmem",   "vcpus",   "maxvcpus",   "cpus",
-    "cpus_soft", "on_poweroff", "on_reboot", "on_crash", "pool",    "cpu_weight", "weight",
-    "cap",       "max_event_channels", "disk",        "vif",       "vfb",      "channel", "p9",         "pci",
+    "name",     "uuid",     "type",       "accel",     "builder",     "kernel",
+    "ramdisk",  "cmdline",  "root",       "extra",     "memory",      "maxmem",
+    "vcpus",    "maxvcpus", "cpus",       "cpus_soft", "on_poweroff", "on_reboot",
+    "on_crash", "pool",     "cpu_weight", "weight",    "cap",         "max_event_channels",
+    "disk",     "vif",      "vfb",        "channel",   "p9",          "pci",
 });
 
 std::string quoted(std::string_view text) {
@@ -220,11 +227,14 @@ bool valid_domain_name(std::string_view name, std::string& why) {
             return false;
         }
     }
-    if (name.front() == '-') why = "must not start with '-'";
+    if (name.front() == '-')
+        why = "must not start with '-'";
     else if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
         why = "is all digits, which reads as a domain ID";
-    else if (name == "Domain-0") why = "is reserved for the host";
-    else return true;
+    else if (name == "Domain-0")
+        why = "is reserved for the host";
+    else
+        return true;
     return false;
 }
 
@@ -329,6 +339,8 @@ DomainConfig to_domain_config(const Config& config) {
             dc.warnings.push_back(warning(builder->pos, "builder= is deprecated; use type="));
         }
     }
+
+    if (const Setting* accel = get("accel")) dc.accel = from_table(accel->value, "accel", kAccels);
 
     const Setting* kernel = string_of("kernel", dc.kernel);
     if (!kernel && dc.type != DomainType::Hvm)

@@ -33,6 +33,10 @@ inline constexpr unsigned kMaxEventChannels = 4095;
 
 enum class DomainType { Pv, Pvh, Hvm };
 
+// accel= (a Xenolith key): which platform runs the domain. Auto: KVM where /dev/kvm can run
+// guests, else the process platform (docs/xl-cfg.md).
+enum class Accel { Auto, Kvm, Process };
+
 // What happens when a domain powers off, reboots or crashes (on_poweroff= and friends).
 enum class ShutdownAction {
     Destroy,
@@ -51,7 +55,7 @@ std::string_view to_string(ShutdownAction action);
 // A set of host CPUs. "all" is every CPU number below kMaxHostCpus; the daemon intersects
 // a set with the CPUs the host really has.
 class CpuSet {
-public:
+  public:
     bool contains(unsigned cpu) const { return cpu < kMaxHostCpus && bits_.test(cpu); }
     bool empty() const { return bits_.none(); }
     bool is_all() const { return bits_.all(); }
@@ -68,7 +72,7 @@ public:
 
     bool operator==(const CpuSet&) const = default;
 
-private:
+  private:
     using Bits = std::bitset<kMaxHostCpus>;
     static Bits range(unsigned first, unsigned last) {
         return (Bits().set() >> (kMaxHostCpus - 1 - (last - first))) << first;
@@ -109,6 +113,7 @@ struct DomainConfig {
     std::string name;
     std::optional<std::array<std::uint8_t, 16>> uuid;  // nullopt: the daemon makes one
     DomainType type = DomainType::Pv;
+    Accel accel = Accel::Auto;
 
     std::string kernel;   // required for pv and pvh
     std::string ramdisk;  // empty: none
@@ -126,9 +131,9 @@ struct DomainConfig {
     ShutdownAction on_reboot = ShutdownAction::Restart;
     ShutdownAction on_crash = ShutdownAction::Destroy;
 
-    std::optional<std::string> pool;   // nullopt: the default pool
-    unsigned weight = kDefaultWeight;  // cpu_weight= (or weight=)
-    unsigned cap = 0;                  // percent of one CPU; 0 = no cap
+    std::optional<std::string> pool;                         // nullopt: the default pool
+    unsigned weight = kDefaultWeight;                        // cpu_weight= (or weight=)
+    unsigned cap = 0;                                        // percent of one CPU; 0 = no cap
     unsigned max_event_channels = kDefaultMaxEventChannels;  // xl's default
 
     std::vector<DeviceSpec> disks;     // disk=

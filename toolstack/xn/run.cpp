@@ -129,7 +129,8 @@ int run_command(const RunOptions& options) {
             note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name +
                               ") booting " + cfg.kernel + ", " + std::to_string(cfg.memory_mib) +
                               " MiB, " + std::to_string(cfg.vcpus) + " vCPU" +
-                              (cfg.vcpus > 1 ? "s" : ""));
+                              (cfg.vcpus > 1 ? "s" : "") + ", on " + domain->platform_name() +
+                              " (" + domain->platform_reason() + ")");
             domain->start();
             interrupts.watch(hv.find(domain->id()));
             hv::DomainState end = domain->wait_for_stop();

@@ -11,6 +11,7 @@
 #include "base/error.hpp"
 #include "boot/pv_builder.hpp"
 #include "hv/hypervisor.hpp"
+#include "tests/support/null_platform.hpp"
 #include "tests/unit/boot/elf_builder.hpp"
 
 namespace xenolith::backends {
@@ -19,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 
 class ConsoleBackendTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         static int serial = 0;
         hv::DomainParams p;
@@ -37,7 +38,7 @@ protected:
     void TearDown() override { hv().destroy_domain(domain_->id()); }
 
     static hv::Hypervisor& hv() {
-        static hv::Hypervisor h;
+        static hv::Hypervisor h(std::make_unique<xenolith::testing::NullPlatform>());
         return h;
     }
     ConsoleBackend::Sink sink() {
@@ -103,7 +104,8 @@ TEST_F(ConsoleBackendTest, HostInputLandsInTheInRingAndNotifiesTheGuest) {
     EXPECT_EQ(ring_->in_prod - ring_->in_cons, sizeof ring_->in);
     ring_->in_cons = ring_->in_prod;  // the guest read it all
     domain_->evtchn().send(layout_.console_port);
-    for (int i = 0; i < 100 && ring_->in_prod - ring_->in_cons == 0; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 100 && ring_->in_prod - ring_->in_cons == 0; ++i)
+        std::this_thread::sleep_for(10ms);
     EXPECT_EQ(ring_->in_prod - ring_->in_cons, 3u + 2000u - sizeof ring_->in);
 }
 
@@ -120,10 +122,12 @@ TEST_F(ConsoleBackendTest, CorruptIndicesDisconnectTheConsoleNotTheHost) {
 TEST_F(ConsoleBackendTest, APortNotOfferedToTheHostIsRefused) {
     long elsewhere = domain_->evtchn().alloc_unbound(5);  // offered to domain 5, not the host
     ASSERT_GT(elsewhere, 0);
-    EXPECT_THROW(ConsoleBackend(domain_, static_cast<uint32_t>(elsewhere), sink()), xenolith::Error);
+    EXPECT_THROW(ConsoleBackend(domain_, static_cast<uint32_t>(elsewhere), sink()),
+                 xenolith::Error);
     EXPECT_THROW(ConsoleBackend(domain_, 999, sink()), xenolith::Error);  // never allocated
     ConsoleBackend first(domain_, layout_.console_port, sink());
-    EXPECT_THROW(ConsoleBackend(domain_, layout_.console_port, sink()), xenolith::Error);  // already bound
+    EXPECT_THROW(ConsoleBackend(domain_, layout_.console_port, sink()),
+                 xenolith::Error);  // already bound
 }
 
 TEST_F(ConsoleBackendTest, TheGuestClosingItsPortLeavesTheBackendHarmless) {
