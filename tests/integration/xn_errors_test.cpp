@@ -12,10 +12,11 @@ namespace xenolith::integration {
 namespace {
 
 class XnErrors : public IntegrationTest {
-protected:
+  protected:
     // Runs `xn run` on `config` (written as bad.cfg) and checks the common contract; returns
     // the one stderr line for the caller's own checks.
-    std::string expect_clean_failure(const std::string& config, std::vector<std::string> args = {}) {
+    std::string expect_clean_failure(const std::string& config,
+                                     std::vector<std::string> args = {}) {
         std::string path = dir_.write("bad.cfg", config);
         auto before = dir_.entries();
         ProcessResult r = xn_run(path, args, 10s);
@@ -83,7 +84,8 @@ TEST_F(XnErrors, HostProgramAsKernel) {
     // /bin/true is an ELF, but a host program (PIE, no Xen notes): refused before any domain.
     std::string msg = expect_clean_failure(hello_with("/bin/true"));
     EXPECT_TRUE(starts_with(msg, "xn: /bin/true: ")) << msg;
-    EXPECT_TRUE(msg.find("ET_DYN") != std::string::npos || msg.find("Xen ELF notes") != std::string::npos)
+    EXPECT_TRUE(msg.find("ET_DYN") != std::string::npos ||
+                msg.find("Xen ELF notes") != std::string::npos)
         << msg;
 }
 
@@ -96,7 +98,9 @@ TEST_F(XnErrors, ElfWithoutXenNotes) {
 TEST_F(XnErrors, MemoryLargerThanTheHostAllows) {
     std::string msg = expect_clean_failure(hello_with(guest_path("hello")), {"memory=10000000"});
     EXPECT_TRUE(std::regex_match(
-        msg, std::regex(R"(xn: domain hello: memory 10000000 MiB exceeds the \d+ MiB this host has available)")))
+        msg,
+        std::regex(
+            R"(xn: domain hello: memory 10000000 MiB exceeds the \d+ MiB this host has available)")))
         << msg;
 }
 
@@ -108,27 +112,53 @@ TEST_F(XnErrors, MemoryTooSmallForTheImage) {
 
 TEST_F(XnErrors, SyntaxErrorNamesFileLineAndColumn) {
     // Line 3, column 13: a second value where a newline belongs.
-    std::string msg = expect_clean_failure("name = \"hello\"\n"
-                                           "kernel = \"" + guest_path("hello") + "\"\n"
-                                           "memory = 32 32\n");
+    std::string msg = expect_clean_failure(
+        "name = \"hello\"\n"
+        "kernel = \"" +
+        guest_path("hello") +
+        "\"\n"
+        "memory = 32 32\n");
     std::string path = dir_.path() + "/bad.cfg";
     EXPECT_TRUE(starts_with(msg, "xn: " + path + ":3:13: ")) << msg;
 }
 
 TEST_F(XnErrors, UnterminatedStringNamesFileLineAndColumn) {
     std::string msg = expect_clean_failure("name = \"hello\"\nextra = \"no end\n");
-    EXPECT_TRUE(starts_with(msg, "xn: " + dir_.path() + "/bad.cfg:2:9: unterminated string")) << msg;
+    EXPECT_TRUE(starts_with(msg, "xn: " + dir_.path() + "/bad.cfg:2:9: unterminated string"))
+        << msg;
 }
 
 TEST_F(XnErrors, UnknownDomainType) {
     std::string msg = expect_clean_failure(hello_with(guest_path("hello"), "type = \"bogus\"\n"));
     // The generated config has 8 lines; the appended type= is line 9, value at column 8.
-    EXPECT_EQ(msg, "xn: " + dir_.path() + "/bad.cfg:9:8: type: 'bogus' is not one of pv, pvh or hvm");
+    EXPECT_EQ(msg,
+              "xn: " + dir_.path() + "/bad.cfg:9:8: type: 'bogus' is not one of pv, pvh or hvm");
 }
 
 TEST_F(XnErrors, UnsupportedDomainType) {
     std::string msg = expect_clean_failure(hello_with(guest_path("hello")), {"type=\"hvm\""});
-    EXPECT_EQ(msg, "xn: " + dir_.path() + "/bad.cfg: type = \"hvm\" is not supported yet; use type = \"pv\"");
+    EXPECT_EQ(msg, "xn: " + dir_.path() +
+                       "/bad.cfg: type = \"hvm\" is not supported yet; use type = \"pv\"");
+}
+
+// xn run boots PV guests only: a PVH config is refused with the reason, whether or not this
+// host could run PVH under the daemon.
+TEST_F(XnErrors, PvhIsRefusedWithTheReason) {
+    std::string msg = expect_clean_failure(hello_with(guest_path("hello")), {"type=\"pvh\""});
+    const std::string path = dir_.path() + "/bad.cfg";
+    const bool no_hvm =
+        starts_with(msg, "xn: " + path + ": type = \"pvh\" needs hardware virtualization");
+    EXPECT_TRUE(no_hvm || msg == "xn: " + path +
+                                     ": type = \"pvh\": xn run boots PV guests only; "
+                                     "xn create runs PVH guests")
+        << msg;
+}
+
+// accel= takes auto, kvm or process, and names the bad value with file:line:column.
+TEST_F(XnErrors, UnknownAccel) {
+    std::string msg = expect_clean_failure(hello_with(guest_path("hello"), "accel = \"tcg\"\n"));
+    EXPECT_EQ(msg, "xn: " + dir_.path() +
+                       "/bad.cfg:9:9: accel: 'tcg' is not one of auto, kvm or process");
 }
 
 TEST_F(XnErrors, MissingConfigFile) {
@@ -136,7 +166,8 @@ TEST_F(XnErrors, MissingConfigFile) {
     ProcessResult r = xn_run(missing, {}, 10s);
     EXPECT_EQ(r.exit_code, 125) << describe(r);
     EXPECT_EQ(r.out, "");
-    EXPECT_EQ(r.err, "xn: " + missing + ": cannot open the configuration file: No such file or directory\n");
+    EXPECT_EQ(r.err, "xn: " + missing +
+                         ": cannot open the configuration file: No such file or directory\n");
 }
 
 }  // namespace

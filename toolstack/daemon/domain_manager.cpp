@@ -26,6 +26,7 @@
 #include "toolstack/format/xl_text.hpp"
 #include "toolstack/launch/domain_params.hpp"
 #include "toolstack/launch/pvh_guest.hpp"
+#include "toolstack/launch/shutdown_policy.hpp"
 #include "toolstack/xlcfg/parser.hpp"
 
 namespace xenolith::daemon {
@@ -529,9 +530,8 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     }
     const uint32_t id = md->domid();
     const std::string name = md->domain->name();
-    bool crashed = md->domain->state() == hv::DomainState::Crashed;
-    unsigned reason =
-        crashed ? SHUTDOWN_crash : md->domain->shutdown_reason().value_or(SHUTDOWN_poweroff);
+    const bool crashed = md->domain->state() == hv::DomainState::Crashed;
+    const unsigned reason = launch::stop_reason(*md->domain);
     char line[96];
     std::snprintf(line, sizeof line, "Domain %u has shut down, reason code %u 0x%x", id, reason,
                   reason);
@@ -539,33 +539,14 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     if (crashed && !md->domain->crash_report().empty())
         log_.domain(name, id, md->domain->crash_report());
 
-    ShutdownAction action = md->cfg.on_poweroff;
-    switch (reason) {
-        case SHUTDOWN_reboot:
-            action = md->cfg.on_reboot;
-            break;
-        case SHUTDOWN_crash:
-            action = md->cfg.on_crash;
-            break;
-        case SHUTDOWN_watchdog:
-            action = md->cfg.on_crash;
-            break;
-        case SHUTDOWN_soft_reset:
-            action = ShutdownAction::SoftReset;
-            break;
-        case SHUTDOWN_suspend:
-            action = ShutdownAction::Preserve;
-            break;  // kept for save
-        default:
-            break;
-    }
+    ShutdownAction action = launch::shutdown_action(md->cfg, reason);
     if (daemon_stopping) action = ShutdownAction::Destroy;
     log_.domain(name, id,
                 "Action for shutdown reason code " + std::to_string(reason) + " is " +
                     std::string(xlcfg::to_string(action)));
 
     if (action == ShutdownAction::Preserve) return;
-    if (action == ShutdownAction::CoredumpDestroy || action == ShutdownAction::CoredumpRestart) {
+    if (launch::dumps_core(action)) {
         std::string dir = log_.dir() + "/dump";
         std::string path = dir + "/" + name + ".core";
         try {
@@ -575,8 +556,7 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
             log_.domain(name, id, std::string("core dump failed: ") + e.what());
         }
     }
-    bool restart = action == ShutdownAction::Restart || action == ShutdownAction::RenameRestart ||
-                   action == ShutdownAction::CoredumpRestart || action == ShutdownAction::SoftReset;
+    const bool restart = launch::restarts(action);
     if (action == ShutdownAction::RenameRestart) {
         // The old domain stays for inspection under a new name and uuid; the new one
         // takes over the name and uuid (xl's preserve_domain).

@@ -17,14 +17,13 @@
 #include "hv/hypervisor.hpp"
 #include "toolstack/launch/domain_params.hpp"
 #include "toolstack/launch/pv_guest.hpp"
+#include "toolstack/launch/shutdown_policy.hpp"
 #include "toolstack/xlcfg/domain_config.hpp"
 #include "toolstack/xn/stdin_forwarder.hpp"
 
 namespace xenolith::xn {
 
 namespace {
-
-using xlcfg::ShutdownAction;
 
 // Destroys a domain that was not handed over: create is all-or-nothing.
 class DomainGuard {
@@ -95,6 +94,10 @@ int run_command(const RunOptions& options) {
     static InterruptWatcher interrupts;
     try {
         launch::require_supported_type(cfg, options.config_path);
+        if (cfg.type != xlcfg::DomainType::Pv)
+            throw Error(options.config_path + ": type = \"" +
+                        std::string(xlcfg::to_string(cfg.type)) +
+                        "\": xn run boots PV guests only; xn create runs PVH guests");
         boot::ElfImage image = boot::ElfImage::load(cfg.kernel);
         hv::Hypervisor hv;
         launch::StoreService store(hv);
@@ -139,20 +142,15 @@ int run_command(const RunOptions& options) {
                      std::string("interrupted by ") + strsignal(sig) + "; domain destroyed");
                 return 128 + sig;
             }
-            unsigned reason = domain->shutdown_reason().value_or(SHUTDOWN_poweroff);
-            ShutdownAction action = cfg.on_poweroff;
-            if (end == hv::DomainState::Crashed) {
+            const unsigned reason = launch::stop_reason(*domain);
+            if (end == hv::DomainState::Crashed)
                 std::fprintf(stderr, "%s\n",
                              domain->crash_report().empty()
                                  ? "the guest reported a crash (SHUTDOWN_crash)"
                                  : domain->crash_report().c_str());
-                action = cfg.on_crash;
-            } else if (reason == SHUTDOWN_reboot) {
-                action = cfg.on_reboot;
-            }
-            bool restart = action == ShutdownAction::Restart ||
-                           action == ShutdownAction::RenameRestart ||
-                           action == ShutdownAction::CoredumpRestart;
+            // Without a daemon nothing is kept and no core is written: the action only
+            // decides whether the guest boots again.
+            const bool restart = launch::restarts(launch::shutdown_action(cfg, reason));
             note(options,
                  "domain " + std::to_string(domain->id()) + " " +
                      (end == hv::DomainState::Crashed
