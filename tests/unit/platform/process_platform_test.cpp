@@ -320,6 +320,29 @@ TEST_F(ProcessPlatformTest, SpinningGuestIsInterruptedFromAnotherThread) {
     EXPECT_EQ(vcpu->run().kind, Exit::Kind::Interrupted);
 }
 
+// After an interrupted run the registers are the guest's as it was stopped, not those of the
+// previous stop: the hypervisor redirects the vCPU from them (an event upcall).
+TEST_F(ProcessPlatformTest, InterruptedRunShowsTheGuestsCurrentRegisters) {
+    ram.put(kCode + 0x100, {0xe7, 0x58});  // a hypercall stub to redirect to
+    boot({0x48, 0xff, 0xc3, 0xeb, 0xfb});  // 1: inc %rbx; jmp 1b
+    std::thread kicker([this] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        vcpu->request_exit();
+    });
+    Exit exit = vcpu->run();
+    kicker.join();
+    ASSERT_EQ(exit.kind, Exit::Kind::Interrupted) << exit.what;
+    const uint64_t counted = vcpu->regs().rbx;
+    EXPECT_GT(counted, 0u) << "the registers are those of the boot, not of the stop";
+    EXPECT_TRUE(vcpu->regs().rip == kCode || vcpu->regs().rip == kCode + 3);
+    vcpu->regs().rip = kCode + 0x100;
+    vcpu->mark_regs_dirty();
+    vcpu->clear_exit_request();
+    exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Hypercall) << exit.what;
+    EXPECT_GE(vcpu->regs().rbx, counted);
+}
+
 TEST_F(ProcessPlatformTest, StaleKickDoesNotInterruptTheNextRun) {
     boot({0xe7, 0x58, 0xeb, 0xfc});  // 1: out %eax, $hypercall; jmp 1b
     // A kick that reaches the stopped stub thread after its run() returned.
