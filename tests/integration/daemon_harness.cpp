@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -81,11 +82,29 @@ size_t count_entries(const std::string& dir) {
 
 }  // namespace
 
+// Processes whose parent is `pid`: the fourth field of /proc/<p>/stat, after the name.
+size_t count_children(pid_t pid) {
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const std::string stat = read_text_file(entry.path() / "stat");
+        const size_t paren = stat.rfind(") ");
+        if (paren == std::string::npos) continue;
+        unsigned long ppid = 0;
+        if (std::sscanf(stat.c_str() + paren + 2, "%*c %lu", &ppid) == 1 &&
+            ppid == static_cast<unsigned long>(pid))
+            ++n;
+    }
+    return n;
+}
+
 ProcessCounters process_counters(pid_t pid) {
     const std::string proc = "/proc/" + std::to_string(pid);
     ProcessCounters c;
     c.fds = count_entries(proc + "/fd");
     c.threads = count_entries(proc + "/task");
+    c.children = count_children(pid);
     for (const auto& line : split_lines(read_text_file(proc + "/status")))
         if (starts_with(line, "VmRSS:")) c.rss_kib = std::strtoull(line.c_str() + 6, nullptr, 10);
     return c;
@@ -509,7 +528,8 @@ ProcessCounters DaemonTest::wait_for_counters(pid_t pid, const ProcessCounters& 
     eventually(
         [&] {
             now = counters_with_probe(pid);
-            return now.fds == expected.fds && now.threads == expected.threads;
+            return now.fds == expected.fds && now.threads == expected.threads &&
+                   now.children == expected.children;
         },
         timeout, 20ms);
     return now;

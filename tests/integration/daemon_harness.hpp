@@ -41,6 +41,8 @@ struct ProcessCounters {
     size_t fds = 0;
     size_t threads = 0;
     uint64_t rss_kib = 0;
+    size_t children =
+        0;  // processes whose parent it is, zombies too (stubs, on the process platform)
 };
 ProcessCounters process_counters(pid_t pid);
 // Alive and not a zombie.

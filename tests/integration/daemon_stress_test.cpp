@@ -113,6 +113,9 @@ TEST_F(DaemonStress, ConcurrentCreateAndDestroyLeakNoDescriptorsThreadsOrMemory)
         << "descriptors leaked over " << kClients * kGuestsPerClient << " guests";
     EXPECT_EQ(after.threads, before.threads)
         << "threads leaked over " << kClients * kGuestsPerClient << " guests";
+    EXPECT_EQ(after.children, before.children)
+        << "processes left behind over " << kClients * kGuestsPerClient << " guests";
+    EXPECT_EQ(after.children, 0u) << "an idle daemon has no child process";
     EXPECT_LE(after.rss_kib, before.rss_kib + kRssGrowthBoundKib)
         << "RSS grew from " << before.rss_kib << " KiB to " << after.rss_kib << " KiB";
     std::cout << "round of " << kClients * kGuestsPerClient << " creates and destroys: " << round_ms
