@@ -52,17 +52,18 @@ uint64_t page_align_up(uint64_t value) {  // value < 2^63 here
     return (value + kPvhPageSize - 1) & ~(kPvhPageSize - 1);
 }
 
-PvhSegmentRegister flat_segment(uint16_t selector, uint8_t type) {
+// A flat 4 GiB segment (the limit in bytes, counted in 4 KiB pages), 32-bit, DPL 0.
+platform::Segment flat_segment(uint16_t selector, uint8_t type) {
     return {.base = 0,
             .limit = 0xffffffff,
             .selector = selector,
             .type = type,
+            .present = 1,
             .dpl = 0,
-            .present = true,
-            .s = true,
-            .db = true,
-            .l = false,
-            .g = true};
+            .db = 1,
+            .s = 1,
+            .l = 0,
+            .g = 1};
 }
 
 // The kernel's extent, after checking each segment lies in low RAM and none overlap.
@@ -136,28 +137,26 @@ void put(std::vector<uint8_t>& page, uint64_t offset, const T& value) {
 
 }  // namespace
 
-PvhEntryRegisters pvh_entry_registers(uint32_t entry, uint32_t start_info_paddr) {
-    PvhEntryRegisters r;
-    r.eip = entry;
-    r.ebx = start_info_paddr;
-    r.eflags = kEflagsFixed;  // IF, TF and VM clear, as the ABI requires
-    r.cr0 = kCr0Pe | kCr0Et;  // every other writable bit clear: no paging, no caches disabled
-    r.cr4 = 0;
-    r.efer = 0;
-    r.cs = flat_segment(kCodeSelector, kTypeCodeExecReadAccessed);
-    r.ds = r.es = r.ss = r.fs = r.gs = flat_segment(kDataSelector, kTypeDataReadWriteAccessed);
-    r.tr = {.base = 0,
+platform::BootContext pvh_entry_context(uint32_t entry, uint32_t start_info_paddr) {
+    platform::BootContext ctx;
+    ctx.mode = platform::BootContext::Mode::Pvh32;
+    ctx.regs.rip = entry;
+    ctx.regs.rbx = start_info_paddr;
+    ctx.regs.rflags = kEflagsFixed;  // IF, TF and VM clear, as the ABI requires
+    platform::SegmentState& s = ctx.segments;
+    s.cr0 = kCr0Pe | kCr0Et;  // every other writable bit clear: no paging, no caches disabled
+    s.cr4 = 0;
+    s.efer = 0;
+    s.cs = flat_segment(kCodeSelector, kTypeCodeExecReadAccessed);
+    s.ds = s.es = s.ss = s.fs = s.gs = flat_segment(kDataSelector, kTypeDataReadWriteAccessed);
+    // "a 32-bit TSS (active)", a system segment.
+    s.tr = {.base = 0,
             .limit = kTssLimit,
             .selector = kTssSelector,
-            .type = kTypeTss32Busy,  // "a 32-bit TSS (active)"
-            .dpl = 0,
-            .present = true,
-            .s = false,
-            .db = false,
-            .l = false,
-            .g = false};
-    r.ldt = {};  // unusable
-    return r;
+            .type = kTypeTss32Busy,
+            .present = 1};
+    s.ldt = {};  // unusable; and no GDT or IDT: the kernel loads its own before it needs them
+    return ctx;
 }
 
 PvhLayout layout_pvh_domain(const PvhLayoutRequest& request) {
@@ -238,8 +237,7 @@ PvhLayout layout_pvh_domain(const PvhLayoutRequest& request) {
         put(page, kPvhMemmapOffset + i * sizeof(hvm_memmap_table_entry), layout.memmap[i]);
     std::memcpy(page.data() + kPvhCmdlineOffset, request.cmdline.data(), request.cmdline.size());
 
-    layout.registers =
-        pvh_entry_registers(request.entry, static_cast<uint32_t>(layout.start_info_paddr));
+    layout.boot = pvh_entry_context(request.entry, static_cast<uint32_t>(layout.start_info_paddr));
     return layout;
 }
 

@@ -4,7 +4,7 @@
 //
 // layout_pvh_domain() is a pure function of its inputs, so every placement rule is testable
 // without KVM; write_pvh_domain() (pvh_builder.hpp) copies the result into guest RAM, and
-// the hv layer turns PvhEntryRegisters into KVM register state.
+// the entry state is a neutral platform::BootContext that the KVM platform applies.
 //
 // Guest-physical map (all boot data stays below 4 GiB, as Xen's own builder keeps it):
 //   0x0000_0000  page 0: RAM, never used ("nothing will be loaded at physical address 0")
@@ -33,6 +33,7 @@
 
 #include "boot/acpi_tables.hpp"
 #include "boot/elf_image.hpp"
+#include "platform/platform.hpp"
 
 namespace xenolith::boot {
 
@@ -85,40 +86,6 @@ static_assert(kPvhConsolePaddr == kPvhBootInfoPaddr + kPvhPageSize &&
 static_assert(kPvhAcpiPaddr % kAcpiTableAlignment == 0);
 static_assert(kPvhAcpiMaxEnd <= kPvhLegacyHoleStart);
 
-// A segment register as the CPU caches it (base, byte-granular limit, attributes), the shape
-// KVM's kvm_segment has; the hv layer converts it.
-struct PvhSegmentRegister {
-    uint64_t base = 0;
-    uint32_t limit = 0;  // in bytes: 0xffffffff is the flat 4 GiB limit
-    uint16_t selector = 0;
-    uint8_t type = 0;  // descriptor type field (code/data/system)
-    uint8_t dpl = 0;
-    bool present = false;  // false: the register is unusable (a null selector)
-    bool s = false;        // code or data descriptor (false: system, such as a TSS)
-    bool db = false;       // 32-bit default operand size
-    bool l = false;        // 64-bit code
-    bool g = false;        // the descriptor's limit counts 4 KiB pages
-};
-
-struct PvhDescriptorTable {
-    uint64_t base = 0;
-    uint16_t limit = 0;
-};
-
-// vCPU 0's state at the PVH entry: 32-bit flat protected mode, paging off, interrupts off.
-struct PvhEntryRegisters {
-    uint32_t eip = 0;  // the XEN_ELFNOTE_PHYS32_ENTRY address
-    uint32_t ebx = 0;  // the hvm_start_info's physical address
-    uint32_t esp = 0;  // unspecified by the ABI: the kernel sets up its own stack
-    uint32_t eflags = 0;
-    uint64_t cr0 = 0;
-    uint64_t cr3 = 0;
-    uint64_t cr4 = 0;
-    uint64_t efer = 0;
-    PvhSegmentRegister cs, ds, es, ss, fs, gs, tr, ldt;
-    PvhDescriptorTable gdt, idt;  // empty: the kernel loads its own before it needs them
-};
-
 struct PvhLayoutRequest {
     uint64_t memory_bytes = 0;              // the domain's RAM, a whole number of pages
     std::span<const LoadSegment> segments;  // the kernel's PT_LOADs (physical addresses)
@@ -154,7 +121,9 @@ struct PvhLayout {
     std::vector<hvm_memmap_table_entry> memmap;
     std::vector<uint8_t> boot_info;  // kPvhPageSize bytes for kPvhBootInfoPaddr
     std::vector<uint8_t> acpi;       // the ACPI tables for acpi_paddr
-    PvhEntryRegisters registers;
+    // vCPU 0's state at the PVH entry: 32-bit flat protected mode, paging off,
+    // interrupts off (mode Pvh32).
+    platform::BootContext boot;
 };
 
 // Places everything and builds the boot-info page, the ACPI tables and the entry registers.
@@ -162,7 +131,9 @@ struct PvhLayout {
 // fit or the ACPI tables cannot describe the vCPUs.
 PvhLayout layout_pvh_domain(const PvhLayoutRequest& request);
 
-// The entry state the PVH ABI prescribes, with EIP and EBX filled in.
-PvhEntryRegisters pvh_entry_registers(uint32_t entry, uint32_t start_info_paddr);
+// The entry state the PVH ABI prescribes, with EIP (the XEN_ELFNOTE_PHYS32_ENTRY address)
+// and EBX (the hvm_start_info's physical address) filled in. ESP is left 0: the ABI leaves it
+// unspecified and the kernel sets up its own stack.
+platform::BootContext pvh_entry_context(uint32_t entry, uint32_t start_info_paddr);
 
 }  // namespace xenolith::boot

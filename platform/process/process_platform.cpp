@@ -1,7 +1,6 @@
 #include "platform/process/process_platform.hpp"
 
 #include <cpuid.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -11,25 +10,13 @@
 
 #include "base/error.hpp"
 #include "base/unique_fd.hpp"
+#include "platform/eventfd_endpoint.hpp"
 #include "platform/process/stub/protocol.h"
 #include "platform/process/vcpu.hpp"
 
 namespace xenolith::platform::process {
 
 namespace {
-
-// No fast path yet: hv/ writes the eventfd on the Notify exit.
-class EventfdEndpoint final : public NotifyEndpoint {
-  public:
-    EventfdEndpoint()
-        : fd_(static_cast<int>(
-              check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"))) {}
-    int fd() const override { return fd_.get(); }
-    void detach() override {}
-
-  private:
-    UniqueFd fd_;
-};
 
 uint64_t monotonic_raw_ns() {
     timespec ts;
@@ -116,7 +103,8 @@ std::unique_ptr<Vcpu> ProcessVm::create_vcpu(uint32_t id) {
 
 std::unique_ptr<NotifyEndpoint> ProcessVm::notify_endpoint(uint32_t port) {
     (void)port;  // every port gets the slow path for now
-    return std::make_unique<EventfdEndpoint>();
+    // No fast path yet: hv/ writes the eventfd on the Notify exit.
+    return std::make_unique<EventFdEndpoint>();
 }
 
 }  // namespace xenolith::platform::process

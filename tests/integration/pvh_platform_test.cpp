@@ -137,7 +137,7 @@ class PvhPlatform : public ::testing::Test {
         auto dst = domain_->memory().span(kCode, code.bytes.size());
         ASSERT_FALSE(dst.empty());
         std::memcpy(dst.data(), code.bytes.data(), code.bytes.size());
-        domain_->set_boot_context(launch::pvh_entry_context(boot::pvh_entry_registers(kCode, 0)));
+        domain_->set_boot_context(boot::pvh_entry_context(kCode, 0));
         domain_->start();
     }
     // The state it stopped in, or nullopt after `limit`.

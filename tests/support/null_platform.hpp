@@ -5,14 +5,13 @@
 // that the HVM hypercalls can be tested on it as well.
 #pragma once
 
-#include <sys/eventfd.h>
-
 #include <atomic>
 #include <memory>
 #include <thread>
 
 #include "base/error.hpp"
 #include "base/unique_fd.hpp"
+#include "platform/eventfd_endpoint.hpp"
 #include "platform/platform.hpp"
 
 namespace xenolith::testing {
@@ -38,25 +37,13 @@ class NullVcpu final : public platform::Vcpu {
     std::atomic<bool> exit_requested_{false};
 };
 
-class EventFdEndpoint final : public platform::NotifyEndpoint {
-  public:
-    EventFdEndpoint()
-        : fd_(static_cast<int>(
-              check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"))) {}
-    int fd() const override { return fd_.get(); }
-    void detach() override {}
-
-  private:
-    UniqueFd fd_;
-};
-
 class NullVm final : public platform::Vm {
   public:
     std::unique_ptr<platform::Vcpu> create_vcpu(uint32_t) override {
         return std::make_unique<NullVcpu>();
     }
     std::unique_ptr<platform::NotifyEndpoint> notify_endpoint(uint32_t) override {
-        return std::make_unique<EventFdEndpoint>();
+        return std::make_unique<platform::EventFdEndpoint>();
     }
 };
 

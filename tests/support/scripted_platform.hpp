@@ -95,7 +95,7 @@ class ScriptedPlatform final : public platform::Platform {
             return std::make_unique<NullVcpu>();
         }
         std::unique_ptr<platform::NotifyEndpoint> notify_endpoint(uint32_t) override {
-            return std::make_unique<EventFdEndpoint>();
+            return std::make_unique<platform::EventFdEndpoint>();
         }
 
       private:

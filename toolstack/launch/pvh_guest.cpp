@@ -15,19 +15,6 @@ namespace xenolith::launch {
 
 namespace {
 
-platform::Segment to_platform(const boot::PvhSegmentRegister& r) {
-    return {.base = r.base,
-            .limit = r.limit,
-            .selector = r.selector,
-            .type = r.type,
-            .present = r.present,
-            .dpl = r.dpl,
-            .db = r.db,
-            .s = r.s,
-            .l = r.l,
-            .g = r.g};
-}
-
 // Linux since XSA-466 makes every hypercall from one function with `vmmcall` (AMD) or
 // `vmcall` (Intel). Where KVM offers no KVM_CAP_XEN_HVM (Debian's kernels) it answers those
 // itself (-KVM_ENOSYS) and user space never sees them; hardware breakpoints on them do not
@@ -51,32 +38,6 @@ void route_hypercalls(hv::Domain& domain, const PvhGuestImage& image) {
 }
 
 }  // namespace
-
-platform::BootContext pvh_entry_context(const boot::PvhEntryRegisters& r) {
-    platform::BootContext ctx;
-    ctx.mode = platform::BootContext::Mode::Pvh32;
-    platform::SegmentState& s = ctx.segments;
-    s.cs = to_platform(r.cs);
-    s.ds = to_platform(r.ds);
-    s.es = to_platform(r.es);
-    s.ss = to_platform(r.ss);
-    s.fs = to_platform(r.fs);
-    s.gs = to_platform(r.gs);
-    s.tr = to_platform(r.tr);
-    s.ldt = to_platform(r.ldt);
-    s.gdt = {r.gdt.base, r.gdt.limit};
-    s.idt = {r.idt.base, r.idt.limit};
-    s.cr0 = r.cr0;
-    s.cr3 = r.cr3;
-    s.cr4 = r.cr4;
-    s.efer = r.efer;
-    ctx.cr3 = r.cr3;
-    ctx.regs.rip = r.eip;
-    ctx.regs.rbx = r.ebx;
-    ctx.regs.rsp = r.esp;
-    ctx.regs.rflags = r.eflags;
-    return ctx;
-}
 
 PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestImage& image,
                         backends::ConsoleBackend::Sink sink, StoreService* store) {
@@ -123,7 +84,7 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     domain.set_hvm_param(HVM_PARAM_STORE_PFN, l.store_ring >> hv::kPageShift);
     domain.set_hvm_param(HVM_PARAM_STORE_EVTCHN, l.store_port);
 
-    domain.set_boot_context(pvh_entry_context(layout.registers));
+    domain.set_boot_context(layout.boot);
     domain.set_console(sink);
     auto shared = hv.find(domain.id());
     if (!shared) throw Error("domain " + std::to_string(domain.id()) + " is not registered");

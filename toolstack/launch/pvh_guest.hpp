@@ -33,6 +33,5 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
 
 // vCPU 0's KVM state at the PVH entry (boot/pvh_layout.hpp's registers, the LAPIC enabled
 // at its default base as the boot processor's).
-platform::BootContext pvh_entry_context(const boot::PvhEntryRegisters& r);
 
 }  // namespace xenolith::launch

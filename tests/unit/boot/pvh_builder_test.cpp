@@ -58,7 +58,7 @@ TEST(PvhBuilder, WritesSegmentsBssInitramfsAndBootInfo) {
     EXPECT_TRUE(
         std::equal(layout.boot_info.begin(), layout.boot_info.end(), &ram[kPvhBootInfoPaddr]));
     hvm_start_info si;
-    std::memcpy(&si, &ram[layout.registers.ebx], sizeof si);
+    std::memcpy(&si, &ram[layout.boot.regs.rbx], sizeof si);
     EXPECT_EQ(si.magic, XEN_HVM_START_MAGIC_VALUE);
     hvm_modlist_entry module;
     std::memcpy(&module, &ram[si.modlist_paddr], sizeof module);
@@ -86,7 +86,7 @@ TEST(PvhBuilder, ZeroesTheRingAndGrantPagesAndWritesTheAcpiTables) {
     EXPECT_EQ(ram[0x6000], 0xee);
 
     hvm_start_info si;
-    std::memcpy(&si, &ram[layout.registers.ebx], sizeof si);
+    std::memcpy(&si, &ram[layout.boot.regs.rbx], sizeof si);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(&ram[si.rsdp_paddr]), 8), "RSD PTR ");
 }
 

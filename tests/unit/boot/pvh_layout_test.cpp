@@ -303,14 +303,15 @@ TEST(PvhLayout, TinyOrUnalignedMemoryIsRefused) {
 
 TEST(PvhEntry, RegistersAreFlat32BitProtectedModeWithoutPaging) {
     const PvhLayout l = layout_pvh_domain(request());
-    const PvhEntryRegisters& r = l.registers;
-    EXPECT_EQ(r.eip, kEntry);
-    EXPECT_EQ(r.ebx, kPvhBootInfoPaddr);  // the hvm_start_info
-    EXPECT_EQ(r.cr0, 0x11u);              // PE (and ET, hardwired); PG clear
+    EXPECT_EQ(l.boot.mode, platform::BootContext::Mode::Pvh32);
+    EXPECT_EQ(l.boot.regs.rip, kEntry);
+    EXPECT_EQ(l.boot.regs.rbx, kPvhBootInfoPaddr);                             // the hvm_start_info
+    EXPECT_EQ(l.boot.regs.rflags & ((1u << 9) | (1u << 8) | (1u << 17)), 0u);  // IF, TF, VM clear
+    EXPECT_EQ(l.boot.regs.rflags, 0x2u);
+    const platform::SegmentState& r = l.boot.segments;
+    EXPECT_EQ(r.cr0, 0x11u);  // PE (and ET, hardwired); PG clear
     EXPECT_EQ(r.cr4, 0u);
     EXPECT_EQ(r.efer, 0u);
-    EXPECT_EQ(r.eflags & ((1u << 9) | (1u << 8) | (1u << 17)), 0u);  // IF, TF, VM clear
-    EXPECT_EQ(r.eflags, 0x2u);
 
     EXPECT_EQ(r.cs.base, 0u);
     EXPECT_EQ(r.cs.limit, 0xffffffffu);
@@ -318,7 +319,7 @@ TEST(PvhEntry, RegistersAreFlat32BitProtectedModeWithoutPaging) {
     EXPECT_TRUE(r.cs.present && r.cs.s && r.cs.db && r.cs.g);
     EXPECT_FALSE(r.cs.l);
     EXPECT_EQ(r.cs.dpl, 0);
-    for (const PvhSegmentRegister* s : {&r.ds, &r.es, &r.ss}) {
+    for (const platform::Segment* s : {&r.ds, &r.es, &r.ss}) {
         EXPECT_EQ(s->base, 0u);
         EXPECT_EQ(s->limit, 0xffffffffu);
         EXPECT_EQ(s->type, 0x3);  // read/write
