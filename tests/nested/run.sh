@@ -70,7 +70,7 @@ L1_SMP=${NESTED_L1_SMP:-1}
 # well inside --timeout). The slowest tests take under 10 s under TCG.
 SUITE_TEST_TIMEOUT=${NESTED_SUITE_TEST_TIMEOUT:-90}
 SUITE_BUDGET=${NESTED_SUITE_BUDGET:-600}
-SUITE_OUTPUT_LINES=${NESTED_SUITE_OUTPUT_LINES:-400}
+SUITE_OUTPUT_LINES=${NESTED_SUITE_OUTPUT_LINES:-4000}
 EXCLUDED=$HERE/excluded-tests.txt
 # With more than one CPU, multi-threaded TCG: one host thread per L1 CPU instead of one for
 # all of them in turn (the suite with two CPUs: ~150 s against ~190 s).
