@@ -542,8 +542,9 @@ pvh) scenario_pvh ;;
 peer) scenario_peer || note_fail "peer: the QEMU peer run failed" ;;
 integration) scenario_suite ;;
 guests)
-    # pv and pvh without the peer: what `make test` runs. QEMU/KVM inside the TCG host has
-    # been seen to hang the whole L1 under load, and the peer decides nothing anyway.
+    # pv and pvh without the peer (`suite`, what `make test` runs, adds the KVM tests).
+    # QEMU/KVM inside the TCG host has been seen to hang the whole L1 under load, and the
+    # peer decides nothing anyway.
     t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
     t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
     ;;
