@@ -51,11 +51,14 @@ test: deps build build-asan build-fuzz
 	tests/run-suites.sh $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
 
 # The nested test host (tests/nested/README.md): QEMU TCG with an AMD-V CPU runs Debian's
-# kernel with kvm-amd; inside it PV and PVH guests run on real SVM, and QEMU/KVM boots the
-# same PVH kernel for comparison (bench-nested only). About a minute; bounded by NESTED_TIMEOUT seconds.
-NESTED_TIMEOUT ?= 600
+# kernel with kvm-amd; inside it PV and PVH guests run on real SVM, then every KVM test of
+# the integration binaries, one process each (less tests/nested/excluded-tests.txt), and
+# QEMU/KVM boots the same PVH kernel for comparison (bench-nested only). With two CPUs in L1
+# (pools, pinning) about 4 minutes; bounded by NESTED_TIMEOUT seconds.
+NESTED_TIMEOUT ?= 900
+NESTED_L1_SMP ?= 2
 test-nested: deps build
-	tests/nested/run.sh --build $(BUILD) --scenario guests --timeout $(NESTED_TIMEOUT)
+	NESTED_L1_SMP=$(NESTED_L1_SMP) tests/nested/run.sh --build $(BUILD) --scenario suite --timeout $(NESTED_TIMEOUT)
 
 # Each fuzz target runs briefly, seeded from tests/fuzz/corpus/<name>; what it finds goes to
 # a scratch corpus in the build tree, never into the sources. A crash fails the run.

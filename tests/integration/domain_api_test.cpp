@@ -386,6 +386,13 @@ TEST_F(DomainApi, PauseHoldsASleepingGuestPastItsTimer) {
     ApiGuest g(hv(), "hello", "sleep_ms=100 exit=4");
     g.start();
     ASSERT_TRUE(g.console().wait_for("hello: vcpus=", 5s)) << g.console().text();
+    // Pause only once the guest sleeps: it reads its start time after printing that line,
+    // and a pause that lands before the read would hide the paused time from its clock (a
+    // vCPU thread that waits for the CPU after its console write, as on a 1-CPU host, does).
+    const auto until = Clock::now() + 5s;
+    while (runstate(g.domain()).state != RUNSTATE_blocked && Clock::now() < until)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(runstate(g.domain()).state, RUNSTATE_blocked) << g.console().text();
     g.domain().pause();
     // The guest's 100 ms timer expires while it is paused: it must not run, so not print.
     std::this_thread::sleep_for(300ms);

@@ -3,11 +3,12 @@
 # Debian's own kernel with kvm-amd (L1); inside it Xenolith runs guests on a /dev/kvm with
 # real AMD-V. Works on any x86-64 machine, PVM ones included. See tests/nested/README.md.
 #
-#   tests/nested/run.sh [--build DIR] [--scenario probe|pv|pvh|peer|guests|all|integration]
-#                       [--timeout SECONDS] [--keep]
+#   tests/nested/run.sh [--build DIR] [--timeout SECONDS] [--keep]
+#                       [--scenario probe|pv|pvh|peer|guests|all|integration|suite]
 #
-# Exits 0 only when L1 prints `NESTED-RESULT: PASS`; otherwise prints the whole serial log
-# and exits 1.
+# Exits 0 only when L1 prints `NESTED-RESULT: PASS` (and, for the KVM test suite, a
+# `NESTED-SUITE:` line with no failure and at least one pass); otherwise prints the whole
+# serial log and exits 1.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,8 +43,8 @@ while [ $# -gt 0 ]; do
 done
 
 case "$SCENARIO" in
-probe | pv | pvh | peer | guests | all | integration) ;;
-*) die "unknown scenario '$SCENARIO' (probe, pv, pvh, peer, all, integration)" ;;
+probe | pv | pvh | peer | guests | all | integration | suite) ;;
+*) die "unknown scenario '$SCENARIO' (probe, pv, pvh, peer, guests, all, integration, suite)" ;;
 esac
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds, not '$TIMEOUT'"
 
@@ -63,6 +64,20 @@ PEER_MARKER_TIMEOUT=${NESTED_PEER_MARKER_TIMEOUT:-240}
 PVH_EXTRA_CMDLINE=${NESTED_PVH_EXTRA_CMDLINE:-}
 L1_MEM=${NESTED_L1_MEM:-3072}
 L1_SMP=${NESTED_L1_SMP:-1}
+[[ "$L1_SMP" =~ ^[1-9][0-9]*$ ]] || die "NESTED_L1_SMP wants a number of CPUs, not '$L1_SMP'"
+# The KVM test suite (`integration`, `suite`): one test's bound, and the whole suite's, after
+# which the tests not yet started count as failed (so a run of hangs still ends in a summary
+# well inside --timeout). The slowest tests take under 10 s under TCG.
+SUITE_TEST_TIMEOUT=${NESTED_SUITE_TEST_TIMEOUT:-90}
+SUITE_BUDGET=${NESTED_SUITE_BUDGET:-600}
+SUITE_OUTPUT_LINES=${NESTED_SUITE_OUTPUT_LINES:-4000}
+EXCLUDED=$HERE/excluded-tests.txt
+# With more than one CPU, multi-threaded TCG: one host thread per L1 CPU instead of one for
+# all of them in turn (the suite with two CPUs: ~150 s against ~190 s).
+if [ "$L1_SMP" -gt 1 ]; then L1_ACCEL=${NESTED_L1_ACCEL:-tcg,thread=multi}; else L1_ACCEL=${NESTED_L1_ACCEL:-tcg}; fi
+# more QEMU arguments, word-split (e.g. `-qmp unix:/tmp/l1.qmp,server=on,wait=off` to look
+# into a hung L1 with `info registers -a`)
+QEMU_EXTRA_ARGS=${NESTED_QEMU_ARGS:-}
 
 log() { echo "nested: $*" >&2; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -211,9 +226,11 @@ modules=${modules# }
 cp "$KERNEL" "$STAGE/boot/vmlinuz-$KVER"
 cp "$DOMU_CPIO" "$STAGE/domu.cpio.gz"
 
-# the probe, static
+# the probe, and the holder of KVM's static keys (kvm_hold.c says why), static
 gcc -static -O2 -pthread -Wall -o "$OUT/kvm_probe" "$HERE/kvm_probe.c"
 install -m 0755 "$OUT/kvm_probe" "$STAGE/bin/kvm_probe"
+gcc -static -O2 -Wall -o "$OUT/kvm_hold" "$HERE/kvm_hold.c"
+install -m 0755 "$OUT/kvm_hold" "$STAGE/bin/kvm_hold"
 
 # Xenolith: stripped xn and xenolithd beside each other (xn starts the daemon from its own
 # directory), with the shared libraries they need (spdlog and fmt have no static libraries
@@ -226,22 +243,39 @@ done
 cp "$BUILD"/guest/apps/* "$STAGE/xenolith/build/guest/apps/"
 cp "$ROOT"/examples/*.cfg "$STAGE/xenolith/examples/"
 
-# `integration`: the integration test binaries at their build paths (they name xn, xenolithd
-# and the guests by the absolute paths they were built with)
-INTEGRATION_TESTS=""
-if [ "$SCENARIO" = integration ]; then
-    mkdir -p "$STAGE$BUILD/toolstack" "$STAGE$BUILD/guest" "$STAGE$BUILD/tests/integration"
+# `integration` and `suite`: the test binaries that need /dev/kvm, at their build paths (they
+# name xn, xenolithd and the guests by the absolute paths they were built with), and the
+# list of tests left out. xenolith-xenstore-integration needs no KVM: ctest runs it on the
+# build machine. xenolith-unit-vm (the unit tests that need a VM) is optional: it is run
+# when the build has it.
+SUITE_BINARIES=""
+case "$SCENARIO" in integration | suite)
+    # Each line of the excluded list: a gtest name or pattern, optionally `[cpus<=N]`, then
+    # `# reason`. A line without a reason is refused: nothing is left out unexplained.
+    bad=$(grep -n -v -E '^[[:space:]]*(#.*)?$' "$EXCLUDED" |
+        grep -v -E '^[0-9]+:[[:space:]]*[^[:space:]#]+[[:space:]]*(\[cpus<=[0-9]+\][[:space:]]*)?#[[:space:]]*[^[:space:]]' || true)
+    [ -z "$bad" ] || die "$EXCLUDED: each line needs one pattern and a reason after '#':
+$bad"
+    install -m 0644 "$EXCLUDED" "$STAGE/etc/nested-excluded.txt"
+
+    mkdir -p "$STAGE$BUILD/toolstack" "$STAGE$BUILD/guest"
     ln -sfn /xenolith/build/toolstack/xn "$STAGE$BUILD/toolstack/xn"
     ln -sfn /xenolith/build/toolstack/xenolithd "$STAGE$BUILD/toolstack/xenolithd"
     ln -sfn /xenolith/build/guest/apps "$STAGE$BUILD/guest/apps"
-    for b in xenolith-integration xenolith-daemon-integration xenolith-xenstore-integration; do
-        [ -x "$BUILD/tests/integration/$b" ] || continue
-        strip -o "$STAGE$BUILD/tests/integration/$b" "$BUILD/tests/integration/$b"
-        copy_libs "$STAGE" "$BUILD/tests/integration/$b"
-        INTEGRATION_TESTS="$INTEGRATION_TESTS $BUILD/tests/integration/$b"
+    unit_vm=$(find "$BUILD/tests" -maxdepth 3 -type f -name xenolith-unit-vm -perm -u+x 2>/dev/null | head -1)
+    for b in "$BUILD/tests/integration/xenolith-integration" \
+        "$BUILD/tests/integration/xenolith-daemon-integration" $unit_vm; do
+        [ -x "$b" ] || continue
+        mkdir -p "$(dirname "$STAGE$b")"
+        strip -o "$STAGE$b" "$b"
+        copy_libs "$STAGE" "$b"
+        SUITE_BINARIES="$SUITE_BINARIES $b"
     done
-    [ -n "$INTEGRATION_TESTS" ] || die "no integration test binaries in $BUILD/tests/integration"
-fi
+    for rel in tests/integration/xenolith-integration tests/integration/xenolith-daemon-integration; do
+        [ -x "$BUILD/$rel" ] || die "$BUILD/$rel is missing: build first (guests on, sanitizers off)"
+    done
+    ;;
+esac
 
 # xenstore-utils: one binary that acts on its name
 for tool in xenstore xenstore-read xenstore-ls xenstore-write xenstore-list xenstore-exists \
@@ -274,7 +308,10 @@ PVH_MARKER_TIMEOUT='$PVH_MARKER_TIMEOUT'
 PVH_SHUTDOWN_TIMEOUT='$PVH_SHUTDOWN_TIMEOUT'
 PEER_MARKER_TIMEOUT='$PEER_MARKER_TIMEOUT'
 PVH_EXTRA_CMDLINE='$PVH_EXTRA_CMDLINE'
-INTEGRATION_TESTS='$INTEGRATION_TESTS'
+SUITE_BINARIES='$SUITE_BINARIES'
+SUITE_TEST_TIMEOUT='$SUITE_TEST_TIMEOUT'
+SUITE_BUDGET='$SUITE_BUDGET'
+SUITE_OUTPUT_LINES='$SUITE_OUTPUT_LINES'
 EOF
 echo "root:x:0:0:root:/root:/bin/sh" >"$STAGE/etc/passwd"
 echo "root:x:0:" >"$STAGE/etc/group"
@@ -284,19 +321,19 @@ log "initramfs: $(du -h "$L1_CPIO" | cut -f1) ($(du -sh "$STAGE" | cut -f1) unpa
 if [ "$KEEP" = 0 ]; then rm -rf "$STAGE" "$DOMU_STAGE"; fi
 
 # ---- boot L1 -----------------------------------------------------------------------------
-log "booting L1 ($KERNEL, scenario $SCENARIO, timeout ${TIMEOUT}s); serial log: $SERIAL"
+log "booting L1 ($KERNEL, $L1_SMP CPU(s), scenario $SCENARIO, timeout ${TIMEOUT}s); serial log: $SERIAL"
 : >"$SERIAL"
 set +e
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
-    -machine q35 -accel tcg -cpu EPYC,+svm,+npt -m "$L1_MEM" -smp "$L1_SMP" \
-    -nographic -no-reboot -nodefaults -serial stdio -monitor none \
+    -machine q35 -accel "$L1_ACCEL" -cpu EPYC,+svm,+npt -m "$L1_MEM" -smp "$L1_SMP" \
+    -nographic -no-reboot -nodefaults -serial stdio -monitor none $QEMU_EXTRA_ARGS \
     -kernel "$KERNEL" -initrd "$L1_CPIO" \
     -append "console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off xenolith.scenario=$SCENARIO" \
     </dev/null >"$SERIAL" 2>&1 &
 qemu_pid=$!
 # progress: the lines L1 prints for us, as they come (tail ends when QEMU does)
 tail --pid="$qemu_pid" -s 0.5 -n +1 -F "$SERIAL" 2>/dev/null |
-    grep --line-buffered -a -E '^(NESTED|PROBE)' | tr -d '\r' >&2 &
+    grep --line-buffered -a -E '^(NESTED|PROBE)' | sed -u 's/\r$//' >&2 &
 tail_pid=$!
 wait "$qemu_pid"
 qemu_rc=$?
@@ -305,12 +342,36 @@ set -e
 elapsed=$(($(now_ms) - T_START))
 
 result=$(tr -d '\r' <"$SERIAL" | grep -E '^NESTED-RESULT: ' | tail -1 || true)
+# The KVM test suite's summary, on stdout with the result; checked here as well as in L1, so
+# that a suite that did not run, or did not finish, never passes.
+suite=""
+suite_why=""
+case "$SCENARIO" in integration | suite)
+    suite=$(tr -d '\r' <"$SERIAL" | grep -E '^NESTED-SUITE: ' | tail -1 || true)
+    if [ -z "$suite" ]; then
+        suite_why="no NESTED-SUITE line: the KVM test suite did not finish"
+    else
+        echo "nested: $suite"
+        suite_passed=$(echo "$suite" | sed -n 's/^NESTED-SUITE: kvm \([0-9]*\) passed, .*/\1/p')
+        suite_failed=$(echo "$suite" | sed -n 's/^NESTED-SUITE: kvm [0-9]* passed, \([0-9]*\) failed.*/\1/p')
+        if [ -z "$suite_passed" ] || [ -z "$suite_failed" ]; then
+            suite_why="unreadable summary: $suite"
+        elif [ "$suite_failed" != 0 ]; then
+            suite_why="$suite_failed KVM test(s) failed"
+        elif [ "$suite_passed" = 0 ]; then
+            suite_why="no KVM test passed"
+        fi
+    fi
+    ;;
+esac
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
     why="timed out after ${TIMEOUT}s"
 elif [ -z "$result" ]; then
     why="no NESTED-RESULT line (QEMU exited $qemu_rc)"
 elif [ "$(tr -d '\r' <"$SERIAL" | grep -c -E '^NESTED-RESULT: ')" != 1 ]; then
     why="more than one NESTED-RESULT line"
+elif [ "$result" = "NESTED-RESULT: PASS" ] && [ -n "$suite_why" ]; then
+    why="L1 said PASS, but $suite_why"
 elif [ "$result" = "NESTED-RESULT: PASS" ]; then
     echo "nested: $SCENARIO: PASS in $((elapsed / 1000)) s"
     exit 0
@@ -321,5 +382,8 @@ fi
 echo "===== $SERIAL =====" >&2
 tr -d '\r' <"$SERIAL" >&2
 echo "===== end of $SERIAL =====" >&2
+# the failing tests' lines again, after the long log, where they are seen
+tr -d '\r' <"$SERIAL" | grep -E '^NESTED-(FAIL|TEST (FAIL|TIMEOUT|NOT-RUN))' >&2 || true
+[ -z "$suite" ] || echo "nested: $suite" >&2
 echo "nested: $SCENARIO: FAIL: $why (after $((elapsed / 1000)) s)" >&2
 exit 1
