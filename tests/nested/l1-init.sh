@@ -21,6 +21,8 @@ mount -t tmpfs tmpfs /dev/shm 2>/dev/null
 
 . /etc/nested.conf    # KVER, MODULES, DOMU_MARKER, PVH_MARKER_TIMEOUT, ... (written by run.sh)
 
+# The nested host is where the KVM platform is tested: every domain here runs on it.
+export XENOLITH_ACCEL=kvm
 export XENOLITH_RUN_DIR=/run/xenolith
 export XENOLITH_LOG_DIR=/var/log/xenolith
 export XENSTORED_PATH=$XENOLITH_RUN_DIR/xenstored.sock

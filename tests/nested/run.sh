@@ -245,9 +245,8 @@ cp "$ROOT"/examples/*.cfg "$STAGE/xenolith/examples/"
 
 # `integration` and `suite`: the test binaries that need /dev/kvm, at their build paths (they
 # name xn, xenolithd and the guests by the absolute paths they were built with), and the
-# list of tests left out. xenolith-xenstore-integration needs no KVM: ctest runs it on the
-# build machine. xenolith-unit-vm (the unit tests that need a VM) is optional: it is run
-# when the build has it.
+# list of tests left out. xenolith-xenstore-integration and the unit tests need no KVM:
+# ctest runs them on the build machine.
 SUITE_BINARIES=""
 case "$SCENARIO" in integration | suite)
     # Each line of the excluded list: a gtest name or pattern, optionally `[cpus<=N]`, then
@@ -262,17 +261,17 @@ $bad"
     ln -sfn /xenolith/build/toolstack/xn "$STAGE$BUILD/toolstack/xn"
     ln -sfn /xenolith/build/toolstack/xenolithd "$STAGE$BUILD/toolstack/xenolithd"
     ln -sfn /xenolith/build/guest/apps "$STAGE$BUILD/guest/apps"
-    unit_vm=$(find "$BUILD/tests" -maxdepth 3 -type f -name xenolith-unit-vm -perm -u+x 2>/dev/null | head -1)
+    for rel in tests/integration/xenolith-integration tests/integration/xenolith-daemon-integration \
+        tests/integration/xenolith-pvh-integration; do
+        [ -x "$BUILD/$rel" ] || die "$BUILD/$rel is missing: build first (guests on, sanitizers off)"
+    done
     for b in "$BUILD/tests/integration/xenolith-integration" \
-        "$BUILD/tests/integration/xenolith-daemon-integration" $unit_vm; do
-        [ -x "$b" ] || continue
+        "$BUILD/tests/integration/xenolith-daemon-integration" \
+        "$BUILD/tests/integration/xenolith-pvh-integration"; do
         mkdir -p "$(dirname "$STAGE$b")"
         strip -o "$STAGE$b" "$b"
         copy_libs "$STAGE" "$b"
         SUITE_BINARIES="$SUITE_BINARIES $b"
-    done
-    for rel in tests/integration/xenolith-integration tests/integration/xenolith-daemon-integration; do
-        [ -x "$BUILD/$rel" ] || die "$BUILD/$rel is missing: build first (guests on, sanitizers off)"
     done
     ;;
 esac
