@@ -54,8 +54,11 @@ void Scheduling::timer_main() {
             try {
                 pools_.run_timers();
             } catch (const std::exception& e) {
-                // A scheduler bug must not take the whole host down with a silent hang.
+                // A scheduler bug must not take the whole host down with a silent hang, nor
+                // spin at real-time priority holding the lock: the deadline is still past,
+                // so wait a millisecond (the lock released) before trying again.
                 std::fprintf(stderr, "xenolith: scheduler timer: %s\n", e.what());
+                timer_cv_.wait_for(lock, std::chrono::milliseconds(1));
             }
             continue;
         }
