@@ -127,6 +127,18 @@ class CpuSplit {
     void move_poller() {
         if (active_) pin(poll_cpu_);
     }
+    // The vCPU thread pins itself to the CPU its pool dispatched it on, which may be the
+    // poller's: then the poller moves to another CPU of the original mask.
+    void avoid(int cpu) {
+        if (!active_ || cpu != poll_cpu_) return;
+        for (int c = 0; c < CPU_SETSIZE; ++c) {
+            if (CPU_ISSET(c, &original_) && c != cpu) {
+                poll_cpu_ = c;
+                pin(c);
+                return;
+            }
+        }
+    }
     void restore() {
         if (active_) ::sched_setaffinity(0, sizeof original_, &original_);
         active_ = false;
@@ -167,6 +179,9 @@ CreateOurs create_ours(hv::Hypervisor& hv, const boot::ElfImage& first, uint64_t
     uint64_t t2 = now_ns();
     // vCPU threads inherit the affinity of the thread that starts them: start the domain
     // from one CPU and poll from another, so the poll never sits on the vCPU thread's CPU.
+    // The vCPU thread then pins itself where its CPU pool dispatched it; if that is the
+    // poller's CPU, the poller moves (CpuSplit::avoid), or its spin would hold the vCPU
+    // thread off for the whole of kSpinNs.
     CpuSplit split;
     d->start();
     split.move_poller();
@@ -179,10 +194,19 @@ CreateOurs create_ours(hv::Hypervisor& hv, const boot::ElfImage& first, uint64_t
     constexpr uint64_t kSpinNs = 2'000'000;
     const auto& hypercalls = d->vcpu(0).counters().hypercalls;
     bool late = false;
+    // On the process platform the guest runs in a stub thread that no pool pins and the
+    // poller cannot see: a spinning poller on its CPU would hold the guest off, so the
+    // poller yields between every look there (a yield costs about a microsecond).
+    const bool yield_always = accel == platform::Accel::Process;
+    int avoided = -1;
     while (hypercalls.load(std::memory_order_acquire) == 0 && !d->stopping()) {
+        if (std::optional<unsigned> at = d->vcpu(0).last_cpu(); at && int(*at) != avoided) {
+            avoided = int(*at);
+            split.avoid(avoided);
+        }
         _mm_pause();
         if (!late && now_ns() - t2 > kSpinNs) late = true;
-        if (late) ::sched_yield();
+        if (late || yield_always) ::sched_yield();
     }
     uint64_t t3 = now_ns();
     split.restore();
