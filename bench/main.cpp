@@ -36,6 +36,8 @@
 #include "backends/xenstored/xenstored.hpp"
 #include "base/error.hpp"
 #include "bench/bare_vm.hpp"
+#include "bench/guests.hpp"
+#include "bench/process_bench.hpp"
 #include "bench/report.hpp"
 #include "bench/sched_bench.hpp"
 #include "bench/toolstack_bench.hpp"
@@ -56,7 +58,8 @@ namespace {
 
 // The KVM floors open their own VMs beside the hypervisor's, on the same /dev/kvm.
 const kvm::System& kvm_system(hv::Hypervisor& hv) {
-    auto* kvm = dynamic_cast<kvm::KvmPlatform*>(&hv.platforms().default_choice().platform);
+    auto* kvm =
+        dynamic_cast<kvm::KvmPlatform*>(&hv.platforms().choose(platform::Accel::Kvm).platform);
     if (!kvm) throw Error("the KVM figures need the KVM platform");
     return kvm->system();
 }
@@ -79,220 +82,14 @@ struct Options {
     uint64_t xs_ops = 5000;
     unsigned xs_reps = 7;
     std::string daemon_path = XENOLITHD_PATH;
+    uint64_t notify_rounds = 1000;
+    unsigned notify_reps = 9;
     unsigned density = 1000;
+    unsigned xn_run_reps = 21;
     SchedBenchOptions sched;  // sched_decision_cost, wake_latency
 };
 
-uint64_t now_ns() {
-    return hv::TimeSource::system_time_ns();
-}
-
-void progress(const std::string& s) {
-    std::fprintf(stderr, "xenolith-bench: %s\n", s.c_str());
-}
-
-// ---- guests ------------------------------------------------------------------------------
-
-std::string default_guest_dir() {
-    std::error_code ec;
-    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (ec) return "build/guest/apps";
-    return (exe.parent_path().parent_path() / "guest" / "apps").string();
-}
-
-boot::ElfImage load_guest(const std::string& dir, const std::string& name) {
-    std::string path = dir + "/" + name;
-    if (!std::filesystem::exists(path))
-        throw Error("guest image " + path +
-                    " is missing: build it with `cmake --build build "
-                    "--target guest-" +
-                    name +
-                    "` (or `make build`), or point --guest-dir at "
-                    "the directory holding the guest apps");
-    return boot::ElfImage::load(path);
-}
-
-// Collects a domain's console output (vCPU threads write, we read after it stopped).
-struct Console {
-    std::mutex mutex;
-    std::string text;
-    std::function<void(std::string_view)> sink() {
-        return [this](std::string_view s) {
-            std::lock_guard lock(mutex);
-            text.append(s);
-        };
-    }
-    std::string get() {
-        std::lock_guard lock(mutex);
-        return text;
-    }
-};
-
-std::string stop_description(hv::Domain& d, hv::DomainState s) {
-    if (s == hv::DomainState::Crashed)
-        return "crashed: " +
-               (d.crash_report().empty() ? std::string("SHUTDOWN_crash") : d.crash_report());
-    return std::string(hv::state_name(s)) + " (" +
-           hv::shutdown_reason_name(d.shutdown_reason().value_or(SHUTDOWN_poweroff)) + ")";
-}
-
-unsigned long domain_counter = 0;
-
-hv::DomainParams params(const std::string& what, uint64_t memory_mib) {
-    hv::DomainParams p;
-    p.name = "bench-" + what + "-" + std::to_string(++domain_counter);
-    p.memory_bytes = memory_mib << 20;
-    p.vcpus = 1;
-    return p;
-}
-
-// Boots a Pumice guest to its end and returns its console; throws Error when it does not
-// power off cleanly.
-std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std::string& cmdline,
-                      uint64_t memory_mib, launch::StoreService* store = nullptr) {
-    auto d = hv.create_domain(params("guest", memory_mib));
-    struct Reaper {
-        hv::Hypervisor& owner;
-        ::domid_t id;
-        ~Reaper() { owner.destroy_domain(id); }
-    } reaper{hv, d->id()};
-    Console console;
-    launch::PvGuest guest = launch::setup_pv_guest(hv, *d, image, cmdline, console.sink(), store);
-    d->start();
-    hv::DomainState end = d->wait_for_stop();
-    guest.console.reset();  // its last drain lands in `console`
-    guest.store.reset();
-    std::string out = console.get();
-    if (end != hv::DomainState::Shutdown || d->shutdown_reason() != SHUTDOWN_poweroff ||
-        d->exit_status().value_or(0) != 0)
-        throw Error("guest `" + image.name() + " " + cmdline + "` " + stop_description(*d, end) +
-                    "; console: " + out);
-    return out;
-}
-
-// The first line of `console` starting with `prefix`.
-std::string line_with(const std::string& console, const std::string& prefix) {
-    size_t at = console.find(prefix);
-    if (at == std::string::npos)
-        throw Error("the guest did not print '" + prefix + "...'; console: " + console);
-    size_t end = console.find('\n', at);
-    return console.substr(at, end == std::string::npos ? std::string::npos : end - at);
-}
-
 // ---- 1. create to first hypercall --------------------------------------------------------
-
-struct CreateOurs {
-    double total_us;          // create_domain start -> first hypercall seen
-    double create_domain_us;  // hv::Hypervisor::create_domain
-    double build_us;          // launch::setup_pv_guest: builder + console backend
-    double start_to_hc_us;    // Domain::start -> first hypercall seen
-    double to_shutdown_us;    // create_domain start -> the domain has powered off
-    double destroy_us;        // Hypervisor::destroy_domain (not in total)
-    bool polled_late;         // the poll loop had to yield (see create_ours)
-};
-
-// Pins the calling thread to one CPU (the vCPU thread it then starts inherits that), then
-// moves it to another for polling; restore() gives the thread its original mask back.
-// Does nothing on a one-CPU machine.
-class CpuSplit {
-  public:
-    CpuSplit() {
-        if (::sched_getaffinity(0, sizeof original_, &original_) != 0 || CPU_COUNT(&original_) < 2)
-            return;
-        int here = ::sched_getcpu();
-        for (int c = 0; c < CPU_SETSIZE; ++c) {
-            if (!CPU_ISSET(c, &original_)) continue;
-            if (c == here && vcpu_cpu_ < 0)
-                vcpu_cpu_ = c;
-            else if (c != here && poll_cpu_ < 0)
-                poll_cpu_ = c;
-        }
-        if (vcpu_cpu_ < 0 || poll_cpu_ < 0) return;
-        pin(vcpu_cpu_);
-        active_ = true;
-    }
-    void move_poller() {
-        if (active_) pin(poll_cpu_);
-    }
-    void restore() {
-        if (active_) ::sched_setaffinity(0, sizeof original_, &original_);
-        active_ = false;
-    }
-    ~CpuSplit() { restore(); }
-
-  private:
-    static void pin(int cpu) {
-        cpu_set_t one;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
-        ::sched_setaffinity(0, sizeof one, &one);
-    }
-    cpu_set_t original_{};
-    int vcpu_cpu_ = -1, poll_cpu_ = -1;
-    bool active_ = false;
-};
-
-CreateOurs create_ours(hv::Hypervisor& hv, const boot::ElfImage& first, uint64_t memory_mib) {
-    hv::DomainParams p = params("first", memory_mib);
-    Console console;
-    uint64_t t0 = now_ns();
-    auto d = hv.create_domain(p);
-    uint64_t t1 = now_ns();
-    struct Reaper {  // on an exception only; the normal path times destroy_domain itself
-        hv::Hypervisor& owner;
-        ::domid_t id;
-        bool armed = true;
-        ~Reaper() {
-            if (armed) owner.destroy_domain(id);
-        }
-    } reaper{hv, d->id()};
-    // As a toolstack does: the builder and the console backend (a thread) are both timed.
-    launch::PvGuest guest = launch::setup_pv_guest(hv, *d, first, "", console.sink());
-    uint64_t t2 = now_ns();
-    // vCPU threads inherit the affinity of the thread that starts them: start the domain
-    // from one CPU and poll from another, so the poll never sits on the vCPU thread's CPU.
-    CpuSplit split;
-    d->start();
-    split.move_poller();
-    // The vCPU thread counts the hypercall as soon as KVM_RUN returns with its exit, before
-    // dispatching it. Spin on that counter: on an otherwise idle 2-core machine the vCPU
-    // thread has the other core and the spin sees the increment within a cache-line
-    // transfer. Spinning must not starve the vCPU thread on a loaded machine, so after
-    // kSpinNs the loop yields between polls (the sample is then counted as polled late:
-    // it may include the vCPU thread running on while this thread waited for a CPU).
-    constexpr uint64_t kSpinNs = 2'000'000;
-    const auto& hypercalls = d->vcpu(0).counters().hypercalls;
-    bool late = false;
-    while (hypercalls.load(std::memory_order_acquire) == 0 && !d->stopping()) {
-        _mm_pause();
-        if (!late && now_ns() - t2 > kSpinNs) late = true;
-        if (late) ::sched_yield();
-    }
-    uint64_t t3 = now_ns();
-    split.restore();
-    bool saw_hypercall = hypercalls.load() != 0;
-    hv::DomainState end = d->wait_for_stop();
-    uint64_t t4 = now_ns();
-    std::string why = stop_description(*d, end);
-    bool clean = end == hv::DomainState::Shutdown && d->shutdown_reason() == SHUTDOWN_poweroff &&
-                 d->vcpu(0).counters().hypercalls.load() == 2;
-    ::domid_t id = d->id();
-    d.reset();
-    reaper.armed = false;
-    uint64_t t5 = now_ns();
-    guest.console.reset();  // teardown includes the console backend
-    hv.destroy_domain(id);
-    uint64_t t6 = now_ns();
-    if (!saw_hypercall || !clean)
-        throw Error("the `first` guest did not make its two hypercalls and power off: " + why);
-    return {(t3 - t0) / 1e3,
-            (t1 - t0) / 1e3,
-            (t2 - t1) / 1e3,
-            (t3 - t2) / 1e3,
-            (t4 - t0) / 1e3,
-            (t6 - t5) / 1e3,
-            late};
-}
 
 struct CreateFloor {
     double total_us;    // KVM_CREATE_VM start -> first port-I/O exit back in user space
@@ -317,18 +114,6 @@ CreateFloor create_floor(const kvm::System& kvm, uint64_t memory_mib) {
 
 // ---- 2. hypercall round trip -------------------------------------------------------------
 
-double hypercall_ours(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n,
-                      uint64_t memory_mib) {
-    std::string line =
-        line_with(run_guest(hv, bench, "mode=hypercall n=" + std::to_string(n), memory_mib),
-                  "bench: hypercall");
-    unsigned long long got_n = 0, ns = 0;
-    if (std::sscanf(line.c_str(), "bench: hypercall n=%llu ns_per_call=%llu", &got_n, &ns) != 2 ||
-        got_n != n)
-        throw Error("cannot parse the bench guest's line: " + line);
-    return static_cast<double>(ns);
-}
-
 struct HypercallFloor {
     double guest_ns_per_exit;  // the guest's RDTSC around the loop, scaled like pvclock
     double host_ns_per_exit;   // the host's clock around the KVM_RUN loop
@@ -351,50 +136,13 @@ HypercallFloor hypercall_floor(hv::Hypervisor& hv, uint64_t n, uint64_t memory_m
             static_cast<double>(t1 - t0) / static_cast<double>(n + 1)};
 }
 
-// ---- 3. guest compute --------------------------------------------------------------------
-
-struct ComputeRun {
-    double ns;
-    uint64_t result;
-};
-
-ComputeRun compute_ours(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n,
-                        uint64_t memory_mib) {
-    std::string line = line_with(
-        run_guest(hv, bench, "mode=compute n=" + std::to_string(n), memory_mib), "bench: compute");
-    unsigned long long got_n = 0, ns = 0, result = 0;
-    if (std::sscanf(line.c_str(), "bench: compute n=%llu ns=%llu result=%llu", &got_n, &ns,
-                    &result) != 3 ||
-        got_n != n)
-        throw Error("cannot parse the bench guest's line: " + line);
-    return {static_cast<double>(ns), result};
-}
-
-ComputeRun compute_native(const hv::Hypervisor& hv, uint64_t n) {
-    // Timed as the guest times itself: TSC deltas scaled with the pvclock scale.
-    volatile uint64_t vn = n;  // keep the compiler from specialising on a constant
-    uint64_t c0 = __rdtsc();
-    uint64_t result = compute_kernel(vn);
-    uint64_t c1 = __rdtsc();
-    return {static_cast<double>(hv::scale_delta(c1 - c0, hv.time().scale())), result};
-}
-
 // ---- 4. interdomain event round trip -----------------------------------------------------
-
-// Waits until `d` stops, destroying it after `timeout_ms` (a hung guest must not hang the
-// benchmark); returns its final state.
-hv::DomainState stop_within(hv::Domain& d, uint64_t timeout_ms) {
-    uint64_t deadline = now_ns() + timeout_ms * 1'000'000;
-    while (!d.stopping() && now_ns() < deadline) ::usleep(500);
-    if (!d.stopping()) d.destroy();
-    return d.wait_for_stop();
-}
 
 // Two pingpong guests (32 MiB each): the server first, the client once the server has
 // printed its port. Returns the client's ns_per_round.
 double event_ours(hv::Hypervisor& hv, const boot::ElfImage& pingpong, uint64_t rounds) {
-    auto server = hv.create_domain(params("pong", 32));
-    auto client = hv.create_domain(params("ping", 32));
+    auto server = hv.create_domain(params("pong", 32, platform::Accel::Kvm));
+    auto client = hv.create_domain(params("ping", 32, platform::Accel::Kvm));
     struct Reaper {
         hv::Hypervisor& owner;
         ::domid_t a, b;
@@ -505,13 +253,15 @@ EventFloor event_floor(hv::Hypervisor& hv, uint64_t rounds, uint64_t memory_mib)
 // Two built, never started test domains (tests/support/test_domain.hpp): `batch` pages of
 // the first are copied to `batch` pages the second has granted it, with GNTTABOP_copy
 // called as the first domain's vCPU 0 through hv::dispatch_hypercall.
+unsigned long grant_rigs = 0;  // names the rig's domains
+
 class GrantCopyRig {
   public:
     GrantCopyRig(hv::Hypervisor& hv, unsigned batch) : hv_(hv), batch_(batch) {
         a_ = xenolith::testing::make_test_domain(
-            hv, "bench-gnt-src-" + std::to_string(++domain_counter), kMemory, 1);
+            hv, "bench-gnt-src-" + std::to_string(++grant_rigs), kMemory, 1);
         b_ = xenolith::testing::make_test_domain(
-            hv, "bench-gnt-dst-" + std::to_string(++domain_counter), kMemory, 1);
+            hv, "bench-gnt-dst-" + std::to_string(++grant_rigs), kMemory, 1);
         std::vector<gnttab_copy_t> ops(batch);
         for (unsigned i = 0; i < batch; ++i) {
             grant_ref_t ref = kFirstRef + i;
@@ -683,7 +433,7 @@ double xs_rate(uint64_t n, uint32_t type, Request&& request) {
     return static_cast<double>(n) * 1e9 / static_cast<double>(t1 - t0);
 }
 
-// ---- driver ------------------------------------------------------------------------------
+// ---- the machine --------------------------------------------------------------------------
 
 std::string iso_date_utc() {
     time_t t = ::time(nullptr);
@@ -715,14 +465,364 @@ json machine_facts() {
     return m;
 }
 
+// What every benchmark function is given.
+struct Ctx {
+    const Options& o;
+    hv::Hypervisor& hv;
+    std::string guest_dir;
+    const boot::ElfImage& first;
+    const boot::ElfImage& bench;
+    json& benches;
+    json& errors;
+};
+
+// ---- 1-4: the KVM figures ------------------------------------------------------------------
+
+json kvm_create_to_first_hypercall(Ctx& c) {
+    const Options& o = c.o;
+    hv::Hypervisor& hv = c.hv;
+    progress("create_to_first_hypercall: " + std::to_string(o.create_reps) + " reps");
+    std::vector<CreateOurs> ours;
+    std::vector<CreateFloor> floor;
+    interleave(
+        o.create_warmups, o.create_reps,
+        [&](bool rec) {
+            auto f = create_floor(kvm_system(hv), o.create_memory_mib);
+            if (rec) floor.push_back(f);
+        },
+        [&](bool rec) {
+            auto r = create_ours(hv, c.first, o.create_memory_mib, platform::Accel::Kvm);
+            if (rec) ours.push_back(r);
+        });
+    auto col = [](const auto& v, auto field) {
+        std::vector<double> out;
+        for (const auto& x : v) out.push_back(x.*field);
+        return out;
+    };
+    std::vector<double> ours_total = col(ours, &CreateOurs::total_us);
+    std::vector<double> floor_total = col(floor, &CreateFloor::total_us);
+    json b;
+    b["unit"] = "us";
+    b["what"] =
+        "ours: wall time on the toolstack thread from calling hv::Hypervisor::create_domain "
+        "(16 MiB, 1 vCPU) through boot::build_pv_domain (the `first` ELF already parsed in "
+        "memory) and Domain::start until vCPU 0's hypercall counter reads 1, i.e. the vCPU "
+        "thread has taken the guest's first hypercall exit (xen_version) out of KVM_RUN; "
+        "polled by spinning. floor: on one thread, KVM_CREATE_VM + memfd RAM of the same "
+        "size + KVM_CREATE_VCPU + boot/ page tables and I/O TSS + hv::pv_sregs CPL-3 state + "
+        "KVM_RUN until the first `out` to the hypercall port returns to user space";
+    b["ours"] = summary(ours_total);
+    b["floor"] = summary(floor_total);
+    b.update(ratio_block("ours.median / floor.median", median(ours_total) / median(floor_total),
+                         "<=", 2.0, minimum(ours_total) / minimum(floor_total)));
+    b["ours_phases_median_us"] = {
+        {"create_domain", round3(median(col(ours, &CreateOurs::create_domain_us)))},
+        {"setup_pv_guest", round3(median(col(ours, &CreateOurs::build_us)))},
+        {"start_to_first_hypercall", round3(median(col(ours, &CreateOurs::start_to_hc_us)))},
+    };
+    b["floor_phases_median_us"] = {
+        {"setup", round3(median(col(floor, &CreateFloor::setup_us)))},
+        {"first_kvm_run", round3(median(col(floor, &CreateFloor::run_us)))},
+    };
+    b["ours_create_to_shutdown"] = summary(col(ours, &CreateOurs::to_shutdown_us), false);
+    // Sanity check of the polling: from the first hypercall seen to the domain's
+    // shutdown is the second hypercall's exit plus teardown of the vCPU; near 0 means
+    // the first one was observed late.
+    std::vector<double> gap;
+    for (const auto& x : ours) gap.push_back(x.to_shutdown_us - x.total_us);
+    b["ours_first_hypercall_to_shutdown_median_us"] = round3(median(gap));
+    b["ours_samples_polled_late"] =
+        std::count_if(ours.begin(), ours.end(), [](const CreateOurs& x) { return x.polled_late; });
+    b["teardown_median_us"] = {
+        {"ours_destroy_domain", round3(median(col(ours, &CreateOurs::destroy_us)))},
+        {"floor_close", round3(median(col(floor, &CreateFloor::destroy_us)))},
+    };
+    return b;
+}
+
+json kvm_hypercall_round_trip(Ctx& c) {
+    const Options& o = c.o;
+    hv::Hypervisor& hv = c.hv;
+    progress("hypercall_round_trip: n=" + std::to_string(o.hypercall_n) + ", " +
+             std::to_string(o.hypercall_reps) + " reps");
+    std::vector<double> ours, floor_guest, floor_host;
+    interleave(
+        1, o.hypercall_reps,
+        [&](bool rec) {
+            auto f = hypercall_floor(hv, o.hypercall_n, o.guest_memory_mib);
+            if (rec) {
+                floor_guest.push_back(f.guest_ns_per_exit);
+                floor_host.push_back(f.host_ns_per_exit);
+            }
+        },
+        [&](bool rec) {
+            double ns = hypercall_ours(hv, c.bench, o.hypercall_n, o.guest_memory_mib,
+                                       platform::Accel::Kvm);
+            if (rec) ours.push_back(ns);
+        });
+    json b;
+    b["unit"] = "ns per call";
+    b["n"] = o.hypercall_n;
+    b["what"] =
+        "ours: the `bench` guest (mode=hypercall) times n xen_version(XENVER_version) calls "
+        "through the hypercall page with its pvclock (RDTSC) and prints ns/n. floor: a bare "
+        "CPL-3 guest loop of n 4-byte `out`s to the same port, the host doing nothing but "
+        "KVM_RUN again; the guest times the loop with RDTSC, scaled to ns with the same "
+        "pvclock scale";
+    b["ours"] = summary(ours);
+    b["floor"] = summary(floor_guest);
+    b["floor_host_timed"] = summary(floor_host, false);
+    b.update(ratio_block("ours.median / floor.median", median(ours) / median(floor_guest),
+                         "<=", 1.3, minimum(ours) / minimum(floor_guest)));
+    return b;
+}
+
+json kvm_guest_compute(Ctx& c) {
+    const Options& o = c.o;
+    hv::Hypervisor& hv = c.hv;
+    progress("guest_compute: n=" + std::to_string(o.compute_n) + ", " +
+             std::to_string(o.compute_reps) + " reps");
+    std::vector<double> guest_ns, native_ns;
+    std::vector<uint64_t> guest_results, native_results;
+    interleave(
+        1, o.compute_reps,
+        [&](bool rec) {
+            auto r = compute_native(hv, o.compute_n);
+            if (rec) native_ns.push_back(r.ns);
+            native_results.push_back(r.result);
+        },
+        [&](bool rec) {
+            auto r =
+                compute_ours(hv, c.bench, o.compute_n, o.guest_memory_mib, platform::Accel::Kvm);
+            if (rec) guest_ns.push_back(r.ns);
+            guest_results.push_back(r.result);
+        });
+    json b;
+    b["unit"] = "ns";
+    b["n"] = o.compute_n;
+    b["what"] =
+        "ours: the `bench` guest (mode=compute) runs compute_kernel(n) from "
+        "guest/apps/common/compute_kernel.hpp and prints the time it measured with its "
+        "pvclock. floor: the same kernel run natively on the benchmark's thread, timed "
+        "with RDTSC and the same scale";
+    b["ours"] = summary(guest_ns);
+    b["floor"] = summary(native_ns);
+    double ratio = median(native_ns) / median(guest_ns);
+    b.update(ratio_block("floor.median / ours.median (native_ns / guest_ns; 1 = native speed)",
+                         ratio, ">=", 0.9, minimum(native_ns) / minimum(guest_ns)));
+    bool match = !guest_results.empty() && !native_results.empty();
+    for (uint64_t r : guest_results) match = match && r == native_results.front();
+    for (uint64_t r : native_results) match = match && r == native_results.front();
+    b["result_guest"] = guest_results.empty() ? json(nullptr) : json(guest_results.front());
+    b["result_native"] = native_results.empty() ? json(nullptr) : json(native_results.front());
+    b["results_match"] = match;
+    if (!match) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf,
+                      "guest_compute: guest result %" PRIu64 " != native result %" PRIu64,
+                      guest_results.empty() ? 0 : guest_results.front(),
+                      native_results.empty() ? 0 : native_results.front());
+        c.errors.push_back(buf);
+    }
+    return b;
+}
+
+json kvm_interdomain_event_round_trip(Ctx& c) {
+    const Options& o = c.o;
+    hv::Hypervisor& hv = c.hv;
+    progress("interdomain_event_round_trip: rounds=" + std::to_string(o.event_rounds) + ", " +
+             std::to_string(o.event_reps) + " reps");
+    boot::ElfImage pingpong = load_guest(c.guest_dir, "pingpong");
+    std::vector<double> ours, floor_guest, floor_host;
+    interleave(
+        1, o.event_reps,
+        [&](bool rec) {
+            auto f = event_floor(hv, o.event_rounds, o.guest_memory_mib);
+            if (rec) {
+                floor_guest.push_back(f.guest_ns_per_round);
+                floor_host.push_back(f.host_ns_per_round);
+            }
+        },
+        [&](bool rec) {
+            double ns = event_ours(hv, pingpong, o.event_rounds);
+            if (rec) ours.push_back(ns);
+        });
+    json b;
+    b["unit"] = "ns per round trip";
+    b["rounds"] = o.event_rounds;
+    b["what"] =
+        "ours: two `pingpong` guests joined by an interdomain event channel; the client "
+        "sends, blocks until the server's answer arrives, `rounds` times, timed with its "
+        "pvclock (EVTCHNOP_send and SCHEDOP_block are hypercall exits; delivery is an "
+        "upcall on the woken vCPU). floor: a bare CPL-3 guest `out`s to a port bound with "
+        "KVM_IOEVENTFD (signalled in the kernel, no exit), a host thread blocked in poll() "
+        "on that eventfd wakes, reads it and answers with a store into guest memory that "
+        "the guest spins on; the guest times its loop with RDTSC, pvclock-scaled";
+    b["ours"] = summary(ours);
+    b["floor"] = summary(floor_guest);
+    b["floor_host_timed"] = summary(floor_host, false);
+    b.update(ratio_block_untargeted("ours.median / floor.median",
+                                    median(ours) / median(floor_guest),
+                                    minimum(ours) / minimum(floor_guest)));
+    return b;
+}
+
+json grant_copy_throughput(Ctx& c) {
+    const Options& o = c.o;
+    hv::Hypervisor& hv = c.hv;
+    progress("grant_copy_throughput: " + std::to_string(o.grant_calls) + " calls of " +
+             std::to_string(o.grant_batch) + " x 4 KiB, " + std::to_string(o.grant_reps) + " reps");
+    GrantCopyRig rig(hv, o.grant_batch);
+    std::vector<double> ours, floor;
+    interleave(
+        1, o.grant_reps,
+        [&](bool rec) {
+            double r = rig.floor(o.grant_calls);
+            if (rec) floor.push_back(r);
+        },
+        [&](bool rec) {
+            double r = rig.ours(o.grant_calls);
+            if (rec) ours.push_back(r);
+        });
+    json b;
+    b["unit"] = "bytes/s";
+    b["segment_bytes"] = hv::kPageSize;
+    b["segments_per_call"] = o.grant_batch;
+    b["calls_per_sample"] = o.grant_calls;
+    b["what"] =
+        "ours: GNTTABOP_copy of `segments_per_call` 4 KiB segments per call (source: the "
+        "caller's own frames; destination: grant refs the peer gave it), `calls_per_sample` "
+        "calls through hv::dispatch_hypercall on two built, never started domains, host "
+        "wall time. floor: memcpy of the same 4 KiB segments between the same two guests' "
+        "RAM. Both copies are verified byte for byte after every sample";
+    b["ours"] = summary(ours);
+    b["floor"] = summary(floor);
+    b["ours_median_gib_per_s"] = round3(median(ours) / double(1ull << 30));
+    b["floor_median_gib_per_s"] = round3(median(floor) / double(1ull << 30));
+    b.update(ratio_block_untargeted("ours.median / floor.median (throughput; 1 = memcpy speed)",
+                                    median(ours) / median(floor), maximum(ours) / maximum(floor)));
+    return b;
+}
+
+void xenstore_rates(Ctx& c) {
+    const Options& o = c.o;
+    progress("xenstore_rates: " + std::to_string(o.xs_ops) + " ops, " + std::to_string(o.xs_reps) +
+             " reps");
+    xenstored::Xenstored daemon;
+    xenstored::LocalClient local(daemon);
+    local.write(kXsPath, kXsValue);
+    char dir[] = "/tmp/xenolith-bench-xs-XXXXXX";
+    if (!::mkdtemp(dir)) throw Error("mkdtemp failed");
+    std::string sock_path = std::string(dir) + "/socket";
+    struct Cleanup {
+        std::string dir;
+        ~Cleanup() {
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+        }
+    } cleanup{dir};
+    std::optional<xenstored::SocketServer> server;
+    server.emplace(daemon, sock_path);
+    RawXsClient raw(sock_path);
+    // Over a guest's own ring: the xsbench guest times its requests with its pvclock.
+    std::vector<double> ring_read, ring_write;
+    std::string ring_error;
+    try {
+        launch::StoreService store(c.hv);
+        boot::ElfImage xsbench = load_guest(c.guest_dir, "xsbench");
+        for (unsigned rep = 0; rep <= o.xs_reps; ++rep) {
+            std::string line = line_with(run_guest(c.hv, xsbench, "n=" + std::to_string(o.xs_ops),
+                                                   32, platform::Accel::Auto, &store),
+                                         "xsbench: ");
+            unsigned long long n = 0, rns = 0, wns = 0;
+            if (std::sscanf(line.c_str(), "xsbench: n=%llu read_ns=%llu write_ns=%llu", &n, &rns,
+                            &wns) != 3 ||
+                rns == 0 || wns == 0)
+                throw Error("cannot parse '" + line + "'");
+            if (rep == 0) continue;  // warm-up
+            ring_read.push_back(1e9 / double(rns));
+            ring_write.push_back(1e9 / double(wns));
+        }
+    } catch (const std::exception& e) {
+        ring_error = e.what();
+        c.errors.push_back(std::string("xenstore_rates (guest ring): ") + e.what());
+    }
+    auto via_socket = [&](uint32_t t, std::string_view p) { return raw.request(t, p); };
+    auto in_process = [&](uint32_t t, std::string_view p) { return local.request(t, p); };
+    for (uint32_t type : {uint32_t{XS_READ}, uint32_t{XS_WRITE}}) {
+        std::vector<double> ours, floor;
+        interleave(
+            1, o.xs_reps,
+            [&](bool rec) {
+                double r = xs_rate(o.xs_ops, type, in_process);
+                if (rec) floor.push_back(r);
+            },
+            [&](bool rec) {
+                double r = xs_rate(o.xs_ops, type, via_socket);
+                if (rec) ours.push_back(r);
+            });
+        bool read = type == XS_READ;
+        json b;
+        b["unit"] = "ops/s";
+        b["ops_per_sample"] = o.xs_ops;
+        b["what"] = std::string(read ? "XS_READ" : "XS_WRITE") + " of " + std::string(kXsPath) +
+                    " (16-byte value), one request at a time. ours: a raw client speaking "
+                    "xsd_sockmsg to xenstored::SocketServer over its unix socket (write the "
+                    "request, read the whole reply). floor: the same requests in-process "
+                    "through xenstored::LocalClient on the same daemon";
+        b["ours"] = summary(ours);
+        b["floor"] = summary(floor);
+        b.update(
+            ratio_block_untargeted("ours.median / floor.median (socket rate / in-process rate)",
+                                   median(ours) / median(floor), maximum(ours) / maximum(floor)));
+        const std::vector<double>& ring = read ? ring_read : ring_write;
+        if (!ring.empty()) {
+            b["guest_ring"] = {
+                {"what",
+                 "the xsbench guest's own requests over its xenstore ring (pvclock-timed), "
+                 "beside the same in-process floor"},
+                {"platform", c.hv.platforms().default_choice().platform.name()},
+                {"ops_per_s", summary(ring)},
+                {"ratio", round3(median(ring) / median(floor))},
+                {"ratio_is", "guest_ring.median / floor.median (ring rate / in-process rate)"}};
+        } else {
+            b["guest_ring"] = "not measured: " + ring_error;
+        }
+        c.benches[read ? "xenstore_read_rate" : "xenstore_write_rate"] = b;
+    }
+    server.reset();
+}
+
+// ---- driver ------------------------------------------------------------------------------
+
+// Which platforms can run guests here: "measured", or "not measured: <reason>".
+struct PlatformsHere {
+    std::string kvm_reason;      // empty: KVM runs guests
+    std::string process_reason;  // empty: the process platform runs guests
+    json describe(const platform::HostPlatforms& host) const {
+        json p;
+        json measured = json::array();
+        if (kvm_reason.empty()) measured.push_back("kvm");
+        if (process_reason.empty()) measured.push_back("process");
+        p["measured"] = measured;
+        p["kvm"] = kvm_reason.empty() ? json("measured (" + host.kvm_flavour + ")")
+                                      : not_measured(kvm_reason);
+        p["process"] = process_reason.empty() ? json("measured") : not_measured(process_reason);
+        p["default"] = host.kvm ? "kvm" : "process";
+        return p;
+    }
+};
+
 int run(const Options& o) {
     json doc;
     doc["schema"] = "xenolith-bench/1";
     doc["ok"] = false;  // filled in at the end; placed first for readers
     doc["errors"] = json::array();
     doc["machine"] = machine_facts();
+    doc["platforms"] = nullptr;  // filled in once probed; placed here for readers
     json errors = json::array();
     json benches = json::object();
+    json process = json::object();
 
     std::string guest_dir = o.guest_dir.empty() ? default_guest_dir() : o.guest_dir;
     doc["config"] = {
@@ -737,12 +837,15 @@ int run(const Options& o) {
         {"bench_guest_memory_mib", o.guest_memory_mib},
         {"event_rounds", o.event_rounds},
         {"event_reps", o.event_reps},
+        {"notify_rounds", o.notify_rounds},
+        {"notify_reps", o.notify_reps},
         {"grant_batch", o.grant_batch},
         {"grant_calls", o.grant_calls},
         {"grant_reps", o.grant_reps},
         {"xenstore_ops", o.xs_ops},
         {"xenstore_reps", o.xs_reps},
         {"density", o.density},
+        {"xn_run_reps", o.xn_run_reps},
         {"sched_decisions", o.sched.decisions},
         {"sched_switches", o.sched.switches},
         {"sched_reps", o.sched.decision_reps},
@@ -754,22 +857,13 @@ int run(const Options& o) {
 
     auto finish = [&] {
         // One line per benchmark first, the details after.
-        json brief = json::object();
-        for (const auto& [name, b] : benches.items()) {
-            brief[name] = {{"unit", b["unit"]},
-                           {"ours_median", b["ours"]["median"]},
-                           {"floor_median", b["floor"]["median"]},
-                           {"ratio", b["ratio"]},
-                           {"ratio_is", b["ratio_is"]},
-                           {"ratio_of_best", b["ratio_of_best"]},
-                           {"target", b["target"]},
-                           {"target_met", b["target_met"]}};
-        }
-        doc["summary"] = brief;
+        doc["summary"] = brief(benches);
+        doc["summary"]["process"] = brief(process);
         double load[3] = {};
         if (::getloadavg(load, 3) == 3)
             doc["machine"]["loadavg_end"] = {round3(load[0]), round3(load[1]), round3(load[2])};
         doc["benchmarks"] = benches;
+        doc["process"] = process;
         doc["errors"] = errors;
         doc["ok"] = errors.empty();
         std::printf("%s\n", doc.dump(2).c_str());
@@ -778,8 +872,21 @@ int run(const Options& o) {
 
     std::optional<hv::Hypervisor> hv_storage;
     std::optional<boot::ElfImage> first, bench;
+    PlatformsHere here;
     try {
-        hv_storage.emplace();
+        // Domains that do not say go where auto puts them; every figure here says.
+        hv_storage.emplace(platform::Accel::Auto);
+        const platform::HostPlatforms& host = hv_storage->platforms().host();
+        if (!host.kvm)
+            here.kvm_reason = "no usable /dev/kvm (" +
+                              (host.kvm_reason.empty() ? std::string("unknown") : host.kvm_reason) +
+                              ")";
+        try {
+            hv_storage->platforms().choose(platform::Accel::Process);
+        } catch (const std::exception& e) {
+            here.process_reason = e.what();
+        }
+        doc["platforms"] = here.describe(host);
         first.emplace(load_guest(guest_dir, "first"));
         bench.emplace(load_guest(guest_dir, "bench"));
     } catch (const std::exception& e) {
@@ -788,328 +895,47 @@ int run(const Options& o) {
         return finish();
     }
     hv::Hypervisor& hv = *hv_storage;
+    Ctx c{o, hv, guest_dir, *first, *bench, benches, errors};
 
-    // 1. create -> first hypercall
-    try {
-        progress("create_to_first_hypercall: " + std::to_string(o.create_reps) + " reps");
-        std::vector<CreateOurs> ours;
-        std::vector<CreateFloor> floor;
-        interleave(
-            o.create_warmups, o.create_reps,
-            [&](bool rec) {
-                auto f = create_floor(kvm_system(hv), o.create_memory_mib);
-                if (rec) floor.push_back(f);
-            },
-            [&](bool rec) {
-                auto r = create_ours(hv, *first, o.create_memory_mib);
-                if (rec) ours.push_back(r);
-            });
-        auto col = [](const auto& v, auto field) {
-            std::vector<double> out;
-            for (const auto& x : v) out.push_back(x.*field);
-            return out;
-        };
-        std::vector<double> ours_total = col(ours, &CreateOurs::total_us);
-        std::vector<double> floor_total = col(floor, &CreateFloor::total_us);
-        json b;
-        b["unit"] = "us";
-        b["what"] =
-            "ours: wall time on the toolstack thread from calling hv::Hypervisor::create_domain "
-            "(16 MiB, 1 vCPU) through boot::build_pv_domain (the `first` ELF already parsed in "
-            "memory) and Domain::start until vCPU 0's hypercall counter reads 1, i.e. the vCPU "
-            "thread has taken the guest's first hypercall exit (xen_version) out of KVM_RUN; "
-            "polled by spinning. floor: on one thread, KVM_CREATE_VM + memfd RAM of the same "
-            "size + KVM_CREATE_VCPU + boot/ page tables and I/O TSS + hv::pv_sregs CPL-3 state + "
-            "KVM_RUN until the first `out` to the hypercall port returns to user space";
-        b["ours"] = summary(ours_total);
-        b["floor"] = summary(floor_total);
-        b.update(ratio_block("ours.median / floor.median", median(ours_total) / median(floor_total),
-                             "<=", 2.0, minimum(ours_total) / minimum(floor_total)));
-        b["ours_phases_median_us"] = {
-            {"create_domain", round3(median(col(ours, &CreateOurs::create_domain_us)))},
-            {"setup_pv_guest", round3(median(col(ours, &CreateOurs::build_us)))},
-            {"start_to_first_hypercall", round3(median(col(ours, &CreateOurs::start_to_hc_us)))},
-        };
-        b["floor_phases_median_us"] = {
-            {"setup", round3(median(col(floor, &CreateFloor::setup_us)))},
-            {"first_kvm_run", round3(median(col(floor, &CreateFloor::run_us)))},
-        };
-        b["ours_create_to_shutdown"] = summary(col(ours, &CreateOurs::to_shutdown_us), false);
-        // Sanity check of the polling: from the first hypercall seen to the domain's
-        // shutdown is the second hypercall's exit plus teardown of the vCPU; near 0 means
-        // the first one was observed late.
-        std::vector<double> gap;
-        for (const auto& x : ours) gap.push_back(x.to_shutdown_us - x.total_us);
-        b["ours_first_hypercall_to_shutdown_median_us"] = round3(median(gap));
-        b["ours_samples_polled_late"] = std::count_if(
-            ours.begin(), ours.end(), [](const CreateOurs& x) { return x.polled_late; });
-        b["teardown_median_us"] = {
-            {"ours_destroy_domain", round3(median(col(ours, &CreateOurs::destroy_us)))},
-            {"floor_close", round3(median(col(floor, &CreateFloor::destroy_us)))},
-        };
-        benches["create_to_first_hypercall"] = b;
-    } catch (const std::exception& e) {
-        errors.push_back(std::string("create_to_first_hypercall: ") + e.what());
+    // 1-4 need KVM (their floors are bare KVM VMs); elsewhere they say why they are absent.
+    const std::pair<const char*, json (*)(Ctx&)> kvm_figures[] = {
+        {"create_to_first_hypercall", kvm_create_to_first_hypercall},
+        {"hypercall_round_trip", kvm_hypercall_round_trip},
+        {"guest_compute", kvm_guest_compute},
+        {"interdomain_event_round_trip", kvm_interdomain_event_round_trip},
+    };
+    for (const auto& [name, measure] : kvm_figures) {
+        if (!here.kvm_reason.empty())
+            benches[name] = not_measured(here.kvm_reason);
+        else
+            record(benches, errors, name, [&, measure = measure] { return measure(c); });
     }
-
-    // 2. hypercall round trip
+    // 5-6 run on any platform (the grant copies on built, never started domains; the
+    // xenstore guest ring on the default platform).
+    record(benches, errors, "grant_copy_throughput", [&] { return grant_copy_throughput(c); });
     try {
-        progress("hypercall_round_trip: n=" + std::to_string(o.hypercall_n) + ", " +
-                 std::to_string(o.hypercall_reps) + " reps");
-        std::vector<double> ours, floor_guest, floor_host;
-        interleave(
-            1, o.hypercall_reps,
-            [&](bool rec) {
-                auto f = hypercall_floor(hv, o.hypercall_n, o.guest_memory_mib);
-                if (rec) {
-                    floor_guest.push_back(f.guest_ns_per_exit);
-                    floor_host.push_back(f.host_ns_per_exit);
-                }
-            },
-            [&](bool rec) {
-                double ns = hypercall_ours(hv, *bench, o.hypercall_n, o.guest_memory_mib);
-                if (rec) ours.push_back(ns);
-            });
-        json b;
-        b["unit"] = "ns per call";
-        b["n"] = o.hypercall_n;
-        b["what"] =
-            "ours: the `bench` guest (mode=hypercall) times n xen_version(XENVER_version) calls "
-            "through the hypercall page with its pvclock (RDTSC) and prints ns/n. floor: a bare "
-            "CPL-3 guest loop of n 4-byte `out`s to the same port, the host doing nothing but "
-            "KVM_RUN again; the guest times the loop with RDTSC, scaled to ns with the same "
-            "pvclock scale";
-        b["ours"] = summary(ours);
-        b["floor"] = summary(floor_guest);
-        b["floor_host_timed"] = summary(floor_host, false);
-        b.update(ratio_block("ours.median / floor.median", median(ours) / median(floor_guest),
-                             "<=", 1.3, minimum(ours) / minimum(floor_guest)));
-        benches["hypercall_round_trip"] = b;
-    } catch (const std::exception& e) {
-        errors.push_back(std::string("hypercall_round_trip: ") + e.what());
-    }
-
-    // 3. guest compute
-    try {
-        progress("guest_compute: n=" + std::to_string(o.compute_n) + ", " +
-                 std::to_string(o.compute_reps) + " reps");
-        std::vector<double> guest_ns, native_ns;
-        std::vector<uint64_t> guest_results, native_results;
-        interleave(
-            1, o.compute_reps,
-            [&](bool rec) {
-                auto r = compute_native(hv, o.compute_n);
-                if (rec) native_ns.push_back(r.ns);
-                native_results.push_back(r.result);
-            },
-            [&](bool rec) {
-                auto r = compute_ours(hv, *bench, o.compute_n, o.guest_memory_mib);
-                if (rec) guest_ns.push_back(r.ns);
-                guest_results.push_back(r.result);
-            });
-        json b;
-        b["unit"] = "ns";
-        b["n"] = o.compute_n;
-        b["what"] =
-            "ours: the `bench` guest (mode=compute) runs compute_kernel(n) from "
-            "guest/apps/common/compute_kernel.hpp and prints the time it measured with its "
-            "pvclock. floor: the same kernel run natively on the benchmark's thread, timed "
-            "with RDTSC and the same scale";
-        b["ours"] = summary(guest_ns);
-        b["floor"] = summary(native_ns);
-        double ratio = median(native_ns) / median(guest_ns);
-        b.update(ratio_block("floor.median / ours.median (native_ns / guest_ns; 1 = native speed)",
-                             ratio, ">=", 0.9, minimum(native_ns) / minimum(guest_ns)));
-        bool match = !guest_results.empty() && !native_results.empty();
-        for (uint64_t r : guest_results) match = match && r == native_results.front();
-        for (uint64_t r : native_results) match = match && r == native_results.front();
-        b["result_guest"] = guest_results.empty() ? json(nullptr) : json(guest_results.front());
-        b["result_native"] = native_results.empty() ? json(nullptr) : json(native_results.front());
-        b["results_match"] = match;
-        if (!match) {
-            char buf[128];
-            std::snprintf(buf, sizeof buf,
-                          "guest_compute: guest result %" PRIu64 " != native result %" PRIu64,
-                          guest_results.empty() ? 0 : guest_results.front(),
-                          native_results.empty() ? 0 : native_results.front());
-            errors.push_back(buf);
-        }
-        benches["guest_compute"] = b;
-    } catch (const std::exception& e) {
-        errors.push_back(std::string("guest_compute: ") + e.what());
-    }
-
-    // 4. interdomain event round trip
-    try {
-        progress("interdomain_event_round_trip: rounds=" + std::to_string(o.event_rounds) + ", " +
-                 std::to_string(o.event_reps) + " reps");
-        boot::ElfImage pingpong = load_guest(guest_dir, "pingpong");
-        std::vector<double> ours, floor_guest, floor_host;
-        interleave(
-            1, o.event_reps,
-            [&](bool rec) {
-                auto f = event_floor(hv, o.event_rounds, o.guest_memory_mib);
-                if (rec) {
-                    floor_guest.push_back(f.guest_ns_per_round);
-                    floor_host.push_back(f.host_ns_per_round);
-                }
-            },
-            [&](bool rec) {
-                double ns = event_ours(hv, pingpong, o.event_rounds);
-                if (rec) ours.push_back(ns);
-            });
-        json b;
-        b["unit"] = "ns per round trip";
-        b["rounds"] = o.event_rounds;
-        b["what"] =
-            "ours: two `pingpong` guests joined by an interdomain event channel; the client "
-            "sends, blocks until the server's answer arrives, `rounds` times, timed with its "
-            "pvclock (EVTCHNOP_send and SCHEDOP_block are hypercall exits; delivery is an "
-            "upcall on the woken vCPU). floor: a bare CPL-3 guest `out`s to a port bound with "
-            "KVM_IOEVENTFD (signalled in the kernel, no exit), a host thread blocked in poll() "
-            "on that eventfd wakes, reads it and answers with a store into guest memory that "
-            "the guest spins on; the guest times its loop with RDTSC, pvclock-scaled";
-        b["ours"] = summary(ours);
-        b["floor"] = summary(floor_guest);
-        b["floor_host_timed"] = summary(floor_host, false);
-        b.update(ratio_block_untargeted("ours.median / floor.median",
-                                        median(ours) / median(floor_guest),
-                                        minimum(ours) / minimum(floor_guest)));
-        benches["interdomain_event_round_trip"] = b;
-    } catch (const std::exception& e) {
-        errors.push_back(std::string("interdomain_event_round_trip: ") + e.what());
-    }
-
-    // 5. grant copy throughput
-    try {
-        progress("grant_copy_throughput: " + std::to_string(o.grant_calls) + " calls of " +
-                 std::to_string(o.grant_batch) + " x 4 KiB, " + std::to_string(o.grant_reps) +
-                 " reps");
-        GrantCopyRig rig(hv, o.grant_batch);
-        std::vector<double> ours, floor;
-        interleave(
-            1, o.grant_reps,
-            [&](bool rec) {
-                double r = rig.floor(o.grant_calls);
-                if (rec) floor.push_back(r);
-            },
-            [&](bool rec) {
-                double r = rig.ours(o.grant_calls);
-                if (rec) ours.push_back(r);
-            });
-        json b;
-        b["unit"] = "bytes/s";
-        b["segment_bytes"] = hv::kPageSize;
-        b["segments_per_call"] = o.grant_batch;
-        b["calls_per_sample"] = o.grant_calls;
-        b["what"] =
-            "ours: GNTTABOP_copy of `segments_per_call` 4 KiB segments per call (source: the "
-            "caller's own frames; destination: grant refs the peer gave it), `calls_per_sample` "
-            "calls through hv::dispatch_hypercall on two built, never started domains, host "
-            "wall time. floor: memcpy of the same 4 KiB segments between the same two guests' "
-            "RAM. Both copies are verified byte for byte after every sample";
-        b["ours"] = summary(ours);
-        b["floor"] = summary(floor);
-        b["ours_median_gib_per_s"] = round3(median(ours) / double(1ull << 30));
-        b["floor_median_gib_per_s"] = round3(median(floor) / double(1ull << 30));
-        b.update(ratio_block_untargeted("ours.median / floor.median (throughput; 1 = memcpy speed)",
-                                        median(ours) / median(floor),
-                                        maximum(ours) / maximum(floor)));
-        benches["grant_copy_throughput"] = b;
-    } catch (const std::exception& e) {
-        errors.push_back(std::string("grant_copy_throughput: ") + e.what());
-    }
-
-    // 6. xenstore rates: read and write, socket against in-process
-    try {
-        progress("xenstore_rates: " + std::to_string(o.xs_ops) + " ops, " +
-                 std::to_string(o.xs_reps) + " reps");
-        xenstored::Xenstored daemon;
-        xenstored::LocalClient local(daemon);
-        local.write(kXsPath, kXsValue);
-        char dir[] = "/tmp/xenolith-bench-xs-XXXXXX";
-        if (!::mkdtemp(dir)) throw Error("mkdtemp failed");
-        std::string sock_path = std::string(dir) + "/socket";
-        struct Cleanup {
-            std::string dir;
-            ~Cleanup() {
-                std::error_code ec;
-                std::filesystem::remove_all(dir, ec);
-            }
-        } cleanup{dir};
-        std::optional<xenstored::SocketServer> server;
-        server.emplace(daemon, sock_path);
-        RawXsClient raw(sock_path);
-        // Over a guest's own ring: the xsbench guest times its requests with its pvclock.
-        std::vector<double> ring_read, ring_write;
-        std::string ring_error;
-        try {
-            if (!hv_storage) throw Error("no hypervisor");
-            launch::StoreService store(*hv_storage);
-            boot::ElfImage xsbench = load_guest(guest_dir, "xsbench");
-            for (unsigned rep = 0; rep <= o.xs_reps; ++rep) {
-                std::string line = line_with(
-                    run_guest(*hv_storage, xsbench, "n=" + std::to_string(o.xs_ops), 32, &store),
-                    "xsbench: ");
-                unsigned long long n = 0, rns = 0, wns = 0;
-                if (std::sscanf(line.c_str(), "xsbench: n=%llu read_ns=%llu write_ns=%llu", &n,
-                                &rns, &wns) != 3 ||
-                    rns == 0 || wns == 0)
-                    throw Error("cannot parse '" + line + "'");
-                if (rep == 0) continue;  // warm-up
-                ring_read.push_back(1e9 / double(rns));
-                ring_write.push_back(1e9 / double(wns));
-            }
-        } catch (const std::exception& e) {
-            ring_error = e.what();
-            errors.push_back(std::string("xenstore_rates (guest ring): ") + e.what());
-        }
-        auto via_socket = [&](uint32_t t, std::string_view p) { return raw.request(t, p); };
-        auto in_process = [&](uint32_t t, std::string_view p) { return local.request(t, p); };
-        for (uint32_t type : {uint32_t{XS_READ}, uint32_t{XS_WRITE}}) {
-            std::vector<double> ours, floor;
-            interleave(
-                1, o.xs_reps,
-                [&](bool rec) {
-                    double r = xs_rate(o.xs_ops, type, in_process);
-                    if (rec) floor.push_back(r);
-                },
-                [&](bool rec) {
-                    double r = xs_rate(o.xs_ops, type, via_socket);
-                    if (rec) ours.push_back(r);
-                });
-            bool read = type == XS_READ;
-            json b;
-            b["unit"] = "ops/s";
-            b["ops_per_sample"] = o.xs_ops;
-            b["what"] = std::string(read ? "XS_READ" : "XS_WRITE") + " of " + std::string(kXsPath) +
-                        " (16-byte value), one request at a time. ours: a raw client speaking "
-                        "xsd_sockmsg to xenstored::SocketServer over its unix socket (write the "
-                        "request, read the whole reply). floor: the same requests in-process "
-                        "through xenstored::LocalClient on the same daemon";
-            b["ours"] = summary(ours);
-            b["floor"] = summary(floor);
-            b.update(ratio_block_untargeted(
-                "ours.median / floor.median (socket rate / in-process rate)",
-                median(ours) / median(floor), maximum(ours) / maximum(floor)));
-            const std::vector<double>& ring = read ? ring_read : ring_write;
-            if (!ring.empty()) {
-                b["guest_ring"] = {
-                    {"what",
-                     "the xsbench guest's own requests over its xenstore ring (pvclock-timed), "
-                     "beside the same in-process floor"},
-                    {"ops_per_s", summary(ring)},
-                    {"ratio", round3(median(ring) / median(floor))},
-                    {"ratio_is", "guest_ring.median / floor.median (ring rate / in-process rate)"}};
-            } else {
-                b["guest_ring"] = "not measured: " + ring_error;
-            }
-            benches[read ? "xenstore_read_rate" : "xenstore_write_rate"] = b;
-        }
-        server.reset();
+        xenstore_rates(c);
     } catch (const std::exception& e) {
         errors.push_back(std::string("xenstore_rates: ") + e.what());
     }
+
+    // The process platform's own figures, beside the bare mechanisms under it.
+    ProcessBenchOptions po;
+    po.guest_dir = guest_dir;
+    po.create_reps = o.create_reps;
+    po.create_warmups = o.create_warmups;
+    po.create_memory_mib = o.create_memory_mib;
+    po.hypercall_n = o.hypercall_n;
+    po.hypercall_reps = o.hypercall_reps;
+    po.notify_rounds = o.notify_rounds;
+    po.notify_reps = o.notify_reps;
+    po.compute_n = o.compute_n;
+    po.compute_reps = o.compute_reps;
+    po.guest_memory_mib = o.guest_memory_mib;
+    if (here.process_reason.empty())
+        process_benchmarks(hv, po, process, errors);
+    else
+        process["all"] = not_measured(here.process_reason);
 
     SchedBenchOptions so = o.sched;
     so.guest_dir = guest_dir;
@@ -1120,7 +946,10 @@ int run(const Options& o) {
     ts.daemon_path = o.daemon_path;
     ts.guest_dir = guest_dir;
     ts.density = o.density;
-    toolstack_benchmarks(ts, benches, errors);
+    ts.xn_run_reps = o.xn_run_reps;
+    ts.kvm_reason = here.kvm_reason;
+    ts.process_reason = here.process_reason;
+    toolstack_benchmarks(ts, benches, process, errors);
 
     return finish();
 }
@@ -1156,6 +985,13 @@ int main(int argc, char** argv) {
                    "round trips per interdomain_event_round_trip run")
         ->check(CLI::PositiveNumber);
     app.add_option("--event-reps", o.event_reps, "interdomain_event_round_trip repetitions")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--notify-rounds", o.notify_rounds,
+                   "round trips per process notify_round_trip run")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--notify-reps", o.notify_reps, "process notify_round_trip repetitions")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--xn-run-reps", o.xn_run_reps, "process xn_run_wall_time repetitions")
         ->check(CLI::PositiveNumber);
     app.add_option("--grant-batch", o.grant_batch, "4 KiB segments per GNTTABOP_copy call")
         ->check(CLI::Range(1, 64));

@@ -24,7 +24,9 @@ double median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-double round3(double x) { return std::round(x * 1000) / 1000; }
+double round3(double x) {
+    return std::round(x * 1000) / 1000;
+}
 
 double minimum(const std::vector<double>& v) {
     return v.empty() ? NAN : *std::min_element(v.begin(), v.end());
@@ -44,7 +46,6 @@ json summary(const std::vector<double>& v, bool with_samples) {
     }
     return j;
 }
-
 
 json ratio_block(const char* definition, double ratio, const char* target_op, double target,
                  double ratio_of_best) {
@@ -72,6 +73,48 @@ json ratio_block_untargeted(const char* definition, double ratio, double ratio_o
     j["target"] = nullptr;  // the issue set none: reported, not judged
     j["target_met"] = nullptr;
     return j;
+}
+
+json figure(const std::string& unit, const std::string& what, const std::vector<double>& ours,
+            const std::vector<double>& floor, bool with_samples) {
+    json j;
+    j["unit"] = unit;
+    j["what"] = what;
+    j["ours"] = summary(ours, with_samples);
+    j["floor"] = summary(floor, with_samples);
+    return j;
+}
+
+json not_measured(const std::string& reason) {
+    return "not measured: " + reason;
+}
+
+json brief(const json& figures) {
+    json out = json::object();
+    for (const auto& [name, b] : figures.items()) {
+        if (!b.is_object() || !b.contains("ours")) {
+            out[name] = b;
+            continue;
+        }
+        out[name] = {{"unit", b["unit"]},
+                     {"ours_median", b["ours"]["median"]},
+                     {"floor_median", b["floor"]["median"]},
+                     {"ratio", b["ratio"]},
+                     {"ratio_is", b["ratio_is"]},
+                     {"ratio_of_best", b["ratio_of_best"]},
+                     {"target", b["target"]},
+                     {"target_met", b["target_met"]}};
+    }
+    return out;
+}
+
+void record(json& figures, json& errors, const std::string& name,
+            const std::function<json()>& measure, const std::string& scope) {
+    try {
+        figures[name] = measure();
+    } catch (const std::exception& e) {
+        errors.push_back(scope + name + ": " + e.what());
+    }
 }
 
 double maximum(const std::vector<double>& v) {
