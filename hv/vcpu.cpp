@@ -311,8 +311,10 @@ bool Vcpu::prepare_to_run() {
                 CPU_ZERO(&set);
                 CPU_SET(*cpu, &set);
                 // May fail where the process may not use that CPU (taskset): run anyway.
-                if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) == 0)
+                if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) == 0) {
                     pinned_cpu_ = static_cast<int>(*cpu);
+                    cpu_->follow_host_cpu(*cpu);
+                }
             }
             last_cpu_.store(static_cast<int>(*cpu), std::memory_order_relaxed);
             continue;  // the wait may have been long: look at everything again

@@ -114,6 +114,11 @@ class Vcpu {
     virtual void mark_regs_dirty() = 0;
     virtual ControlRegisters control_registers() = 0;
 
+    // The host CPU the vCPU's host thread was just pinned to (the scheduler's grant). A
+    // platform whose guest runs in another thread keeps that thread there too: a trap round
+    // trip between threads on two CPUs costs some thirty times one on the same CPU here.
+    virtual void follow_host_cpu(unsigned cpu) { (void)cpu; }
+
     // PVH (only where Vm::supports_hvm()): answer the last HypercallPage exit (false: the
     // guest gets #GP, as for an MSR that does not exist).
     virtual void complete_hypercall_page(bool ok) { (void)ok; }

@@ -16,7 +16,7 @@ namespace xenolith::platform::process {
 std::string default_stub_path();
 
 // The TSC rate, measured once per process (CPUID leaf 0x15 where it says, else against
-// CLOCK_MONOTONIC_RAW for about 20 ms).
+// CLOCK_MONOTONIC_RAW for about 5 ms).
 uint32_t measured_tsc_khz();
 
 class ProcessPlatform final : public Platform {

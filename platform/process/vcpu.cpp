@@ -1,5 +1,6 @@
 #include "platform/process/vcpu.hpp"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -246,6 +247,16 @@ bool ProcessVcpu::emulate_fsgsbase_insn() {
     check_syscall(::ptrace(PTRACE_SETREGS, tid_, nullptr, &raw_), "PTRACE_SETREGS");
     fetch_regs();
     return true;
+}
+
+// The stub thread runs only when its tracer waits for it, so on the tracer's CPU it never
+// competes with it, and every trap is a switch on one CPU instead of a cross-CPU wake-up.
+// May fail (a CPU the stub's cpuset lacks): the guest still runs, only slower.
+void ProcessVcpu::follow_host_cpu(unsigned cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    (void)::sched_setaffinity(tid_, sizeof set, &set);
 }
 
 void ProcessVcpu::request_exit() noexcept {

@@ -33,6 +33,7 @@ class ProcessVcpu final : public Vcpu {
     }
     void mark_regs_dirty() override { dirty_ = true; }
     ControlRegisters control_registers() override;
+    void follow_host_cpu(unsigned cpu) override;
 
   private:
     void attach();
