@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
@@ -110,8 +111,30 @@ struct PerRound {
     double host_ns;          // the host's clock around the whole run
 };
 
+// Pins the calling thread to the CPU it is on, for the object's life (a child forked
+// meanwhile inherits it): the tracer and its tracee on one CPU, as the process platform
+// keeps a stub thread on its vCPU thread's CPU. Across two CPUs a trap round trip costs
+// some thirty times more here, which would make a floor no floor.
+class PinnedToThisCpu {
+  public:
+    PinnedToThisCpu() {
+        ::sched_getaffinity(0, sizeof saved_, &saved_);
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(static_cast<unsigned>(std::max(0, ::sched_getcpu())), &one);
+        ::sched_setaffinity(0, sizeof one, &one);
+    }
+    ~PinnedToThisCpu() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
+    PinnedToThisCpu(const PinnedToThisCpu&) = delete;
+    PinnedToThisCpu& operator=(const PinnedToThisCpu&) = delete;
+
+  private:
+    cpu_set_t saved_;
+};
+
 PerRound trap_loop_floor(const hv::Hypervisor& hv, uint64_t n) {
     SharedPage page;
+    PinnedToThisCpu pinned;
     pid_t child = ::fork();
     if (child < 0) throw SystemError("fork", errno);
     if (child == 0) traced_trap_loop(n, page.words());
