@@ -10,8 +10,9 @@
 //   mode=jump            a jump to `addr=` (default: high in the address space, where a
 //                        process's own code would be)
 //   mode=hypercall_page  overwrites its hypercall page with `syscall`, then makes a hypercall
-//   mode=upcall_frame    moves its stack pointer out of RAM, then lets an event arrive: the
-//                        upcall frame cannot be written
+//   mode=upcall_frame    moves its stack pointer out of RAM with an event pending, then exits
+//                        to the hypervisor: the upcall frame cannot be written
+#include <pumice/cpu.hpp>
 #include <pumice/pumice.hpp>
 
 using namespace pumice;
@@ -63,10 +64,23 @@ uint64_t ram_end() {
 }
 
 [[noreturn]] void bad_upcall_frame() {
-    // An event soon, then a stack pointer no frame can be written below.
-    time::arm_timer(time::now_ns() + 1'000'000);
+    // Upcalls masked while an event is made pending by hand, then a stack pointer no frame
+    // can be written below, then upcalls unmasked and a hypercall made inline (no `call`:
+    // the stack is gone): on the way back to the guest the hypervisor delivers the upcall.
+    // No timer: one that fired before the stack moved would be delivered on the good stack.
+    vcpu_info* vi = this_cpu().vcpu;
+    vi->evtchn_upcall_mask = 1;
+    vi->evtchn_upcall_pending = 1;
     const uint64_t bad = ram_end() + (64 << 20);
-    asm volatile("mov %0, %%rsp\n\t1: pause\n\tjmp 1b" ::"r"(bad) : "memory");
+    asm volatile(
+        "mov %0, %%rsp\n\t"
+        "movb $0, (%1)\n\t"  // evtchn_upcall_mask = 0
+        "xor %%edi, %%edi\n\t"
+        "mov %2, %%eax\n\t"
+        "out %%eax, %3\n\t"  // xen_version(XENVER_version)
+        "1: pause\n\tjmp 1b" ::"r"(bad),
+        "r"(&vi->evtchn_upcall_mask), "i"(__HYPERVISOR_xen_version), "i"(XENOLITH_HYPERCALL_PORT)
+        : "memory", "rax", "rdi");
     __builtin_unreachable();
 }
 
