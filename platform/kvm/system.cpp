@@ -15,7 +15,7 @@ System::System(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        throw SystemError("cannot open " + path + " (Xenolith needs KVM)", err);
+        throw SystemError("cannot open " + path, err);
     }
     fd_.reset(fd);
     int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
