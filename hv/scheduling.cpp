@@ -172,7 +172,8 @@ void Scheduling::set_domain_params(domid_t domain, const sched::DomainParams& pa
 
 sched::SchedUnit* Scheduling::find_unit(domid_t domain, uint32_t vcpu) const {
     for (const auto& [unit, m] : members_)
-        if (unit->domain() == domain && unit->vcpu() == vcpu) return const_cast<sched::SchedUnit*>(unit);
+        if (unit->domain() == domain && unit->vcpu() == vcpu)
+            return const_cast<sched::SchedUnit*>(unit);
     return nullptr;
 }
 
@@ -182,8 +183,9 @@ sched::DomainParams Scheduling::vcpu_params(domid_t domain, uint32_t vcpu) const
     if (!pool) no_domain(domain);
     sched::SchedUnit* unit = find_unit(domain, vcpu);
     if (!unit)
-        throw sched::SchedError("domain " + std::to_string(domain) + " has no vCPU " + std::to_string(vcpu),
-                                XEN_EINVAL);
+        throw sched::SchedError(
+            "domain " + std::to_string(domain) + " has no vCPU " + std::to_string(vcpu),
+            XEN_EINVAL);
     return pools_.dispatcher(*pool).scheduler().unit_params(*unit);
 }
 
@@ -193,8 +195,9 @@ void Scheduling::set_vcpu_params(domid_t domain, uint32_t vcpu, const sched::Dom
     if (!pool) no_domain(domain);
     sched::SchedUnit* unit = find_unit(domain, vcpu);
     if (!unit)
-        throw sched::SchedError("domain " + std::to_string(domain) + " has no vCPU " + std::to_string(vcpu),
-                                XEN_EINVAL);
+        throw sched::SchedError(
+            "domain " + std::to_string(domain) + " has no vCPU " + std::to_string(vcpu),
+            XEN_EINVAL);
     pools_.dispatcher(*pool).set_unit_params(*unit, params);
     note_deadline();
 }
@@ -309,11 +312,17 @@ void Scheduling::refresh_domain(Domain& domain) {
     note_deadline();
 }
 
-std::optional<sched::Cpu> Scheduling::enter(Vcpu& vcpu) { return gate_.enter(vcpu.sched_unit()); }
+std::optional<sched::Cpu> Scheduling::enter(Vcpu& vcpu) {
+    return gate_.enter(vcpu.sched_unit());
+}
 
-void Scheduling::leave(Vcpu& vcpu) { gate_.leave(vcpu.sched_unit()); }
+void Scheduling::leave(Vcpu& vcpu) {
+    gate_.leave(vcpu.sched_unit());
+}
 
-const std::atomic<bool>& Scheduling::holds_cpu(Vcpu& vcpu) { return gate_.holds_cpu(vcpu.sched_unit()); }
+const std::atomic<bool>& Scheduling::holds_cpu(Vcpu& vcpu) {
+    return gate_.holds_cpu(vcpu.sched_unit());
+}
 
 void Scheduling::sleep(Vcpu& vcpu) {
     std::lock_guard lock(mutex_);

@@ -23,7 +23,7 @@ namespace {
 using hv::DomainState;
 
 class DomainApi : public IntegrationTest {
-protected:
+  protected:
     void SetUp() override {
         IntegrationTest::SetUp();
         if (HasFatalFailure()) return;
@@ -88,8 +88,8 @@ TEST_F(DomainApi, ConfigFileThroughTheXlcfgLibrary) {
     p.vcpus = cfg.vcpus;
     auto d = hv().create_domain(p);
     ConsoleCapture console;
-    launch::PvGuest guest =
-        launch::setup_pv_guest(hv(), *d, boot::ElfImage::load(cfg.kernel), cfg.cmdline, console.sink());
+    launch::PvGuest guest = launch::setup_pv_guest(hv(), *d, boot::ElfImage::load(cfg.kernel),
+                                                   cfg.cmdline, console.sink());
     d->start();
     EXPECT_EQ(d->wait_for_stop(), DomainState::Shutdown);
     guest.console.reset();  // its last drain
@@ -139,7 +139,8 @@ TEST_F(DomainApi, HelloSleepOf50MsTakes50To70MsInGuestAndOnTheHost) {
         // on a busy 2-core host can lag a line by a few ms; the domain's own run time below
         // is the host's strict lower bound.
         ASSERT_GE(host_sleep_ms, 50.0 - kConsoleJitterMs)
-            << "the sleep ended early by the host's clock\n" << history;
+            << "the sleep ended early by the host's clock\n"
+            << history;
         ASSERT_GE(domain_ms, 50.0) << history;
         in_bounds = guest_ms <= 70.0 && host_sleep_ms <= 70.0 && domain_ms <= 70.0;
     }
@@ -158,7 +159,9 @@ struct AppCase {
     const char* last_line;  // prefix of the last console line; "" for none
 };
 
-void PrintTo(const AppCase& c, std::ostream* os) { *os << c.app << " '" << c.cmdline << "'"; }
+void PrintTo(const AppCase& c, std::ostream* os) {
+    *os << c.app << " '" << c.cmdline << "'";
+}
 
 class EveryApp : public DomainApi, public ::testing::WithParamInterface<AppCase> {};
 
@@ -185,12 +188,17 @@ INSTANTIATE_TEST_SUITE_P(
     Apps, EveryApp,
     ::testing::Values(
         AppCase{"hello", "sleep_ms=1 exit=0", 1, DomainState::Shutdown, 0, "hello: exit 0"},
-        AppCase{"spin", "ms=50 report_ms=10", 1, DomainState::Shutdown, 0, "spin: done iterations="},
-        AppCase{"crash", "mode=null", 1, DomainState::Crashed, std::nullopt, "crash: about to fault (null)"},
-        AppCase{"crash", "mode=ud2", 1, DomainState::Crashed, std::nullopt, "crash: about to fault (ud2)"},
+        AppCase{"spin", "ms=50 report_ms=10", 1, DomainState::Shutdown, 0,
+                "spin: done iterations="},
+        AppCase{"crash", "mode=null", 1, DomainState::Crashed, std::nullopt,
+                "crash: about to fault (null)"},
+        AppCase{"crash", "mode=ud2", 1, DomainState::Crashed, std::nullopt,
+                "crash: about to fault (ud2)"},
         AppCase{"smp", "need=2 rounds=10000", 2, DomainState::Shutdown, 0, "smp: all 2 vcpus done"},
-        AppCase{"bench", "mode=hypercall n=50", 1, DomainState::Shutdown, 0, "bench: hypercall n=50 "},
-        AppCase{"bench", "mode=compute n=1000", 1, DomainState::Shutdown, 0, "bench: compute n=1000 "},
+        AppCase{"bench", "mode=hypercall n=50", 1, DomainState::Shutdown, 0,
+                "bench: hypercall n=50 "},
+        AppCase{"bench", "mode=compute n=1000", 1, DomainState::Shutdown, 0,
+                "bench: compute n=1000 "},
         // `first` is bare assembly: it powers off without recording an exit status.
         AppCase{"first", "", 1, DomainState::Shutdown, std::nullopt, ""}),
     [](const auto& info) {
@@ -204,13 +212,16 @@ TEST_F(DomainApi, UnknownHypercallsFromARealGuestAreCountedPerNumber) {
     for (uint32_t nr : {63u, 1000u}) {
         SCOPED_TRACE("hypercall " + std::to_string(nr));
         ApiGuest g(hv(), "first", "");
-        uint64_t stub = g.hypercall_page() + __HYPERVISOR_xen_version * XENOLITH_HYPERCALL_STUB_SIZE;
-        ASSERT_EQ(g.domain().memory().read<uint8_t>(stub), std::optional<uint8_t>(0xb8));  // mov imm32, %eax
+        uint64_t stub =
+            g.hypercall_page() + __HYPERVISOR_xen_version * XENOLITH_HYPERCALL_STUB_SIZE;
+        ASSERT_EQ(g.domain().memory().read<uint8_t>(stub),
+                  std::optional<uint8_t>(0xb8));  // mov imm32, %eax
         ASSERT_EQ(g.domain().memory().read<uint32_t>(stub + 1),
                   std::optional<uint32_t>(__HYPERVISOR_xen_version));
         ASSERT_TRUE(g.domain().memory().write<uint32_t>(stub + 1, nr));
         g.start();
-        ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown)) << g.domain().crash_report();
+        ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown))
+            << g.domain().crash_report();
         EXPECT_EQ(g.domain().shutdown_reason(), std::optional<unsigned>(SHUTDOWN_poweroff));
         EXPECT_EQ(g.domain().unknown_hypercalls(), 1u);
         EXPECT_EQ(g.domain().unknown_hypercalls(nr), 1u);
@@ -229,7 +240,8 @@ TEST_F(DomainApi, CrashEndsCrashedWithASymbolisedReport) {
     EXPECT_EQ(g.domain().shutdown_reason(), std::optional<unsigned>(SHUTDOWN_crash));
     EXPECT_EQ(g.domain().exit_status(), std::nullopt);
     std::string report = g.domain().crash_report();
-    EXPECT_TRUE(std::regex_search(report, std::regex(R"(RIP: [0-9a-f]{16} <crash_null_deref\+0x[0-9a-f]+>)")))
+    EXPECT_TRUE(std::regex_search(
+        report, std::regex(R"(RIP: [0-9a-f]{16} <crash_null_deref\+0x[0-9a-f]+>)")))
         << report;
     EXPECT_NE(report.find("CR2: 0000000000000000"), std::string::npos) << report;
     EXPECT_EQ(g.console().text(), "crash: about to fault (null)\n");
@@ -240,7 +252,8 @@ TEST_F(DomainApi, SmpStartsTheSecondVcpuAndRunsWorkOnIt) {
     ASSERT_EQ(g.domain().nr_vcpus(), 2u);
     EXPECT_FALSE(g.domain().vcpu(1).is_up());
     g.start();
-    ASSERT_EQ(g.wait_for_stop(10s), std::optional(DomainState::Shutdown)) << g.domain().crash_report();
+    ASSERT_EQ(g.wait_for_stop(10s), std::optional(DomainState::Shutdown))
+        << g.domain().crash_report();
     EXPECT_EQ(g.domain().exit_status(), std::optional<uint32_t>(0));
     std::string text = g.console().text();
     for (unsigned i = 0; i < 2; ++i) {
@@ -374,11 +387,14 @@ TEST_F(DomainApi, RapidPauseUnpauseLosesNothing) {
         h.domain().unpause();
         std::this_thread::sleep_for(std::chrono::microseconds(300));
     }
-    ASSERT_EQ(s.wait_for_stop(10s), std::optional(DomainState::Shutdown)) << s.domain().crash_report();
-    ASSERT_EQ(h.wait_for_stop(10s), std::optional(DomainState::Shutdown)) << h.domain().crash_report();
+    ASSERT_EQ(s.wait_for_stop(10s), std::optional(DomainState::Shutdown))
+        << s.domain().crash_report();
+    ASSERT_EQ(h.wait_for_stop(10s), std::optional(DomainState::Shutdown))
+        << h.domain().crash_report();
     EXPECT_EQ(s.domain().exit_status(), std::optional<uint32_t>(0));
     EXPECT_EQ(h.domain().exit_status(), std::optional<uint32_t>(6));
-    EXPECT_NE(s.console().text().find("smp: all 2 vcpus done\n"), std::string::npos) << s.console().text();
+    EXPECT_NE(s.console().text().find("smp: all 2 vcpus done\n"), std::string::npos)
+        << s.console().text();
     EXPECT_NE(h.console().text().find("hello: exit 6\n"), std::string::npos) << h.console().text();
 }
 
@@ -399,7 +415,8 @@ TEST_F(DomainApi, PauseHoldsASleepingGuestPastItsTimer) {
     EXPECT_EQ(g.console().text().find("hello: slept"), std::string::npos) << g.console().text();
     EXPECT_FALSE(g.domain().stopping());
     g.domain().unpause();
-    ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown)) << g.domain().crash_report();
+    ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown))
+        << g.domain().crash_report();
     EXPECT_EQ(g.domain().exit_status(), std::optional<uint32_t>(4));
     auto slept_us = number_after(g.console().lines(), "hello: slept ");
     ASSERT_TRUE(slept_us) << g.console().text();
@@ -465,8 +482,9 @@ TEST_F(DomainApi, ConcurrentDestroysBothWaitForTheVcpuThreads) {
         for (int k = 0; k < 2; ++k)
             if (state_after[k] != RUNSTATE_offline) {
                 ++early;
-                detail += "trial " + std::to_string(trials + 1) + ": destroy() #" + std::to_string(k) +
-                          " returned with vCPU 0 in runstate " + std::to_string(state_after[k]) + "\n";
+                detail += "trial " + std::to_string(trials + 1) + ": destroy() #" +
+                          std::to_string(k) + " returned with vCPU 0 in runstate " +
+                          std::to_string(state_after[k]) + "\n";
             }
     }
     EXPECT_EQ(early, 0) << "a concurrent Domain::destroy() returned before the vCPU thread ended "
@@ -514,7 +532,8 @@ TEST_F(DomainApi, TwoDomainsRunAtTheSameTime) {
     ASSERT_TRUE(a.console().wait_for("spin: iter=", 5s)) << a.console().text();
     // B boots, runs and powers off while A keeps running.
     b.start();
-    ASSERT_EQ(b.wait_for_stop(5s), std::optional(DomainState::Shutdown)) << b.domain().crash_report();
+    ASSERT_EQ(b.wait_for_stop(5s), std::optional(DomainState::Shutdown))
+        << b.domain().crash_report();
     EXPECT_EQ(b.domain().exit_status(), std::optional<uint32_t>(5));
     EXPECT_EQ(a.domain().state(), DomainState::Running);
     EXPECT_NE(b.console().text().find("hello: exit 5\n"), std::string::npos) << b.console().text();
@@ -560,8 +579,10 @@ TEST_F(DomainApi, TwoSmpDomainsAtOnceBothFinish) {
     auto eb = b.wait_for_stop(15s);
     EXPECT_EQ(ea, std::optional(DomainState::Shutdown)) << a.domain().crash_report();
     EXPECT_EQ(eb, std::optional(DomainState::Shutdown)) << b.domain().crash_report();
-    EXPECT_NE(a.console().text().find("smp: all 2 vcpus done\n"), std::string::npos) << a.console().text();
-    EXPECT_NE(b.console().text().find("smp: all 2 vcpus done\n"), std::string::npos) << b.console().text();
+    EXPECT_NE(a.console().text().find("smp: all 2 vcpus done\n"), std::string::npos)
+        << a.console().text();
+    EXPECT_NE(b.console().text().find("smp: all 2 vcpus done\n"), std::string::npos)
+        << b.console().text();
 }
 
 }  // namespace
@@ -574,7 +595,8 @@ namespace {
 TEST_F(DomainApi, ASleepingVcpuIsBlockedNotRunning) {
     ApiGuest g(hv(), "hello", "sleep_ms=400");
     g.start();
-    ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown)) << g.domain().crash_report();
+    ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Shutdown))
+        << g.domain().crash_report();
     vcpu_runstate_info_t rs = runstate(g.domain());
     double blocked_ms = static_cast<double>(rs.time[RUNSTATE_blocked]) / 1e6;
     double running_ms = static_cast<double>(rs.time[RUNSTATE_running]) / 1e6;

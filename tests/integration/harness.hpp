@@ -31,7 +31,7 @@ inline constexpr const char* kKvmPath = "/dev/kvm";
 // Every app guest/CMakeLists.txt builds.
 inline const std::vector<std::string> kApps = {"hello",     "spin",    "crash",    "smp",
                                                "bench",     "first",   "pingpong", "echo",
-                                               "grantcopy", "xsprobe", "xsbench", "hostile"};
+                                               "grantcopy", "xsprobe", "xsbench",  "hostile"};
 
 // Absolute path of a built guest app.
 std::string guest_path(const std::string& app);
