@@ -78,6 +78,7 @@ std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std
     d->start();
     hv::DomainState end = d->wait_for_stop();
     guest.console.reset();  // its last drain lands in `console`
+    guest.devices.reset();
     guest.store.reset();
     std::string out = console.get();
     if (end != hv::DomainState::Shutdown || d->shutdown_reason() != SHUTDOWN_poweroff ||

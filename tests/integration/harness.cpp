@@ -369,6 +369,7 @@ ApiGuest::ApiGuest(hv::Hypervisor& hv, const std::string& app, const std::string
 
 ApiGuest::~ApiGuest() {
     guest_.console.reset();  // drains, then lets go of the domain
+    guest_.devices.reset();  // backends let go of its grants first
     guest_.store.reset();    // its nodes go, @releaseDomain fires
     if (domain_) hv_.destroy_domain(domain_->id());
 }

@@ -262,6 +262,7 @@ void DomainManager::teardown(ManagedDomain& md) {
     md.torn_down = true;
     // The console first: it drains the guest's last output into the hub and the log.
     md.guest.console.reset();
+    md.guest.devices.reset();  // backends let go of the guest's grants before it dies
     md.guest.store.reset();
     hv_.destroy_domain(md.domain->id());
     if (md.hub) md.hub->close();

@@ -17,6 +17,7 @@ PvGuest setup_pv_guest(hv::Hypervisor& hv, hv::Domain& domain, const boot::ElfIm
     if (store) {
         guest.store = StoreEntry(store, domain.id());  // removes the nodes again on failure
         store->add_domain(domain, guest.layout);
+        guest.devices = std::make_unique<DeviceSet>(store->backends(), store->backend_log());
     } else {
         // No xenstore here: say so in start_info (mfn 0), so that the guest's client gives
         // up at once instead of waiting on a ring nobody serves.

@@ -11,13 +11,14 @@
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
 #include "hv/hypervisor.hpp"
+#include "toolstack/launch/device_set.hpp"
 #include "toolstack/launch/store_service.hpp"
 
 namespace xenolith::launch {
 
 // The domain's entry in the store, removed (and @releaseDomain fired) when this goes.
 class StoreEntry {
-public:
+  public:
     StoreEntry() = default;
     StoreEntry(StoreService* store, domid_t id) : store_(store), id_(id) {}
     StoreEntry(StoreEntry&& o) noexcept : store_(std::exchange(o.store_, nullptr)), id_(o.id_) {}
@@ -34,7 +35,7 @@ public:
         if (store_) std::exchange(store_, nullptr)->remove_domain(id_);
     }
 
-private:
+  private:
     StoreService* store_ = nullptr;
     domid_t id_ = 0;
 };
@@ -44,6 +45,9 @@ struct PvGuest {
     // Destroy them before the domain: the console drains the guest's last output first.
     std::unique_ptr<backends::ConsoleBackend> console;
     StoreEntry store;
+    // Disks and network interfaces (with a store only): declared after `store`, so that
+    // they close before the domain's nodes go.
+    std::unique_ptr<DeviceSet> devices;
 };
 
 // Builds `domain` (Building, registered in `hv`) from `image` and connects its console:

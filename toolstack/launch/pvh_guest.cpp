@@ -93,6 +93,7 @@ PvGuest setup_pvh_guest(hv::Hypervisor& hv, hv::Domain& domain, const PvhGuestIm
     if (store) {
         guest.store = StoreEntry(store, domain.id());
         store->add_domain(domain, l);
+        guest.devices = std::make_unique<DeviceSet>(store->backends(), store->backend_log());
     } else {
         // No xenstore: the guest reads a zero pfn and gives up at once.
         domain.set_hvm_param(HVM_PARAM_STORE_PFN, 0);

@@ -1,6 +1,7 @@
 #include "toolstack/launch/store_service.hpp"
 
 #include <cerrno>
+#include <cstdio>
 
 #include "base/error.hpp"
 
@@ -8,10 +9,14 @@ namespace xenolith::launch {
 
 StoreService::StoreService(hv::Hypervisor& hv)
     : hv_(hv),
-      daemon_({}, xenstored::DomainHooks{
-                      [this](uint32_t domid, uint64_t, uint32_t port) { return introduce(domid, port); },
-                      [this](uint32_t domid) { release(domid); }}),
-      client_(daemon_) {}
+      daemon_({}, xenstored::DomainHooks{[this](uint32_t domid, uint64_t, uint32_t port) {
+                                             return introduce(domid, port);
+                                         },
+                                         [this](uint32_t domid) { release(domid); }}),
+      client_(daemon_),
+      backends_(daemon_),
+      backend_log_(
+          [](const std::string& line) { std::fprintf(stderr, "xenolith: %s\n", line.c_str()); }) {}
 
 StoreService::~StoreService() {
     std::vector<uint32_t> ids;
@@ -49,7 +54,7 @@ void StoreService::add_domain(hv::Domain& d, const boot::PvLayout& layout) {
     const std::string id = std::to_string(d.id());
     const std::string dom = "/local/domain/" + id;
     const std::string vm = "/vm/" + hv::uuid_to_string(d.uuid());
-    const std::string owner_rw = "n" + id;            // the guest owns it: reads and writes
+    const std::string owner_rw = "n" + id;              // the guest owns it: reads and writes
     const std::string read_only[2] = {"n0", "r" + id};  // dom0 owns it, the guest reads
     std::lock_guard lock(mutex_);
     vm_paths_[d.id()] = vm;  // first: a failure below still lets remove_domain clean up
@@ -63,7 +68,8 @@ void StoreService::add_domain(hv::Domain& d, const boot::PvLayout& layout) {
     std::string kib = std::to_string(d.memory().size() >> 10);
     client_.write(dom + "/memory/target", kib);
     client_.write(dom + "/memory/static-max", kib);
-    for (uint32_t v = 0; v < d.nr_vcpus(); ++v) client_.write(dom + "/cpu/" + std::to_string(v) + "/availability", "online");
+    for (uint32_t v = 0; v < d.nr_vcpus(); ++v)
+        client_.write(dom + "/cpu/" + std::to_string(v) + "/availability", "online");
     for (const char* dir : {"/control", "/data", "/device", "/error", "/drivers", "/attr"}) {
         client_.mkdir(dom + dir);
         client_.set_perms(dom + dir, {owner_rw});

@@ -2,6 +2,7 @@
 // standard nodes every domain gets when it is created (what libxl writes for xl create).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "backends/xenstore_ring/ring_link.hpp"
 #include "backends/xenstored/local_client.hpp"
+#include "backends/xenstored/watch_client.hpp"
 #include "backends/xenstored/xenstored.hpp"
 #include "boot/pv_builder.hpp"
 #include "hv/hypervisor.hpp"
@@ -18,13 +20,19 @@
 namespace xenolith::launch {
 
 class StoreService {
-public:
+  public:
     explicit StoreService(hv::Hypervisor& hv);
     ~StoreService();
     StoreService(const StoreService&) = delete;
     StoreService& operator=(const StoreService&) = delete;
 
     xenstored::Xenstored& daemon() { return daemon_; }
+    // The backends' handle on the store (device directories, frontend watches).
+    xenstored::WatchClient& backends() { return backends_; }
+    // Where backends report a device they disconnect (one line each): stderr unless set.
+    using Log = std::function<void(const std::string& line)>;
+    void set_backend_log(Log log) { backend_log_ = std::move(log); }
+    const Log& backend_log() const { return backend_log_; }
 
     // Writes /local/domain/<id>/{name,domid,vm,memory,cpu,control,data,device,console,store}
     // and /vm/<uuid>, then introduces the domain: its ring goes live, @introduceDomain fires.
@@ -40,7 +48,7 @@ public:
     std::string read(std::string_view path);
     void write(std::string_view path, std::string_view value);
 
-private:
+  private:
     int introduce(uint32_t domid, uint32_t port);
     void release(uint32_t domid);
 
@@ -56,6 +64,8 @@ private:
     bool own_request_ = false;
     xenstored::Xenstored daemon_;
     xenstored::LocalClient client_;
+    xenstored::WatchClient backends_;
+    Log backend_log_;
 };
 
 }  // namespace xenolith::launch
