@@ -29,9 +29,9 @@ inline constexpr const char* kXnPath = XN_PATH;
 inline constexpr const char* kGuestDir = GUEST_DIR;
 inline constexpr const char* kKvmPath = "/dev/kvm";
 // Every app guest/CMakeLists.txt builds.
-inline const std::vector<std::string> kApps = {"hello",     "spin",    "crash",    "smp",
-                                               "bench",     "first",   "pingpong", "echo",
-                                               "grantcopy", "xsprobe", "xsbench",  "hostile"};
+inline const std::vector<std::string> kApps = {
+    "hello", "spin",      "crash",   "smp",     "bench",   "first",  "pingpong",
+    "echo",  "grantcopy", "xsprobe", "xsbench", "hostile", "nettest"};
 
 // Absolute path of a built guest app.
 std::string guest_path(const std::string& app);
