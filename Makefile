@@ -11,7 +11,8 @@ PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-14-de
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	liblzma-dev zlib1g-dev libzstd-dev libelf-dev libseccomp-dev liburing-dev e2fsprogs \
 	xenstore-utils binutils \
-	qemu-system-x86 linux-image-amd64 busybox-static cpio gzip
+	qemu-system-x86 linux-image-amd64 busybox-static cpio gzip \
+	dpkg-dev debian-archive-keyring
 
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
@@ -19,7 +20,8 @@ CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 all: build
 
-# Idempotent: installs only what is missing, so a second run does no network work.
+# Idempotent: installs only what is missing, so a second run does no network work. lwIP's
+# source (Debian's `lwip` source package) goes into the build tree: guest/lwip/fetch-lwip.sh.
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -27,6 +29,7 @@ deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all $(words $(PACKAGES)) packages present"; fi
+	@guest/lwip/fetch-lwip.sh $(BUILD)/third_party/lwip-2.1.3
 
 build:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
