@@ -65,6 +65,7 @@ const char* state_name(long state) {
 BackendDevice::BackendDevice(xenstored::WatchClient& store, DevicePaths paths,
                              std::unique_ptr<Driver> driver, Log log)
     : store_(store), paths_(std::move(paths)), driver_(std::move(driver)), log_(std::move(log)) {
+    driver_->set_failure_hook([this](const std::string& reason) { fail(reason); });
     const std::string dir = paths_.backend();
     for (const auto& [node, value] : driver_->features()) store_.write(dir + "/" + node, value);
     {
@@ -93,9 +94,11 @@ void BackendDevice::switch_state(XenbusState state) {
 
 void BackendDevice::connect_locked() {
     try {
+        failed_ = false;
         driver_->connect(FrontendNodes(store_, paths_.frontend()));
         connected_ = true;
-        switch_state(XenbusStateConnected);
+        // The data path may have failed already, before this thread could switch state.
+        switch_state(failed_.exchange(false) ? XenbusStateClosing : XenbusStateConnected);
     } catch (const Error& e) {
         driver_->disconnect();
         log_(paths_.name() + ": not connected: " + e.what());
@@ -153,9 +156,15 @@ bool BackendDevice::close(std::chrono::milliseconds timeout) {
     return closed;
 }
 
+// The driver's thread may call this while the watch thread holds mutex_ to disconnect
+// that very driver (and waits for its thread): never block on the lock here.
 void BackendDevice::fail(const std::string& reason) {
     log_(paths_.name() + ": disconnected: " + reason);
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    if (!lock) {
+        failed_ = true;
+        return;
+    }
     if (state_ == XenbusStateConnected) switch_state(XenbusStateClosing);
 }
 

@@ -9,6 +9,7 @@
 // nothing else in the daemon is affected.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -67,6 +68,18 @@ class Driver {
     virtual void connect(const FrontendNodes& frontend) = 0;
     // Stops the data path and drops every grant and channel (idempotent).
     virtual void disconnect() = 0;
+
+    // Set by BackendDevice: where the data path reports a hostile frontend.
+    void set_failure_hook(std::function<void(const std::string&)> hook) { fail_ = std::move(hook); }
+
+  protected:
+    // The data path found the frontend hostile (any thread): the device goes Closing.
+    void failed(const std::string& reason) {
+        if (fail_) fail_(reason);
+    }
+
+  private:
+    std::function<void(const std::string&)> fail_;
 };
 
 class BackendDevice {
@@ -87,7 +100,8 @@ class BackendDevice {
     // Returns whether the frontend closed in time.
     bool close(std::chrono::milliseconds timeout);
     // The data path found the frontend hostile (a broken ring): one log line, Closing.
-    // Callable from any thread, the driver's own included.
+    // Callable from any thread, the driver's own included, also while this device is
+    // connecting or disconnecting that driver (the change is then made when it is done).
     void fail(const std::string& reason);
 
     XenbusState state() const;
@@ -110,7 +124,8 @@ class BackendDevice {
     std::optional<long> frontend_state_;  // nullopt: no state node (frontend gone)
     bool connected_ = false;
     bool closing_ = false;
-    xenstored::WatchHandle watch_;  // last: unwatched first on destruction
+    std::atomic<bool> failed_{false};  // set by fail() while another call held mutex_
+    xenstored::WatchHandle watch_;     // last: unwatched first on destruction
 };
 
 // The name of a state ("Connected"), for messages and `xn block-list`.

@@ -159,6 +159,29 @@ TEST_F(BackendDeviceTest, FailFromTheDataPathGoesClosing) {
               "vbd 51712 of domain 3: disconnected: ring producer 4096 ahead of consumer 0");
 }
 
+// A data path that breaks while the device is still connecting it (its thread runs before
+// connect() returns): the device ends Closing, not Connected, and says why once.
+TEST(BackendDeviceFailTest, FailureDuringConnectEndsClosing) {
+    struct EarlyFailure : Driver {
+        std::vector<std::pair<std::string, std::string>> features() override { return {}; }
+        void connect(const FrontendNodes&) override {
+            std::thread([this] { failed("producer ahead"); }).join();
+        }
+        void disconnect() override {}
+    };
+    xenstored::Xenstored daemon;
+    xenstored::LocalClient client(daemon);
+    xenstored::WatchClient store(daemon);
+    DevicePaths paths{4, "vif", 0};
+    client.write(paths.frontend() + "/state", "1");
+    std::vector<std::string> log;
+    BackendDevice dev(store, paths, std::make_unique<EarlyFailure>(),
+                      [&](const std::string& l) { log.push_back(l); });
+    client.write(paths.frontend() + "/state", "3");
+    ASSERT_TRUE(eventually([&] { return client.read(paths.backend() + "/state") == "5"; }));
+    EXPECT_EQ(log, std::vector<std::string>{"vif 0 of domain 4: disconnected: producer ahead"});
+}
+
 TEST(WatchClientTest, RequestsAndWatchesFromAnyThread) {
     xenstored::Xenstored daemon;
     xenstored::WatchClient store(daemon);
