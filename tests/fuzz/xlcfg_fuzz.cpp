@@ -1,5 +1,6 @@
 // Arbitrary bytes through the whole xl.cfg path: parse, a command-line override, and the
-// typed conversion. A ConfigError is the expected answer to bad input; any other exception,
+// typed conversion, which runs every disk= spec through libxlutil's parser and every vif=
+// spec through ours. A ConfigError is the expected answer to bad input; any other exception,
 // a crash or a sanitizer report is a bug.
 #include <cstddef>
 #include <cstdint>
@@ -21,8 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The same bytes as a command-line override of a small valid config, so that `+=` and
     // replacement meet real earlier settings.
     try {
-        Config config =
-            Config::parse("name = 'f'\nkernel = 'k'\nextra = 'a'\ndisk = ['x']\n", "base.cfg");
+        Config config = Config::parse(
+            "name = 'f'\nkernel = 'k'\nextra = 'a'\ndisk = ['/x,raw,xvda']\n"
+            "vif = ['forward=8080:80']\n",
+            "base.cfg");
         config.apply_override(text);
         (void)xenolith::xlcfg::to_domain_config(config);
     } catch (const ConfigError&) {

@@ -420,6 +420,11 @@ DomainConfig to_domain_config(const Config& config) {
 
     if (const Setting* s = get("disk")) dc.disks = devices(*s);
     if (const Setting* s = get("vif")) dc.vifs = devices(*s);
+    for (const DeviceSpec& spec : dc.disks) dc.disk_configs.push_back(parse_disk_spec(spec));
+    check_unique_devids(dc.disk_configs);
+    for (const DeviceSpec& spec : dc.vifs) dc.vif_configs.push_back(parse_vif_spec(spec));
+    assign_vif_devids(dc.vif_configs);
+    check_forward_conflicts(dc.vif_configs);
     if (const Setting* s = get("vfb")) dc.vfbs = devices(*s);
     if (const Setting* s = get("channel")) dc.channels = devices(*s);
     if (const Setting* s = get("p9")) dc.p9s = devices(*s);

@@ -12,7 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "toolstack/xlcfg/device_spec.hpp"
+#include "toolstack/xlcfg/disk_spec.hpp"
 #include "toolstack/xlcfg/parser.hpp"
+#include "toolstack/xlcfg/vif_spec.hpp"
 
 namespace xenolith::xlcfg {
 
@@ -102,13 +105,6 @@ struct CpuAffinity {
     const CpuSet* for_vcpu(unsigned vcpu) const;
 };
 
-// One entry of a device list (disk=, vif=, ...): the spec string as written, parsed by
-// the device's own code later, with its position for that code's messages.
-struct DeviceSpec {
-    std::string spec;
-    Position pos;
-};
-
 struct DomainConfig {
     std::string name;
     std::optional<std::array<std::uint8_t, 16>> uuid;  // nullopt: the daemon makes one
@@ -142,6 +138,12 @@ struct DomainConfig {
     std::vector<DeviceSpec> channels;  // channel=
     std::vector<DeviceSpec> p9s;       // p9=
     std::vector<DeviceSpec> pcis;      // pci=
+
+    // disk= and vif= parsed, one entry per spec in the same order. Every spec is checked
+    // here, so a bad one fails `xn create` before anything is built: no two disks share a
+    // device number, and every vif has a devid (0, 1, ... in order where not given).
+    std::vector<DiskConfig> disk_configs;
+    std::vector<VifConfig> vif_configs;
 
     // "<file>:<line>: warning: ..." for unknown keys and ignored settings; not fatal.
     std::vector<std::string> warnings;

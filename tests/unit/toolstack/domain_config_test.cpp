@@ -128,6 +128,12 @@ pci = [ '01:00.0' ]
     EXPECT_EQ(specs(dc.p9s), (std::vector<std::string>{"tag=share,path=/srv/share"}));
     EXPECT_EQ(specs(dc.pcis), (std::vector<std::string>{"01:00.0"}));
     EXPECT_EQ(dc.vifs[1].pos.to_string(), "d.cfg:21:26");
+    ASSERT_EQ(dc.disk_configs.size(), 1u);
+    EXPECT_EQ(dc.disk_configs[0].target, "/dev/vg/web1");
+    EXPECT_EQ(dc.disk_configs[0].devid, 51712u);
+    ASSERT_EQ(dc.vif_configs.size(), 2u);
+    EXPECT_EQ(dc.vif_configs[0].bridge, "xenbr0");
+    EXPECT_EQ(dc.vif_configs[1].devid, 1u);
     EXPECT_TRUE(dc.warnings.empty());
 }
 
@@ -432,10 +438,11 @@ TEST(DomainConfigScheduling, PoolWeightAndCap) {
 }
 
 TEST(DomainConfigDevices, ListsOfStringsKeptRawWithPositions) {
-    DomainConfig dc = with("disk = [ 'a', 7,\n  'c' ]\nvif = []\n");
-    EXPECT_EQ(specs(dc.disks), (std::vector<std::string>{"a", "7", "c"}));
-    EXPECT_EQ(dc.disks[2].pos.to_string(), "d.cfg:4:3");
+    DomainConfig dc = with("vfb = [ 'a', 7,\n  'c' ]\nvif = []\n");
+    EXPECT_EQ(specs(dc.vfbs), (std::vector<std::string>{"a", "7", "c"}));
+    EXPECT_EQ(dc.vfbs[2].pos.to_string(), "d.cfg:4:3");
     EXPECT_TRUE(dc.vifs.empty());
+    EXPECT_TRUE(dc.vif_configs.empty());
     for (const char* key : {"disk", "vif", "vfb", "channel", "p9", "pci"}) {
         const std::string k = key;
         const std::string column = std::to_string(k.size() + 4);
