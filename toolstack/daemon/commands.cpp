@@ -196,6 +196,23 @@ std::map<std::string, Handler> Daemon::handlers() {
         d.mem_max(domid_of(args), number_arg(args, "kib", uint64_t{1} << 40));
         return json::object();
     };
+    h["block_attach"] = [&d, domid_of](const json& args, Session&) {
+        d.block_attach(domid_of(args), string_arg(args, "spec"), optional_string(args, "cwd").value_or(""));
+        return json::object();
+    };
+    h["block_detach"] = [&d, domid_of](const json& args, Session&) {
+        uint64_t timeout_ms = optional_number(args, "timeout_ms", 600000).value_or(10000);
+        d.block_detach(domid_of(args), string_arg(args, "device"), std::chrono::milliseconds(timeout_ms));
+        return json::object();
+    };
+    h["block_list"] = [&d, domid_of](const json& args, Session&) {
+        json disks = json::array();
+        for (const format::DiskInfo& i : d.block_list(domid_of(args)))
+            disks.push_back({{"devid", i.devid}, {"backend", i.backend_domid}, {"handle", i.handle},
+                             {"state", i.state}, {"evtch", i.evtch}, {"ring_ref", i.ring_ref},
+                             {"backend_path", i.backend_path}});
+        return json{{"disks", disks}};
+    };
     h["console"] = [&d, domid_of](const json& args, Session& s) {
         uint32_t id = domid_of(args);
         ConsoleEndpoint console = d.console(id);

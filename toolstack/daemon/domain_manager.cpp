@@ -135,6 +135,7 @@ CreateResult DomainManager::create(const CreateRequest& request) {
     if (kernel.is_relative() && !request.cwd.empty())
         kernel = std::filesystem::path(request.cwd) / kernel;
     md->kernel_path = kernel.string();
+    md->cwd = request.cwd;
     if (!cfg.ramdisk.empty()) {
         std::filesystem::path ramdisk(cfg.ramdisk);
         if (ramdisk.is_relative() && !request.cwd.empty())
@@ -187,6 +188,7 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
             md->guest =
                 launch::setup_pv_guest(hv_, *md->domain, *pv_image, cfg.cmdline, sink, &store_);
         }
+        attach_devices(*md);
         const std::string dom = "/local/domain/" + std::to_string(id);
         store_.write(dom + "/memory/static-max", std::to_string(cfg.maxmem_mib << 10));
         if (cfg.vcpus < cfg.maxvcpus) store_.set_vcpus_online(id, cfg.vcpus, cfg.maxvcpus);

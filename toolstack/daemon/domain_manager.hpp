@@ -23,6 +23,7 @@
 #include "toolstack/api/types.hpp"
 #include "toolstack/daemon/console_hub.hpp"
 #include "toolstack/daemon/event_log.hpp"
+#include "toolstack/format/device_text.hpp"
 #include "toolstack/launch/store_service.hpp"
 
 namespace xenolith::backends {
@@ -89,6 +90,12 @@ public:
     void mem_set(uint32_t domid, uint64_t target_kib);
     void mem_max(uint32_t domid, uint64_t max_kib);
     ConsoleEndpoint console(uint32_t domid);
+    // Split devices while the domain runs (domain_devices.cpp): xl block-attach/-detach/
+    // -list. `spec` is an xl disk spec; `device` a vdev ("xvdb") or devid. Detach waits
+    // up to `timeout` for the guest, then forces the device out, as libxl does.
+    void block_attach(uint32_t domid, const std::string& spec, const std::string& cwd);
+    void block_detach(uint32_t domid, const std::string& device, std::chrono::milliseconds timeout);
+    std::vector<format::DiskInfo> block_list(uint32_t domid) const;
 
     // Snapshots: Domain-0 first, then guests by domid.
     std::vector<api::DomainInfo> list() const;
@@ -109,6 +116,10 @@ private:
     static void write_core(const ManagedDomain& md, const std::string& dir, const std::string& path);
     void teardown(ManagedDomain& md);
     void apply_sched_config(ManagedDomain& md);
+    // The config's disk= and vif= devices, at create (and restart) time.
+    void attach_devices(ManagedDomain& md);
+    // The domain a device command names: EPERM for Domain-0, ENOENT when there is none.
+    std::shared_ptr<ManagedDomain> device_domain(uint32_t domid) const;
     void remove(const std::shared_ptr<ManagedDomain>& md);
     void on_stopped(const std::weak_ptr<ManagedDomain>& md);
     void lifecycle_loop();

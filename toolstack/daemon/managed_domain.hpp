@@ -20,6 +20,7 @@ struct ManagedDomain {
     std::string config_name;      // where it came from, for messages
     std::string kernel_path;      // resolved against the creator's directory
     std::string ramdisk_path;     // likewise; empty without one (PVH only)
+    std::string cwd;              // the creator's directory: relative disk targets start there
     std::shared_ptr<hv::Domain> domain;
     std::shared_ptr<ConsoleHub> hub;
     launch::PvGuest guest;

@@ -50,6 +50,11 @@ int vcpu_pin_command(const std::string& domain, const std::string& vcpu, const s
 int vcpu_set_command(const std::string& domain, const std::string& count);
 int mem_command(const std::string& domain, const std::string& size, bool max);
 
+int block_attach_command(const std::string& domain, const std::vector<std::string>& spec);
+int block_detach_command(const std::string& domain, const std::string& device, bool force);
+int block_list_command(const std::vector<std::string>& domains);
+std::string join_spec(const std::vector<std::string>& parts);
+
 // xl's size syntax for mem-set/mem-max: a number with an optional b/k/m/g/t suffix,
 // MiB when there is none. Returns false when `text` is not one.
 bool parse_mem_size_kib(const std::string& text, uint64_t& kib);

@@ -95,6 +95,18 @@ int main(int argc, char** argv) {
     mem_max_cmd->add_option("domain", dom)->required();
     mem_max_cmd->add_option("size", arg2, "a size with b/k/m/g/t suffix; MiB if none")->required();
 
+    std::vector<std::string> spec;
+    bool force = false;
+    auto* block_attach_cmd = app.add_subcommand("block-attach", "Attach a disk to a running domain (an xl disk spec)");
+    block_attach_cmd->add_option("domain", dom)->required();
+    block_attach_cmd->add_option("disk-spec", spec, "xl disk spec, e.g. target=/img,vdev=xvdb,access=rw")->required();
+    auto* block_detach_cmd = app.add_subcommand("block-detach", "Detach a disk from a running domain");
+    block_detach_cmd->add_option("domain", dom)->required();
+    block_detach_cmd->add_option("device", arg2, "vdev (xvdb) or device id")->required();
+    block_detach_cmd->add_flag("--force", force, "do not wait for the guest to let go");
+    auto* block_list_cmd = app.add_subcommand("block-list", "List a domain's disks");
+    block_list_cmd->add_option("domain", doms)->required();
+
     TopOptions top;
     auto* top_cmd = app.add_subcommand("top", "Monitor domains live (xentop)");
     top_cmd->add_option("-d,--delay", top.delay_s, "seconds between updates")->check(CLI::Range(0.1, 3600.0));
@@ -187,6 +199,9 @@ int main(int argc, char** argv) {
     if (*mem_set_cmd) return mem_command(dom, arg2, false);
     if (*mem_max_cmd) return mem_command(dom, arg2, true);
     if (*top_cmd) return top_command(top);
+    if (*block_attach_cmd) return block_attach_command(dom, spec);
+    if (*block_detach_cmd) return block_detach_command(dom, arg2, force);
+    if (*block_list_cmd) return block_list_command(doms);
     if (*cpupool_create_cmd) {
         // xl cpupool-create [ConfigFile] [Variable=Value ...]: a first word without '=' is the file.
         if (!pool_create.overrides.empty() && pool_create.overrides[0].find('=') == std::string::npos) {
