@@ -33,6 +33,7 @@ const char* to_string(IoEngineKind kind) {
 
 std::unique_ptr<IoEngine> make_io_engine(std::shared_ptr<const Image> image, IoEngineKind kind,
                                          unsigned depth) {
+    if (kind == IoEngineKind::Auto) kind = io_engine_kind_from_env();
     if (kind == IoEngineKind::Worker) return std::make_unique<WorkerEngine>(std::move(image));
     if (kind == IoEngineKind::Uring) return std::make_unique<UringEngine>(std::move(image), depth);
     try {

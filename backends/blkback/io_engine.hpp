@@ -57,9 +57,10 @@ IoEngineKind io_engine_kind_from_env();
 // "auto", "uring", "worker".
 const char* to_string(IoEngineKind kind);
 
-// An engine for `image` able to keep `depth` operations in flight. Auto tries io_uring and
-// falls back to workers when io_uring_queue_init fails (a kernel without it, or a seccomp
-// policy that forbids it); Uring throws SystemError instead of falling back.
+// An engine for `image` able to keep `depth` operations in flight. Auto takes
+// XENOLITH_BLK_IO's choice when set, else tries io_uring and falls back to workers when
+// io_uring_queue_init fails (a kernel without it, or a seccomp policy that forbids it);
+// Uring throws SystemError instead of falling back.
 std::unique_ptr<IoEngine> make_io_engine(std::shared_ptr<const Image> image, IoEngineKind kind,
                                          unsigned depth);
 

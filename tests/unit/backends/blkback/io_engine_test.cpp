@@ -140,11 +140,17 @@ INSTANTIATE_TEST_SUITE_P(Engines, IoEngineTest,
                          ::testing::Values(IoEngineKind::Uring, IoEngineKind::Worker),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
-TEST(IoEngineKindFromEnv, ReadsXenolithBlkIo) {
+TEST(IoEngineKindFromEnv, ReadsXenolithBlkIoAndSteersAuto) {
     ::setenv("XENOLITH_BLK_IO", "worker", 1);
     EXPECT_EQ(io_engine_kind_from_env(), IoEngineKind::Worker);
     ::setenv("XENOLITH_BLK_IO", "uring", 1);
     EXPECT_EQ(io_engine_kind_from_env(), IoEngineKind::Uring);
+    TempImage file(4096);
+    auto image = Image::open(file.path(), Image::Access::ReadOnly);
+    EXPECT_STREQ(make_io_engine(image, IoEngineKind::Auto, 8)->name(), "uring");
+    EXPECT_STREQ(make_io_engine(image, IoEngineKind::Worker, 8)->name(), "worker");
+    ::setenv("XENOLITH_BLK_IO", "worker", 1);
+    EXPECT_STREQ(make_io_engine(image, IoEngineKind::Auto, 8)->name(), "worker");
     ::setenv("XENOLITH_BLK_IO", "bogus", 1);
     EXPECT_THROW(io_engine_kind_from_env(), Error);
     ::unsetenv("XENOLITH_BLK_IO");
