@@ -49,9 +49,7 @@ Image::Image(std::string path, Access access)
 }
 
 void Image::probe_file(uint64_t bytes, uint32_t fs_block) {
-    if (bytes % kSectorSize != 0)
-        throw Error("disk image " + path_ + " is " + std::to_string(bytes) +
-                    " bytes, not a whole number of 512-byte sectors");
+    // A tail shorter than a sector is not part of the disk (as Linux blkback sizes files).
     sectors_ = bytes >> kSectorShift;
     physical_sector_size_ = fs_block >= kSectorSize && fs_block <= 65536 ? fs_block : kSectorSize;
     if (readonly_) return;

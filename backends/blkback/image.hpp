@@ -19,8 +19,7 @@ class Image {
     enum class Access { ReadOnly, ReadWrite };
 
     // Opens `path` (O_RDONLY for ReadOnly) and reads its geometry. Throws SystemError
-    // naming the path and errno, or Error when it is neither a file nor a block device or
-    // its size is not a whole number of sectors.
+    // naming the path and errno, or Error when it is neither a file nor a block device.
     Image(std::string path, Access access);
     static std::shared_ptr<Image> open(std::string path, Access access) {
         return std::make_shared<Image>(std::move(path), access);
@@ -30,7 +29,7 @@ class Image {
     int fd() const { return fd_.get(); }
     bool readonly() const { return readonly_; }
     bool block_device() const { return block_device_; }
-    // Capacity in 512-byte sectors.
+    // Capacity in 512-byte sectors (a file's partial last sector is left out).
     uint64_t sectors() const { return sectors_; }
     // The image's logical and physical sector sizes (512 and the file system block size
     // for files; BLKSSZGET and BLKPBSZGET for devices).

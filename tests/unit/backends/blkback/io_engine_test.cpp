@@ -33,6 +33,8 @@ TEST(BlkImage, FileGeometryAndDiscardSupport) {
     EXPECT_TRUE(ro.readonly());
     EXPECT_FALSE(ro.discard_supported());
     EXPECT_EQ(ro.discard(0, 4096), -EOPNOTSUPP);
+    TempImage odd(1000);  // a partial last sector is not part of the disk
+    EXPECT_EQ(Image(odd.path(), Image::Access::ReadOnly).sectors(), 1u);
 }
 
 TEST(BlkImage, ErrorsNameThePathAndErrno) {
