@@ -28,7 +28,9 @@ VbdDriver::VbdDriver(std::shared_ptr<hv::Domain> domain, std::shared_ptr<Image> 
     opts_.on_broken = [this](const std::string& reason) { failed(reason); };
 }
 
-VbdDriver::~VbdDriver() { disconnect(); }
+VbdDriver::~VbdDriver() {
+    disconnect();
+}
 
 std::vector<std::pair<std::string, std::string>> VbdDriver::features() {
     return BlkConnection::backend_features(*image_, opts_);

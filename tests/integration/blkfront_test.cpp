@@ -338,7 +338,7 @@ TEST_F(Blkfront, VerifiesAWritableDiskThroughPerRequestGrants) {
                           "ring-pages=1 slots=32"),
               std::string::npos)
         << r.text;
-    EXPECT_NE(r.text.find("blktest: discard rc=0\n"), std::string::npos) << r.text;
+    EXPECT_NE(r.text.find("blktest: discard sectors 0..7 rc=0\n"), std::string::npos) << r.text;
     EXPECT_NE(r.text.find("blktest: ok\n"), std::string::npos) << r.text;
 }
 

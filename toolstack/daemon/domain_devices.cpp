@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "base/error.hpp"
+#include "toolstack/api/protocol.hpp"
 #include "toolstack/daemon/domain_manager.hpp"
 #include "toolstack/daemon/managed_domain.hpp"
 #include "toolstack/launch/disk_device.hpp"
@@ -18,7 +19,8 @@ namespace {
 // The domain's device set, under its op_mutex; EPERM for Domain-0, ESRCH once it is gone.
 launch::DeviceSet& devices_of(ManagedDomain& md) {
     if (md.torn_down || !md.guest.devices)
-        throw ApiError("ESRCH", "domain " + std::to_string(md.domid()) + " has no devices any more");
+        throw ApiError("ESRCH",
+                       "domain " + std::to_string(md.domid()) + " has no devices any more");
     return *md.guest.devices;
 }
 
@@ -95,7 +97,8 @@ std::vector<format::DiskInfo> DomainManager::block_list(uint32_t domid) const {
         d.handle = domid;
         d.state = static_cast<int>(s.backend_state);
         d.evtch = number_node(s.frontend, "event-channel");
-        d.ring_ref = number_node(s.frontend, s.frontend.count("ring-ref") ? "ring-ref" : "ring-ref0");
+        d.ring_ref =
+            number_node(s.frontend, s.frontend.count("ring-ref") ? "ring-ref" : "ring-ref0");
         d.backend_path = s.paths.backend();
         out.push_back(d);
     }

@@ -21,8 +21,8 @@ DeviceNodes vbd_nodes(domid_t domid, const xlcfg::DiskConfig& disk, const std::s
              {"discard-enable", disk.discard ? "1" : "0"}}};
 }
 
-void attach_disk(DeviceSet& devices, std::shared_ptr<hv::Domain> domain, const xlcfg::DiskConfig& disk,
-                 const std::string& path) {
+void attach_disk(DeviceSet& devices, std::shared_ptr<hv::Domain> domain,
+                 const xlcfg::DiskConfig& disk, const std::string& path) {
     const DeviceNodes nodes = vbd_nodes(domain->id(), disk, path);
     std::shared_ptr<blkback::Image> image;
     try {

@@ -18,8 +18,8 @@ DeviceNodes vbd_nodes(domid_t domid, const xlcfg::DiskConfig& disk, const std::s
 
 // Opens the image (read-only for access=ro) and adds the device. Throws Error naming the
 // spec's position and the image when it cannot be opened; nothing is left behind.
-void attach_disk(DeviceSet& devices, std::shared_ptr<hv::Domain> domain, const xlcfg::DiskConfig& disk,
-                 const std::string& path);
+void attach_disk(DeviceSet& devices, std::shared_ptr<hv::Domain> domain,
+                 const xlcfg::DiskConfig& disk, const std::string& path);
 
 // Every disk of a config, in order (the first failure throws; the caller's DeviceSet
 // then removes those already added). Relative targets start in `cwd`.

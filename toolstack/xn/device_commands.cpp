@@ -20,7 +20,9 @@ std::string working_dir() {
     return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
 }
 
-int int_field(const json& j, const char* key) { return j.contains(key) ? j.at(key).get<int>() : -1; }
+int int_field(const json& j, const char* key) {
+    return j.contains(key) ? j.at(key).get<int>() : -1;
+}
 
 }  // namespace
 
@@ -34,8 +36,9 @@ std::string join_spec(const std::vector<std::string>& parts) {
 
 int block_attach_command(const std::string& domain, const std::vector<std::string>& spec) {
     return guarded([&] {
-        connect_daemon()->call("block_attach",
-                               {{"domain", domain}, {"spec", join_spec(spec)}, {"cwd", working_dir()}});
+        connect_daemon()->call(
+            "block_attach",
+            {{"domain", domain}, {"spec", join_spec(spec)}, {"cwd", working_dir()}});
         return 0;
     });
 }
@@ -43,8 +46,9 @@ int block_attach_command(const std::string& domain, const std::vector<std::strin
 int block_detach_command(const std::string& domain, const std::string& device, bool force) {
     return guarded([&] {
         // libxl gives the guest 10 s to let go; --force does not wait at all.
-        connect_daemon()->call("block_detach",
-                               {{"domain", domain}, {"device", device}, {"timeout_ms", force ? 0 : 10000}});
+        connect_daemon()->call(
+            "block_detach",
+            {{"domain", domain}, {"device", device}, {"timeout_ms", force ? 0 : 10000}});
         return 0;
     });
 }
