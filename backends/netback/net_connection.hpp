@@ -71,8 +71,8 @@ class NetConnection {
     static constexpr int kRxPollMs = 10;
 
     struct Options {
-        std::string name;  // "vif 0 of domain 3", for reasons
-        // Called once, on the ring thread, when the device disconnects itself. It must not
+        // Called once, on the ring thread, when the device disconnects itself, with the
+        // reason (the caller adds the device's name). It must not
         // destroy the connection (the destructor joins that thread).
         std::function<void(const std::string& reason)> on_broken;
     };

@@ -5,12 +5,9 @@
 namespace xenolith::netback {
 
 NetbackDriver::NetbackDriver(std::shared_ptr<hv::Domain> domain, std::unique_ptr<HostLink> link,
-                             Fail fail, std::string name)
-    : domain_(std::move(domain)),
-      link_(std::move(link)),
-      name_(std::move(name)),
-      fail_(std::move(fail)) {
-    if (!link_) throw Error(name_ + ": no host link");
+                             Fail fail)
+    : domain_(std::move(domain)), link_(std::move(link)), fail_(std::move(fail)) {
+    if (!link_) throw Error("netback: no host link");
     reporter_ = std::thread([this] { run_reporter(); });
 }
 
@@ -59,7 +56,6 @@ void NetbackDriver::connect(const backends::xenbus::FrontendNodes& frontend) {
     std::lock_guard lock(mutex_);
     if (connection_) return;
     NetConnection::Options opts;
-    opts.name = name_;
     opts.on_broken = [this](const std::string& reason) { report(reason); };
     connection_ = std::make_unique<NetConnection>(domain_, f, *link_, std::move(opts));
     NetConnection* c = connection_.get();

@@ -31,10 +31,10 @@ class NetbackDriver final : public backends::xenbus::Driver {
   public:
     using Fail = std::function<void(const std::string& reason)>;
 
-    // `name` names the device in reasons ("vif 0 of domain 3"). `fail` may be set later
-    // (set_fail), once the BackendDevice that owns this driver exists.
+    // `fail` receives each reason (without the device's name, which BackendDevice::fail
+    // adds); it may be set later (set_fail), once the BackendDevice owning the driver exists.
     NetbackDriver(std::shared_ptr<hv::Domain> domain, std::unique_ptr<HostLink> link,
-                  Fail fail = {}, std::string name = "vif");
+                  Fail fail = {});
     ~NetbackDriver() override;
 
     // feature-sg 1, feature-rx-copy 1, feature-rx-flip 0, feature-gso-tcpv4 0,
@@ -61,7 +61,6 @@ class NetbackDriver final : public backends::xenbus::Driver {
 
     const std::shared_ptr<hv::Domain> domain_;
     const std::unique_ptr<HostLink> link_;
-    const std::string name_;
     mutable std::mutex mutex_;  // connection_, past_, fail_, reports_, stopping_
     std::condition_variable reports_changed_;
     Fail fail_;

@@ -22,7 +22,6 @@ class NetConnectionTest : public ::testing::Test {
                                            FakeNetfront* fe = nullptr) {
         fe = fe ? fe : &fe_;
         NetConnection::Options opts;
-        opts.name = "vif 0";
         opts.on_broken = [this](const std::string& r) {
             std::lock_guard lock(mutex_);
             reasons_.push_back(r);

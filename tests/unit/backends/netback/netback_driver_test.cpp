@@ -25,8 +25,8 @@ class NetbackDriverTest : public ::testing::Test {
         client_.write(paths_.backend() + "/state", "1");
         auto link = std::make_unique<LoopbackLink>();
         link_ = link.get();
-        auto driver = std::make_unique<NetbackDriver>(fe_.shared(), std::move(link),
-                                                      NetbackDriver::Fail{}, paths_.name());
+        auto driver =
+            std::make_unique<NetbackDriver>(fe_.shared(), std::move(link), NetbackDriver::Fail{});
         driver_ = driver.get();
         device_ = std::make_unique<BackendDevice>(store_, paths_, std::move(driver),
                                                   [this](const std::string& l) {
