@@ -1,0 +1,237 @@
+#include "backends/netback/slirp_link.hpp"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <libslirp.h>
+
+#include "base/error.hpp"
+
+namespace xenolith::netback {
+
+namespace {
+
+constexpr const char* kGuestAddress = "10.0.2.15";
+// How long the loop sleeps at most when neither slirp nor its timers want it sooner.
+constexpr int64_t kMaxSleepMs = 1000;
+
+in_addr ipv4(const char* text) {
+    in_addr a{};
+    inet_pton(AF_INET, text, &a);
+    return a;
+}
+
+int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+UniqueFd make_eventfd() {
+    return UniqueFd(
+        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+}
+
+void signal(const UniqueFd& fd) {
+    uint64_t one = 1;
+    ssize_t rc = ::write(fd.get(), &one, sizeof one);
+    (void)rc;
+}
+
+short to_poll_events(int slirp_events) {
+    short e = 0;
+    if (slirp_events & SLIRP_POLL_IN) e |= POLLIN;
+    if (slirp_events & SLIRP_POLL_OUT) e |= POLLOUT;
+    if (slirp_events & SLIRP_POLL_PRI) e |= POLLPRI;
+    if (slirp_events & SLIRP_POLL_ERR) e |= POLLERR;
+    if (slirp_events & SLIRP_POLL_HUP) e |= POLLHUP;
+    return e;
+}
+
+int to_slirp_events(short revents) {
+    int e = 0;
+    if (revents & POLLIN) e |= SLIRP_POLL_IN;
+    if (revents & POLLOUT) e |= SLIRP_POLL_OUT;
+    if (revents & POLLPRI) e |= SLIRP_POLL_PRI;
+    if (revents & POLLERR) e |= SLIRP_POLL_ERR;
+    if (revents & POLLHUP) e |= SLIRP_POLL_HUP;
+    return e;
+}
+
+}  // namespace
+
+std::string describe(const PortForward& f) {
+    return std::string(f.udp ? "udp:" : "tcp:") + f.host_address + ":" +
+           std::to_string(f.host_port) + "->" + kGuestAddress + ":" + std::to_string(f.guest_port);
+}
+
+// A slirp timer: armed with an absolute expiry in ms of now_ns()'s clock, or disarmed (-1).
+struct SlirpLink::Timer {
+    SlirpTimerCb cb = nullptr;          // slirp's legacy timer_new
+    SlirpTimerId id = SLIRP_TIMER_NUM;  // timer_new_opaque: handed back to slirp_handle_timer
+    void* cb_opaque = nullptr;
+    int64_t expire_ms = -1;
+};
+
+// slirp's callbacks; `opaque` is the SlirpLink, and every one runs on its thread.
+struct SlirpLink::Callbacks {
+    static SlirpLink& self(void* opaque) { return *static_cast<SlirpLink*>(opaque); }
+
+    static ssize_t send_packet(const void* buf, size_t len, void* opaque) {
+        self(opaque).deliver({static_cast<const uint8_t*>(buf), len});
+        return static_cast<ssize_t>(len);
+    }
+    static void guest_error(const char* msg, void* opaque) {
+        if (self(opaque).log_) self(opaque).log_(std::string("slirp: ") + msg);
+    }
+    static int64_t clock_get_ns(void*) { return now_ns(); }
+    static void* timer_new(SlirpTimerCb cb, void* cb_opaque, void* opaque) {
+        auto t = std::make_unique<Timer>();
+        t->cb = cb;
+        t->cb_opaque = cb_opaque;
+        return self(opaque).timers_.emplace_back(std::move(t)).get();
+    }
+    static void* timer_new_opaque(SlirpTimerId id, void* cb_opaque, void* opaque) {
+        auto t = std::make_unique<Timer>();
+        t->id = id;
+        t->cb_opaque = cb_opaque;
+        return self(opaque).timers_.emplace_back(std::move(t)).get();
+    }
+    static void timer_free(void* timer, void* opaque) {
+        auto& timers = self(opaque).timers_;
+        std::erase_if(timers, [&](const auto& t) { return t.get() == timer; });
+    }
+    static void timer_mod(void* timer, int64_t expire_ms, void*) {
+        static_cast<Timer*>(timer)->expire_ms = expire_ms;
+    }
+    static void register_poll_fd(int, void*) {}  // every loop asks slirp for its fds anew
+    static void unregister_poll_fd(int, void*) {}
+    static void notify(void* opaque) { signal(self(opaque).wake_); }
+    static void init_completed(Slirp*, void*) {}
+
+    static int add_poll(int fd, int events, void* opaque) {
+        auto& fds = *self(opaque).pollfds_;
+        fds.push_back({fd, to_poll_events(events), 0});
+        return static_cast<int>(fds.size() - 1);
+    }
+    static int get_revents(int idx, void* opaque) {
+        auto& fds = *self(opaque).pollfds_;
+        if (idx < 0 || static_cast<size_t>(idx) >= fds.size()) return 0;
+        return to_slirp_events(fds[static_cast<size_t>(idx)].revents);
+    }
+};
+
+SlirpLink::SlirpLink(std::vector<PortForward> forwards, Log log)
+    : log_(std::move(log)), wake_(make_eventfd()), stop_(make_eventfd()) {
+    static const SlirpCb callbacks = {
+        .send_packet = Callbacks::send_packet,
+        .guest_error = Callbacks::guest_error,
+        .clock_get_ns = Callbacks::clock_get_ns,
+        .timer_new = Callbacks::timer_new,
+        .timer_free = Callbacks::timer_free,
+        .timer_mod = Callbacks::timer_mod,
+        .register_poll_fd = Callbacks::register_poll_fd,
+        .unregister_poll_fd = Callbacks::unregister_poll_fd,
+        .notify = Callbacks::notify,
+        .init_completed = Callbacks::init_completed,
+        .timer_new_opaque = Callbacks::timer_new_opaque,
+    };
+    SlirpConfig cfg{};
+    cfg.version = 4;  // the newest libslirp 4.7 knows
+    cfg.in_enabled = true;
+    cfg.vnetwork = ipv4("10.0.2.0");
+    cfg.vnetmask = ipv4("255.255.255.0");
+    cfg.vhost = ipv4("10.0.2.2");
+    cfg.vdhcp_start = ipv4(kGuestAddress);
+    cfg.vnameserver = ipv4("10.0.2.3");
+    slirp_ = slirp_new(&cfg, &callbacks, this);
+    if (!slirp_) throw Error("slirp: cannot start the user-mode network");
+    for (const PortForward& f : forwards) {
+        in_addr host{};
+        if (inet_pton(AF_INET, f.host_address.c_str(), &host) != 1 ||
+            slirp_add_hostfwd(slirp_, f.udp, host, f.host_port, ipv4(kGuestAddress), f.guest_port) <
+                0) {
+            slirp_cleanup(slirp_);
+            throw Error("slirp: cannot forward " + describe(f) +
+                        " (not an IPv4 address, or the host port is taken)");
+        }
+    }
+    thread_ = std::thread([this] { run(); });
+}
+
+SlirpLink::~SlirpLink() {
+    signal(stop_);
+    thread_.join();
+    slirp_cleanup(slirp_);
+}
+
+bool SlirpLink::send(Frame frame) {
+    {
+        std::lock_guard lock(mutex_);
+        if (input_.size() >= kInputQueueFrames) return false;
+        input_.push_back(std::move(frame));
+    }
+    signal(wake_);
+    return true;
+}
+
+void SlirpLink::run() {
+    std::vector<pollfd> fds;
+    pollfds_ = &fds;
+    for (;;) {
+        fds.clear();
+        fds.push_back({stop_.get(), POLLIN, 0});
+        fds.push_back({wake_.get(), POLLIN, 0});
+        int64_t next = fire_timers();
+        uint32_t timeout =
+            static_cast<uint32_t>(next < 0 ? kMaxSleepMs : std::min(next, kMaxSleepMs));
+        slirp_pollfds_fill(slirp_, &timeout, Callbacks::add_poll, this);
+        int rc = ::poll(fds.data(), fds.size(), static_cast<int>(timeout));
+        if (fds[0].revents) return;
+        slirp_pollfds_poll(slirp_, rc < 0, Callbacks::get_revents, this);
+        if (fds[1].revents) {
+            uint64_t count;
+            ssize_t n = ::read(wake_.get(), &count, sizeof count);
+            (void)n;
+            input_queued();
+        }
+    }
+}
+
+void SlirpLink::input_queued() {
+    std::deque<Frame> frames;
+    {
+        std::lock_guard lock(mutex_);
+        frames.swap(input_);
+    }
+    for (const Frame& f : frames) slirp_input(slirp_, f.data(), static_cast<int>(f.size()));
+}
+
+int64_t SlirpLink::fire_timers() {
+    // One due timer at a time: firing one may free or re-arm others.
+    for (;;) {
+        int64_t now_ms = now_ns() / 1'000'000;
+        auto due = std::find_if(timers_.begin(), timers_.end(), [&](const auto& t) {
+            return t->expire_ms >= 0 && t->expire_ms <= now_ms;
+        });
+        if (due == timers_.end()) break;
+        Timer& t = **due;
+        t.expire_ms = -1;
+        if (t.cb)
+            t.cb(t.cb_opaque);
+        else
+            slirp_handle_timer(slirp_, t.id, t.cb_opaque);
+    }
+    int64_t now_ms = now_ns() / 1'000'000, next = -1;
+    for (const auto& t : timers_)
+        if (t->expire_ms >= 0 && (next < 0 || t->expire_ms - now_ms < next))
+            next = std::max<int64_t>(0, t->expire_ms - now_ms);
+    return next;
+}
+
+}  // namespace xenolith::netback
