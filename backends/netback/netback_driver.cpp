@@ -111,7 +111,11 @@ void NetbackDriver::run_reporter() {
         reports_.pop_front();
         Fail fail = fail_;
         lock.unlock();
-        if (fail) fail(reason);
+        // Without a hook of its own, the report goes to the BackendDevice's (Driver::failed).
+        if (fail)
+            fail(reason);
+        else
+            failed(reason);
         lock.lock();
     }
 }

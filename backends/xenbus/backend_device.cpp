@@ -78,8 +78,13 @@ BackendDevice::BackendDevice(xenstored::WatchClient& store, DevicePaths paths,
 
 BackendDevice::~BackendDevice() {
     watch_.reset();
-    std::lock_guard lock(mutex_);
-    disconnect_locked();
+    {
+        std::lock_guard lock(mutex_);
+        disconnect_locked();
+    }
+    // The driver goes while this device's mutex still exists: its threads may report a
+    // failure (fail()) until they are joined.
+    driver_.reset();
 }
 
 void BackendDevice::switch_state(XenbusState state) {

@@ -8,6 +8,7 @@
 #include "toolstack/daemon/domain_manager.hpp"
 #include "toolstack/daemon/managed_domain.hpp"
 #include "toolstack/launch/disk_device.hpp"
+#include "toolstack/launch/nic_device.hpp"
 #include "toolstack/xlcfg/disk_spec.hpp"
 
 namespace xenolith::daemon {
@@ -38,6 +39,7 @@ int number_node(const std::map<std::string, std::string>& nodes, const std::stri
 
 void DomainManager::attach_devices(ManagedDomain& md) {
     launch::attach_disks(*md.guest.devices, md.domain, md.cfg.disk_configs, md.cwd);
+    launch::attach_vifs(*md.guest.devices, md.domain, md.cfg.vif_configs);
 }
 
 std::shared_ptr<ManagedDomain> DomainManager::device_domain(uint32_t domid) const {

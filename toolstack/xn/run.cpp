@@ -12,6 +12,7 @@
 #include "abi/xen.hpp"
 #include "backends/xenstored/socket_server.hpp"
 #include "toolstack/launch/disk_device.hpp"
+#include "toolstack/launch/nic_device.hpp"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
 #include "boot/pv_builder.hpp"
@@ -130,6 +131,7 @@ int run_command(const RunOptions& options) {
             if (cfg.vcpus < cfg.maxvcpus)
                 store.set_vcpus_online(domain->id(), cfg.vcpus, cfg.maxvcpus);
             launch::attach_disks(*guest.devices, hv.find(domain->id()), cfg.disk_configs, "");
+            launch::attach_vifs(*guest.devices, hv.find(domain->id()), cfg.vif_configs);
             StdinForwarder keyboard(*guest.console);
             note(options, "domain " + std::to_string(domain->id()) + " (" + cfg.name +
                               ") booting " + cfg.kernel + ", " + std::to_string(cfg.memory_mib) +
