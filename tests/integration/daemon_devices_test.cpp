@@ -98,5 +98,41 @@ TEST_F(DaemonDevices, BadRequestsFailWithOneMessage) {
     EXPECT_EQ(block_rows("disks").size(), 1u);
 }
 
+TEST_F(DaemonDevices, NetworkAttachListDetach) {
+    ASSERT_TRUE(start_daemon());
+    auto id = create("httpd", "web", "ip=dhcp", "vif = ['mac=00:16:3e:00:00:07']\n");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(wait_for_log("guest-web.log", "httpd: listening on 10.0.2.15:80", 20s))
+        << read_log("guest-web.log");
+    auto rows = [&] {
+        ProcessResult r = xn({"network-list", "web"});
+        EXPECT_EQ(r.exit_code, 0) << describe(r);
+        auto lines = split_lines(r.out);
+        if (!lines.empty()) lines.erase(lines.begin());  // the header
+        return lines;
+    };
+    auto now = rows();
+    ASSERT_EQ(now.size(), 1u);
+    EXPECT_NE(now[0].find("00:16:3e:00:00:07"), std::string::npos) << now[0];
+    EXPECT_NE(now[0].find("/local/domain/0/backend/vif/" + std::to_string(*id) + "/0"),
+              std::string::npos)
+        << now[0];
+    // A second interface the guest never opens: listed, then detached without waiting.
+    ProcessResult attach = xn({"network-attach", "web", "mac=00:16:3e:00:00:08"});
+    ASSERT_EQ(attach.exit_code, 0) << describe(attach);
+    now = rows();
+    ASSERT_EQ(now.size(), 2u);
+    EXPECT_TRUE(starts_with(now[1], "1 ")) << now[1];
+    ProcessResult bad = xn({"network-detach", "web", "00:16:3e:00:00:99"});
+    EXPECT_EQ(bad.exit_code, 1) << describe(bad);
+    EXPECT_NE(bad.err.find("has no vif"), std::string::npos) << describe(bad);
+    ProcessResult detach = xn({"network-detach", "web", "00:16:3e:00:00:08"});
+    ASSERT_EQ(detach.exit_code, 0) << describe(detach);
+    EXPECT_EQ(rows().size(), 1u);
+    ProcessResult junk = xn({"network-attach", "web", "colour=blue"});
+    EXPECT_EQ(junk.exit_code, 1) << describe(junk);
+    EXPECT_NE(junk.err.find("network-attach"), std::string::npos) << describe(junk);
+}
+
 }  // namespace
 }  // namespace xenolith::integration

@@ -42,7 +42,9 @@ void stream_console(Session& s, const ConsoleEndpoint& console) {
     uint64_t offset = console.hub->history_start();
     bool input_open = true;
     for (;;) {
-        pollfd fds[3] = {{wake.get(), POLLIN, 0}, {s.stop_fd(), POLLIN, 0}, {s.fd(), static_cast<short>(input_open ? POLLIN : 0), 0}};
+        pollfd fds[3] = {{wake.get(), POLLIN, 0},
+                         {s.stop_fd(), POLLIN, 0},
+                         {s.fd(), static_cast<short>(input_open ? POLLIN : 0), 0}};
         if (::poll(fds, 3, -1) < 0) {
             if (errno == EINTR) continue;
             return;
@@ -66,7 +68,8 @@ void stream_console(Session& s, const ConsoleEndpoint& console) {
             (void)rc;
             ConsoleHub::Chunk chunk = console.hub->read_from(offset);
             offset = chunk.next;
-            if (!chunk.bytes.empty() && !write_all(s.fd(), chunk.bytes.data(), chunk.bytes.size())) return;
+            if (!chunk.bytes.empty() && !write_all(s.fd(), chunk.bytes.data(), chunk.bytes.size()))
+                return;
             if (chunk.closed) return;
         }
     }
@@ -88,9 +91,11 @@ std::map<std::string, Handler> Daemon::handlers() {
         r.config_name = string_arg(args, "config_name");
         r.cwd = optional_string(args, "cwd").value_or("");
         if (auto it = args.find("overrides"); it != args.end()) {
-            if (!it->is_array()) throw api::ApiError("EINVAL", "argument 'overrides' must be a list of strings");
+            if (!it->is_array())
+                throw api::ApiError("EINVAL", "argument 'overrides' must be a list of strings");
             for (const auto& o : *it) {
-                if (!o.is_string()) throw api::ApiError("EINVAL", "argument 'overrides' must be a list of strings");
+                if (!o.is_string())
+                    throw api::ApiError("EINVAL", "argument 'overrides' must be a list of strings");
                 r.overrides.push_back(o.get<std::string>());
             }
         }
@@ -109,8 +114,10 @@ std::map<std::string, Handler> Daemon::handlers() {
     };
     h["wait"] = [&d](const json& args, Session&) {
         uint32_t id = static_cast<uint32_t>(number_arg(args, "domid", 0x7fef));
-        uint64_t timeout_ms = args.contains("timeout_ms") ? number_arg(args, "timeout_ms", 86400000) : 86400000;
-        Ending e = d.wait_for_end(id, flag_arg(args, "death_only"), std::chrono::milliseconds(timeout_ms));
+        uint64_t timeout_ms =
+            args.contains("timeout_ms") ? number_arg(args, "timeout_ms", 86400000) : 86400000;
+        Ending e =
+            d.wait_for_end(id, flag_arg(args, "death_only"), std::chrono::milliseconds(timeout_ms));
         json out = {{"destroyed", e.destroyed}, {"timed_out", e.timed_out}, {"reason", nullptr}};
         if (e.reason) out["reason"] = *e.reason;
         return out;
@@ -148,8 +155,10 @@ std::map<std::string, Handler> Daemon::handlers() {
     h["list_long"] = [&d](const json& args, Session&) {
         json out = json::array();
         std::vector<uint32_t> ids;
-        if (auto ref = optional_string(args, "domain")) ids.push_back(d.resolve(*ref));
-        else for (const auto& i : d.list()) ids.push_back(i.domid);
+        if (auto ref = optional_string(args, "domain"))
+            ids.push_back(d.resolve(*ref));
+        else
+            for (const auto& i : d.list()) ids.push_back(i.domid);
         for (uint32_t id : ids) {
             try {
                 out.push_back({{"info", d.info(id)}, {"config", d.config_json(id)}});
@@ -178,10 +187,12 @@ std::map<std::string, Handler> Daemon::handlers() {
         if (vcpu != "all") {
             char* end = nullptr;
             unsigned long v = std::strtoul(vcpu.c_str(), &end, 10);
-            if (vcpu.empty() || *end || v > 4096) throw api::ApiError("EINVAL", "invalid vCPU '" + vcpu + "': a number or 'all'");
+            if (vcpu.empty() || *end || v > 4096)
+                throw api::ApiError("EINVAL", "invalid vCPU '" + vcpu + "': a number or 'all'");
             which = static_cast<uint32_t>(v);
         }
-        d.vcpu_pin(domid_of(args), which, optional_string(args, "hard"), optional_string(args, "soft"));
+        d.vcpu_pin(domid_of(args), which, optional_string(args, "hard"),
+                   optional_string(args, "soft"));
         return json::object();
     };
     h["vcpu_set"] = [&d, domid_of](const json& args, Session&) {
@@ -197,21 +208,50 @@ std::map<std::string, Handler> Daemon::handlers() {
         return json::object();
     };
     h["block_attach"] = [&d, domid_of](const json& args, Session&) {
-        d.block_attach(domid_of(args), string_arg(args, "spec"), optional_string(args, "cwd").value_or(""));
+        d.block_attach(domid_of(args), string_arg(args, "spec"),
+                       optional_string(args, "cwd").value_or(""));
         return json::object();
     };
     h["block_detach"] = [&d, domid_of](const json& args, Session&) {
         uint64_t timeout_ms = optional_number(args, "timeout_ms", 600000).value_or(10000);
-        d.block_detach(domid_of(args), string_arg(args, "device"), std::chrono::milliseconds(timeout_ms));
+        d.block_detach(domid_of(args), string_arg(args, "device"),
+                       std::chrono::milliseconds(timeout_ms));
         return json::object();
     };
     h["block_list"] = [&d, domid_of](const json& args, Session&) {
         json disks = json::array();
         for (const format::DiskInfo& i : d.block_list(domid_of(args)))
-            disks.push_back({{"devid", i.devid}, {"backend", i.backend_domid}, {"handle", i.handle},
-                             {"state", i.state}, {"evtch", i.evtch}, {"ring_ref", i.ring_ref},
+            disks.push_back({{"devid", i.devid},
+                             {"backend", i.backend_domid},
+                             {"handle", i.handle},
+                             {"state", i.state},
+                             {"evtch", i.evtch},
+                             {"ring_ref", i.ring_ref},
                              {"backend_path", i.backend_path}});
         return json{{"disks", disks}};
+    };
+    h["network_attach"] = [&d, domid_of](const json& args, Session&) {
+        d.network_attach(domid_of(args), string_arg(args, "spec"));
+        return json::object();
+    };
+    h["network_detach"] = [&d, domid_of](const json& args, Session&) {
+        uint64_t timeout_ms = optional_number(args, "timeout_ms", 600000).value_or(10000);
+        d.network_detach(domid_of(args), string_arg(args, "device"),
+                         std::chrono::milliseconds(timeout_ms));
+        return json::object();
+    };
+    h["network_list"] = [&d, domid_of](const json& args, Session&) {
+        json nics = json::array();
+        for (const format::NicInfo& n : d.network_list(domid_of(args)))
+            nics.push_back({{"devid", n.devid},
+                            {"backend", n.backend_domid},
+                            {"mac", std::vector<int>(n.mac.begin(), n.mac.end())},
+                            {"state", n.state},
+                            {"evtch", n.evtch},
+                            {"tx_ring_ref", n.tx_ring_ref},
+                            {"rx_ring_ref", n.rx_ring_ref},
+                            {"backend_path", n.backend_path}});
+        return json{{"nics", nics}};
     };
     h["console"] = [&d, domid_of](const json& args, Session& s) {
         uint32_t id = domid_of(args);

@@ -10,6 +10,7 @@
 #include "toolstack/launch/disk_device.hpp"
 #include "toolstack/launch/nic_device.hpp"
 #include "toolstack/xlcfg/disk_spec.hpp"
+#include "toolstack/xlcfg/vif_spec.hpp"
 
 namespace xenolith::daemon {
 
@@ -103,6 +104,79 @@ std::vector<format::DiskInfo> DomainManager::block_list(uint32_t domid) const {
             number_node(s.frontend, s.frontend.count("ring-ref") ? "ring-ref" : "ring-ref0");
         d.backend_path = s.paths.backend();
         out.push_back(d);
+    }
+    return out;
+}
+
+void DomainManager::network_attach(uint32_t domid, const std::string& spec) {
+    auto md = device_domain(domid);
+    xlcfg::VifConfig vif;
+    try {
+        vif = xlcfg::parse_vif_spec({spec, xlcfg::Position{"network-attach", 0, 0}});
+    } catch (const xlcfg::ConfigError& e) {
+        throw ApiError("EINVAL", e.what());
+    }
+    std::lock_guard op(md->op_mutex);
+    launch::DeviceSet& devices = devices_of(*md);
+    if (vif.devid && devices.contains("vif", *vif.devid))
+        throw ApiError("EEXIST", "domain " + std::to_string(domid) + " already has a vif " +
+                                     std::to_string(*vif.devid));
+    // As libxl: the lowest devid not in use.
+    for (uint32_t id = 0; !vif.devid; ++id)
+        if (!devices.contains("vif", id)) vif.devid = id;
+    std::vector<xlcfg::VifConfig> all = md->cfg.vif_configs;
+    all.push_back(vif);
+    try {
+        xlcfg::check_forward_conflicts(all);
+        launch::attach_vif(devices, md->domain, vif);
+    } catch (const Error& e) {
+        throw ApiError("EINVAL", e.what());
+    }
+    md->cfg.vif_configs.push_back(vif);
+    log_.domain(md->cfg.name, domid, "vif " + std::to_string(*vif.devid) + " attached");
+}
+
+void DomainManager::network_detach(uint32_t domid, const std::string& device,
+                                   std::chrono::milliseconds timeout) {
+    auto md = device_domain(domid);
+    std::lock_guard op(md->op_mutex);
+    launch::DeviceSet& devices = devices_of(*md);
+    std::optional<uint32_t> devid;
+    if (auto mac = xlcfg::parse_mac(device)) {
+        for (const launch::DeviceStatus& s : devices.list("vif"))
+            if (s.backend.count("mac") && xlcfg::parse_mac(s.backend.at("mac")) == mac)
+                devid = s.paths.devid;
+    } else if (!device.empty() && device.find_first_not_of("0123456789") == std::string::npos &&
+               device.size() < 10) {
+        devid = static_cast<uint32_t>(std::stoul(device));
+    } else {
+        throw ApiError("EINVAL", "'" + device + "' is neither a device id nor a MAC address");
+    }
+    if (!devid || !devices.remove("vif", *devid, timeout))
+        throw ApiError("ENOENT", "domain " + std::to_string(domid) + " has no vif " + device);
+    auto& vifs = md->cfg.vif_configs;
+    vifs.erase(std::remove_if(vifs.begin(), vifs.end(),
+                              [&](const xlcfg::VifConfig& v) { return v.devid == devid; }),
+               vifs.end());
+    log_.domain(md->cfg.name, domid, "vif " + std::to_string(*devid) + " detached");
+}
+
+std::vector<format::NicInfo> DomainManager::network_list(uint32_t domid) const {
+    auto md = device_domain(domid);
+    std::lock_guard op(md->op_mutex);
+    std::vector<format::NicInfo> out;
+    for (const launch::DeviceStatus& s : devices_of(*md).list("vif")) {
+        format::NicInfo n;
+        n.devid = s.paths.devid;
+        n.backend_domid = 0;
+        if (s.backend.count("mac"))
+            if (auto mac = xlcfg::parse_mac(s.backend.at("mac"))) n.mac = *mac;
+        n.state = static_cast<int>(s.backend_state);
+        n.evtch = number_node(s.frontend, "event-channel");
+        n.tx_ring_ref = number_node(s.frontend, "tx-ring-ref");
+        n.rx_ring_ref = number_node(s.frontend, "rx-ring-ref");
+        n.backend_path = s.paths.backend();
+        out.push_back(n);
     }
     return out;
 }

@@ -96,6 +96,10 @@ public:
     void block_attach(uint32_t domid, const std::string& spec, const std::string& cwd);
     void block_detach(uint32_t domid, const std::string& device, std::chrono::milliseconds timeout);
     std::vector<format::DiskInfo> block_list(uint32_t domid) const;
+    // xl network-attach/-detach/-list: `spec` is an xl vif spec; `device` a devid or MAC.
+    void network_attach(uint32_t domid, const std::string& spec);
+    void network_detach(uint32_t domid, const std::string& device, std::chrono::milliseconds timeout);
+    std::vector<format::NicInfo> network_list(uint32_t domid) const;
 
     // Snapshots: Domain-0 first, then guests by domid.
     std::vector<api::DomainInfo> list() const;

@@ -53,6 +53,9 @@ int mem_command(const std::string& domain, const std::string& size, bool max);
 int block_attach_command(const std::string& domain, const std::vector<std::string>& spec);
 int block_detach_command(const std::string& domain, const std::string& device, bool force);
 int block_list_command(const std::vector<std::string>& domains);
+int network_attach_command(const std::string& domain, const std::vector<std::string>& spec);
+int network_detach_command(const std::string& domain, const std::string& device, bool force);
+int network_list_command(const std::vector<std::string>& domains);
 std::string join_spec(const std::vector<std::string>& parts);
 
 // xl's size syntax for mem-set/mem-max: a number with an optional b/k/m/g/t suffix,

@@ -1,4 +1,5 @@
-// xn block-attach, block-detach and block-list: xl's device hot-plug commands.
+// xn block-attach/-detach/-list and network-attach/-detach/-list: xl's device hot-plug
+// commands.
 #include <unistd.h>
 
 #include <climits>
@@ -72,6 +73,48 @@ int block_list_command(const std::vector<std::string>& domains) {
             }
         }
         std::fputs(format::block_list_text(disks).c_str(), stdout);
+        return 0;
+    });
+}
+
+int network_attach_command(const std::string& domain, const std::vector<std::string>& spec) {
+    return guarded([&] {
+        connect_daemon()->call("network_attach", {{"domain", domain}, {"spec", join_spec(spec)}});
+        return 0;
+    });
+}
+
+int network_detach_command(const std::string& domain, const std::string& device, bool force) {
+    return guarded([&] {
+        connect_daemon()->call(
+            "network_detach",
+            {{"domain", domain}, {"device", device}, {"timeout_ms", force ? 0 : 10000}});
+        return 0;
+    });
+}
+
+int network_list_command(const std::vector<std::string>& domains) {
+    return guarded([&] {
+        auto client = connect_daemon();
+        std::vector<format::NicInfo> nics;
+        for (const std::string& domain : domains) {
+            json reply = client->call("network_list", {{"domain", domain}});
+            for (const json& n : reply.at("nics")) {
+                format::NicInfo info;
+                info.devid = n.at("devid").get<uint32_t>();
+                info.backend_domid = n.at("backend").get<uint32_t>();
+                auto mac = n.at("mac").get<std::vector<int>>();
+                for (size_t i = 0; i < info.mac.size() && i < mac.size(); ++i)
+                    info.mac[i] = static_cast<uint8_t>(mac[i]);
+                info.state = int_field(n, "state");
+                info.evtch = int_field(n, "evtch");
+                info.tx_ring_ref = int_field(n, "tx_ring_ref");
+                info.rx_ring_ref = int_field(n, "rx_ring_ref");
+                info.backend_path = n.at("backend_path").get<std::string>();
+                nics.push_back(info);
+            }
+        }
+        std::fputs(format::network_list_text(nics).c_str(), stdout);
         return 0;
     });
 }

@@ -16,20 +16,24 @@ int main(int argc, char** argv) {
 
     RunOptions run;
     auto* run_cmd = app.add_subcommand(
-        "run", "Boot one guest from an xl.cfg without a daemon; console on stdout; exit with "
-               "the guest's exit status (124: crashed, 125: could not start)");
+        "run",
+        "Boot one guest from an xl.cfg without a daemon; console on stdout; exit with "
+        "the guest's exit status (124: crashed, 125: could not start)");
     run_cmd->add_option("config", run.config_path, "xl.cfg file")->required();
     run_cmd->add_option("overrides", run.overrides, "KEY=VALUE settings applied after the file");
     run_cmd->add_flag("-q,--quiet", run.quiet, "no progress lines on stderr");
     run_cmd->add_option("--xenstore-socket", run.xenstore_socket,
                         "serve xenstore on this unix socket (for xenstore-ls with XENSTORED_PATH)");
-    run_cmd->add_option("--console-log", run.console_log_dir, "also append the console to DIR/guest-<name>.log")
+    run_cmd
+        ->add_option("--console-log", run.console_log_dir,
+                     "also append the console to DIR/guest-<name>.log")
         ->check(CLI::ExistingDirectory);
 
     CreateOptions create;
     auto* create_cmd = app.add_subcommand("create", "Create a domain from a config file");
     create_cmd->add_option("config", create.config_path, "xl.cfg file")->required();
-    create_cmd->add_option("overrides", create.overrides, "KEY=VALUE settings applied after the file");
+    create_cmd->add_option("overrides", create.overrides,
+                           "KEY=VALUE settings applied after the file");
     create_cmd->add_flag("-c", create.console, "attach to the console after creating");
     create_cmd->add_flag("-p", create.paused, "leave the domain paused after creating it");
 
@@ -53,14 +57,16 @@ int main(int argc, char** argv) {
         c->add_flag("-w,--wait", shut.wait, "wait until shut down (twice: until destroyed)");
         return c;
     };
-    auto* shutdown_cmd = add_shutdown("shutdown", "Ask a domain to shut down (control/shutdown = poweroff)");
+    auto* shutdown_cmd =
+        add_shutdown("shutdown", "Ask a domain to shut down (control/shutdown = poweroff)");
     auto* reboot_cmd = add_shutdown("reboot", "Ask a domain to reboot (control/shutdown = reboot)");
 
     auto* pause_cmd = app.add_subcommand("pause", "Pause execution of a domain");
     pause_cmd->add_option("domain", dom)->required();
     auto* unpause_cmd = app.add_subcommand("unpause", "Unpause a paused domain");
     unpause_cmd->add_option("domain", dom)->required();
-    auto* console_cmd = app.add_subcommand("console", "Attach to a domain's console (Ctrl-] detaches)");
+    auto* console_cmd =
+        app.add_subcommand("console", "Attach to a domain's console (Ctrl-] detaches)");
     console_cmd->add_option("domain", dom)->required();
     auto* rename_cmd = app.add_subcommand("rename", "Rename a domain");
     rename_cmd->add_option("domain", dom)->required();
@@ -76,19 +82,23 @@ int main(int argc, char** argv) {
     uptime_cmd->add_flag("-s", short_form, "short form");
     auto* info_cmd = app.add_subcommand("info", "Print information about the host");
     bool clear = false;
-    auto* dmesg_cmd = app.add_subcommand("dmesg", "Read and/or clear the hypervisor's message buffer");
+    auto* dmesg_cmd =
+        app.add_subcommand("dmesg", "Read and/or clear the hypervisor's message buffer");
     dmesg_cmd->add_flag("-c,--clear", clear, "clear the buffer after reading it");
     auto* vcpu_list_cmd = app.add_subcommand("vcpu-list", "List the vCPUs of all or some domains");
     vcpu_list_cmd->add_option("domain", doms);
-    auto* vcpu_pin_cmd = app.add_subcommand("vcpu-pin", "Set which host CPUs a vCPU may (hard) or prefers to (soft) run on");
+    auto* vcpu_pin_cmd = app.add_subcommand(
+        "vcpu-pin", "Set which host CPUs a vCPU may (hard) or prefers to (soft) run on");
     vcpu_pin_cmd->add_option("domain", dom)->required();
     vcpu_pin_cmd->add_option("vcpu", arg2, "vCPU number or 'all'")->required();
     vcpu_pin_cmd->add_option("cpus-hard", arg3, "CPU list, or - to leave as is")->required();
     vcpu_pin_cmd->add_option("cpus-soft", arg4, "CPU list, or - to leave as is");
-    auto* vcpu_set_cmd = app.add_subcommand("vcpu-set", "Set the number of online vCPUs (up to maxvcpus)");
+    auto* vcpu_set_cmd =
+        app.add_subcommand("vcpu-set", "Set the number of online vCPUs (up to maxvcpus)");
     vcpu_set_cmd->add_option("domain", dom)->required();
     vcpu_set_cmd->add_option("count", arg2)->required();
-    auto* mem_set_cmd = app.add_subcommand("mem-set", "Set a domain's memory target (balloon), e.g. 256m");
+    auto* mem_set_cmd =
+        app.add_subcommand("mem-set", "Set a domain's memory target (balloon), e.g. 256m");
     mem_set_cmd->add_option("domain", dom)->required();
     mem_set_cmd->add_option("size", arg2, "a size with b/k/m/g/t suffix; MiB if none")->required();
     auto* mem_max_cmd = app.add_subcommand("mem-max", "Set a domain's maximum memory");
@@ -97,29 +107,53 @@ int main(int argc, char** argv) {
 
     std::vector<std::string> spec;
     bool force = false;
-    auto* block_attach_cmd = app.add_subcommand("block-attach", "Attach a disk to a running domain (an xl disk spec)");
+    auto* block_attach_cmd =
+        app.add_subcommand("block-attach", "Attach a disk to a running domain (an xl disk spec)");
     block_attach_cmd->add_option("domain", dom)->required();
-    block_attach_cmd->add_option("disk-spec", spec, "xl disk spec, e.g. target=/img,vdev=xvdb,access=rw")->required();
-    auto* block_detach_cmd = app.add_subcommand("block-detach", "Detach a disk from a running domain");
+    block_attach_cmd
+        ->add_option("disk-spec", spec, "xl disk spec, e.g. target=/img,vdev=xvdb,access=rw")
+        ->required();
+    auto* block_detach_cmd =
+        app.add_subcommand("block-detach", "Detach a disk from a running domain");
     block_detach_cmd->add_option("domain", dom)->required();
     block_detach_cmd->add_option("device", arg2, "vdev (xvdb) or device id")->required();
     block_detach_cmd->add_flag("--force", force, "do not wait for the guest to let go");
     auto* block_list_cmd = app.add_subcommand("block-list", "List a domain's disks");
     block_list_cmd->add_option("domain", doms)->required();
 
+    auto* network_attach_cmd = app.add_subcommand(
+        "network-attach", "Attach a network interface to a running domain (an xl vif spec)");
+    network_attach_cmd->add_option("domain", dom)->required();
+    network_attach_cmd->add_option("vif-spec", spec,
+                                   "xl vif spec items, e.g. mac=00:16:3e:00:00:01 forward=8081:80");
+    auto* network_detach_cmd =
+        app.add_subcommand("network-detach", "Detach a network interface from a running domain");
+    network_detach_cmd->add_option("domain", dom)->required();
+    network_detach_cmd->add_option("device", arg2, "device id or MAC address")->required();
+    network_detach_cmd->add_flag("--force", force, "do not wait for the guest to let go");
+    auto* network_list_cmd =
+        app.add_subcommand("network-list", "List a domain's network interfaces");
+    network_list_cmd->add_option("domain", doms)->required();
+
     TopOptions top;
     auto* top_cmd = app.add_subcommand("top", "Monitor domains live (xentop)");
-    top_cmd->add_option("-d,--delay", top.delay_s, "seconds between updates")->check(CLI::Range(0.1, 3600.0));
-    top_cmd->add_flag("-b,--batch", top.batch, "batch mode: no screen clearing, for logs and scripts");
-    top_cmd->add_option("-i,--iterations", top.iterations, "updates before exiting (0: until interrupted)")
+    top_cmd->add_option("-d,--delay", top.delay_s, "seconds between updates")
+        ->check(CLI::Range(0.1, 3600.0));
+    top_cmd->add_flag("-b,--batch", top.batch,
+                      "batch mode: no screen clearing, for logs and scripts");
+    top_cmd
+        ->add_option("-i,--iterations", top.iterations,
+                     "updates before exiting (0: until interrupted)")
         ->check(CLI::NonNegativeNumber);
     top_cmd->add_flag("-f,--full-name", top.full_names, "do not shorten domain names");
 
     CpupoolCreateOptions pool_create;
-    auto* cpupool_create_cmd = app.add_subcommand("cpupool-create", "Create a CPU pool (name=, sched=, cpus=)");
+    auto* cpupool_create_cmd =
+        app.add_subcommand("cpupool-create", "Create a CPU pool (name=, sched=, cpus=)");
     cpupool_create_cmd->add_option("config-and-vars", pool_create.overrides,
                                    "an optional config file, then VARIABLE=VALUE settings");
-    cpupool_create_cmd->add_flag("-n,--dryrun", pool_create.dry_run, "only show what would be created");
+    cpupool_create_cmd->add_flag("-n,--dryrun", pool_create.dry_run,
+                                 "only show what would be created");
     bool pool_cpus = false;
     std::string pool_arg;
     auto* cpupool_list_cmd = app.add_subcommand("cpupool-list", "List CPU pools");
@@ -133,17 +167,20 @@ int main(int argc, char** argv) {
     auto* cpupool_add_cmd = app.add_subcommand("cpupool-cpu-add", "Add free CPUs to a CPU pool");
     cpupool_add_cmd->add_option("pool", pool_arg)->required();
     cpupool_add_cmd->add_option("cpus", arg2, "CPU list")->required();
-    auto* cpupool_remove_cmd = app.add_subcommand("cpupool-cpu-remove", "Take CPUs out of a CPU pool");
+    auto* cpupool_remove_cmd =
+        app.add_subcommand("cpupool-cpu-remove", "Take CPUs out of a CPU pool");
     cpupool_remove_cmd->add_option("pool", pool_arg)->required();
     cpupool_remove_cmd->add_option("cpus", arg2, "CPU list")->required();
-    auto* cpupool_migrate_cmd = app.add_subcommand("cpupool-migrate", "Move a domain to another CPU pool");
+    auto* cpupool_migrate_cmd =
+        app.add_subcommand("cpupool-migrate", "Move a domain to another CPU pool");
     cpupool_migrate_cmd->add_option("domain", dom)->required();
     cpupool_migrate_cmd->add_option("pool", pool_arg)->required();
 
     SchedOptions sched_opts;
     auto add_weighted = [&](const char* name, bool credit1) {
-        auto* c = app.add_subcommand(name, std::string("Get or set ") + (credit1 ? "credit" : "credit2") +
-                                               " scheduler parameters");
+        auto* c =
+            app.add_subcommand(name, std::string("Get or set ") + (credit1 ? "credit" : "credit2") +
+                                         " scheduler parameters");
         c->add_option("-d,--domain", sched_opts.domain);
         // Ranges are the scheduler's to check: its message names them (weight 1..65535).
         c->add_option("-w,--weight", sched_opts.weight);
@@ -163,13 +200,16 @@ int main(int argc, char** argv) {
     sched_rtds_cmd->add_option("-v,--vcpuid", rtds_vcpus, "vCPU number(s), or all");
     sched_rtds_cmd->add_option("-p,--period", sched_opts.period, "microseconds");
     sched_rtds_cmd->add_option("-b,--budget", sched_opts.budget, "microseconds");
-    sched_rtds_cmd->add_option("-e,--extratime", sched_opts.extratime, "1 or 0")->check(CLI::Range(0, 1));
+    sched_rtds_cmd->add_option("-e,--extratime", sched_opts.extratime, "1 or 0")
+        ->check(CLI::Range(0, 1));
     sched_rtds_cmd->add_option("-c,--cpupool", sched_opts.pool);
     std::optional<uint32_t> major_frame;
     std::vector<std::string> windows;
-    auto* sched_a653_cmd = app.add_subcommand("sched-arinc653", "Show or set an ARINC 653 pool's schedule");
+    auto* sched_a653_cmd =
+        app.add_subcommand("sched-arinc653", "Show or set an ARINC 653 pool's schedule");
     sched_a653_cmd->add_option("-p,--cpupool", pool_arg);
-    sched_a653_cmd->add_option("-f,--major-frame", major_frame, "microseconds (default: the windows' sum)");
+    sched_a653_cmd->add_option("-f,--major-frame", major_frame,
+                               "microseconds (default: the windows' sum)");
     sched_a653_cmd->add_option("-w,--window", windows, "DOMAIN:VCPU:RUNTIME_US, in order");
 
     auto* help_cmd = app.add_subcommand("help", "Print this help");
@@ -202,9 +242,14 @@ int main(int argc, char** argv) {
     if (*block_attach_cmd) return block_attach_command(dom, spec);
     if (*block_detach_cmd) return block_detach_command(dom, arg2, force);
     if (*block_list_cmd) return block_list_command(doms);
+    if (*network_attach_cmd) return network_attach_command(dom, spec);
+    if (*network_detach_cmd) return network_detach_command(dom, arg2, force);
+    if (*network_list_cmd) return network_list_command(doms);
     if (*cpupool_create_cmd) {
-        // xl cpupool-create [ConfigFile] [Variable=Value ...]: a first word without '=' is the file.
-        if (!pool_create.overrides.empty() && pool_create.overrides[0].find('=') == std::string::npos) {
+        // xl cpupool-create [ConfigFile] [Variable=Value ...]: a first word without '=' is the
+        // file.
+        if (!pool_create.overrides.empty() &&
+            pool_create.overrides[0].find('=') == std::string::npos) {
             pool_create.config_path = pool_create.overrides[0];
             pool_create.overrides.erase(pool_create.overrides.begin());
         }
@@ -240,7 +285,8 @@ int main(int argc, char** argv) {
     if (*sched_a653_cmd) return sched_arinc653_command(pool_arg, major_frame, windows);
     if (*help_cmd) {
         // app.help() would describe the selected subcommand (help itself): ask the formatter.
-        std::printf("%s", app.get_formatter()->make_help(&app, "xn", CLI::AppFormatMode::Normal).c_str());
+        std::printf("%s",
+                    app.get_formatter()->make_help(&app, "xn", CLI::AppFormatMode::Normal).c_str());
         return 0;
     }
     return 1;
