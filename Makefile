@@ -12,11 +12,11 @@ PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-14-de
 	liblzma-dev zlib1g-dev libzstd-dev libelf-dev libseccomp-dev liburing-dev libslirp-dev e2fsprogs \
 	xenstore-utils binutils \
 	qemu-system-x86 linux-image-amd64 busybox-static cpio gzip \
-	dpkg-dev debian-archive-keyring
+	dpkg-dev debian-archive-keyring curl
 
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build build-asan build-fuzz demo test test-unit test-asan test-integration test-nested fuzz bench bench-nested clean
+.PHONY: all deps build build-asan build-fuzz demo demo-http test test-unit test-asan test-integration test-nested fuzz bench bench-nested clean
 
 all: build
 
@@ -47,6 +47,14 @@ build-fuzz:
 
 demo: deps build
 	$(BUILD)/toolstack/xn run examples/hello.cfg
+
+# The httpd unikernel on user-mode networking: created through xenolithd, fetched with curl
+# through its forwarded port, then destroyed again.
+demo-http: deps build
+	$(BUILD)/toolstack/xn create examples/httpd.cfg
+	@for i in $$(seq 1 100); do curl -sf -m 2 http://127.0.0.1:8080/ >/dev/null && break; sleep 0.1; done
+	curl -s -i http://127.0.0.1:8080/; echo
+	$(BUILD)/toolstack/xn destroy httpd
 
 # tests/run-suites.sh runs every suite and ends with what ran where: tests that need
 # /dev/kvm run here when it is usable, and in the nested AMD-V host in any case.
