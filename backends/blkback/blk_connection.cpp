@@ -1,7 +1,6 @@
 #include "backends/blkback/blk_connection.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <xen/io/protocols.h>
 
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::blkback {
 
@@ -52,8 +52,7 @@ BlkConnection::BlkConnection(std::shared_ptr<hv::Domain> domain, std::shared_ptr
     slots_.resize(ring_size_);
     for (uint32_t i = ring_size_; i-- > 0;) free_slots_.push_back(i);
     queued_ops_.reserve(ring_size_);
-    stop_.reset(
-        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+    stop_ = make_event_fd();
     thread_ = std::thread([this] { run(); });
 }
 
@@ -62,9 +61,7 @@ BlkConnection::~BlkConnection() {
 }
 
 void BlkConnection::stop() {
-    uint64_t one = 1;
-    ssize_t rc = ::write(stop_.get(), &one, sizeof one);
-    (void)rc;
+    signal_event(stop_.get());
     if (thread_.joinable()) thread_.join();
 }
 

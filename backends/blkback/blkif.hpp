@@ -1,17 +1,6 @@
-// The block interface's ABI (Xen's <xen/io/blkif.h> and its <xen/io/ring.h> macros) for the
-// backend. ring.h leaves the memory barriers to its includer; the ring is shared with a
-// guest running on other CPUs, so they are real fences here.
+// The block interface's ABI for the backend: Xen's <xen/io/blkif.h> on its ring macros.
 #pragma once
 
-#include <atomic>
-
-#include "abi/xen.hpp"
-
-#ifndef xen_mb
-#define xen_mb() std::atomic_thread_fence(std::memory_order_seq_cst)
-#define xen_rmb() std::atomic_thread_fence(std::memory_order_acquire)
-#define xen_wmb() std::atomic_thread_fence(std::memory_order_release)
-#endif
+#include "abi/ring.hpp"
 
 #include <xen/io/blkif.h>
-#include <xen/io/ring.h>

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::blkback {
 
@@ -77,9 +78,7 @@ void UringEngine::queue(const IoOp& op) {
 
 void UringEngine::complete_now(uint64_t tag, int64_t result) {
     immediate_.push_back({tag, result});
-    uint64_t one = 1;
-    ssize_t rc = ::write(event_.get(), &one, sizeof one);  // wakes the poller like a CQE
-    (void)rc;
+    signal_event(event_.get());  // wakes the poller like a CQE
 }
 
 void UringEngine::flush_submissions() {

@@ -1,19 +1,18 @@
 #include "backends/blkback/worker_engine.hpp"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::blkback {
 
 WorkerEngine::WorkerEngine(std::shared_ptr<const Image> image, unsigned threads)
     : image_(std::move(image)) {
-    event_.reset(
-        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+    event_ = make_event_fd();
     if (threads == 0) threads = 1;
     for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
@@ -57,9 +56,7 @@ void WorkerEngine::work() {
         IoCompletion done{op.tag, execute(op)};
         lock.lock();
         done_.push_back(done);
-        uint64_t one = 1;
-        ssize_t rc = ::write(event_.get(), &one, sizeof one);
-        (void)rc;
+        signal_event(event_.get());
     }
 }
 

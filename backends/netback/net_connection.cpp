@@ -1,13 +1,13 @@
 #include "backends/netback/net_connection.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "backends/netback/checksum.hpp"
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::netback {
 
@@ -16,23 +16,6 @@ namespace {
 template <typename T>
 T load_acquire(T& v) {
     return std::atomic_ref<T>(v).load(std::memory_order_acquire);
-}
-
-UniqueFd make_eventfd() {
-    return UniqueFd(
-        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
-}
-
-void signal(const UniqueFd& fd) {
-    uint64_t one = 1;
-    ssize_t rc = ::write(fd.get(), &one, sizeof one);
-    (void)rc;  // the counter cannot overflow in practice; a full one is still readable
-}
-
-void drain(const UniqueFd& fd) {
-    uint64_t count;
-    ssize_t rc = ::read(fd.get(), &count, sizeof count);
-    (void)rc;
 }
 
 hv::GrantMapping map_ring(hv::Domain& domain, grant_ref_t ref, const char* which) {
@@ -67,8 +50,8 @@ NetConnection::NetConnection(std::shared_ptr<hv::Domain> domain, const NetFronte
       tx_page_(map_ring(*domain_, frontend.tx_ring_ref, "tx-ring-ref")),
       rx_page_(map_ring(*domain_, frontend.rx_ring_ref, "rx-ring-ref")),
       channel_(domain_, frontend.port),
-      wake_(make_eventfd()),
-      stop_(make_eventfd()) {
+      wake_(make_event_fd()),
+      stop_(make_event_fd()) {
     BACK_RING_INIT(&tx_, reinterpret_cast<netif_tx_sring*>(tx_page_.writable_page().data()),
                    hv::kPageSize);
     BACK_RING_INIT(&rx_, reinterpret_cast<netif_rx_sring*>(rx_page_.writable_page().data()),
@@ -77,7 +60,7 @@ NetConnection::NetConnection(std::shared_ptr<hv::Domain> domain, const NetFronte
 }
 
 NetConnection::~NetConnection() {
-    signal(stop_);
+    signal_event(stop_.get());
     if (thread_.joinable()) thread_.join();
 }
 
@@ -91,7 +74,7 @@ void NetConnection::receive(std::span<const uint8_t> frame) {
         }
         rx_queue_.emplace_back(frame.begin(), frame.end());
     }
-    signal(wake_);
+    signal_event(wake_.get());
 }
 
 NetStats NetConnection::stats() const {
@@ -113,7 +96,7 @@ void NetConnection::run() {
         if (::poll(fds, 3, timeout) < 0) continue;  // EINTR
         if (fds[2].revents) return;
         if (fds[0].revents) channel_.consume();
-        if (fds[1].revents) drain(wake_);
+        if (fds[1].revents) drain_event(wake_.get());
         if (broken_) {
             more = false;
             rx_waiting = false;

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <libslirp.h>
 
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::netback {
 
@@ -30,17 +30,6 @@ int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
-}
-
-UniqueFd make_eventfd() {
-    return UniqueFd(
-        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
-}
-
-void signal(const UniqueFd& fd) {
-    uint64_t one = 1;
-    ssize_t rc = ::write(fd.get(), &one, sizeof one);
-    (void)rc;
 }
 
 short to_poll_events(int slirp_events) {
@@ -111,7 +100,7 @@ struct SlirpLink::Callbacks {
     }
     static void register_poll_fd(int, void*) {}  // every loop asks slirp for its fds anew
     static void unregister_poll_fd(int, void*) {}
-    static void notify(void* opaque) { signal(self(opaque).wake_); }
+    static void notify(void* opaque) { signal_event(self(opaque).wake_.get()); }
     static void init_completed(Slirp*, void*) {}
 
     static int add_poll(int fd, int events, void* opaque) {
@@ -127,7 +116,7 @@ struct SlirpLink::Callbacks {
 };
 
 SlirpLink::SlirpLink(std::vector<PortForward> forwards, Log log)
-    : log_(std::move(log)), wake_(make_eventfd()), stop_(make_eventfd()) {
+    : log_(std::move(log)), wake_(make_event_fd()), stop_(make_event_fd()) {
     static const SlirpCb callbacks = {
         .send_packet = Callbacks::send_packet,
         .guest_error = Callbacks::guest_error,
@@ -165,7 +154,7 @@ SlirpLink::SlirpLink(std::vector<PortForward> forwards, Log log)
 }
 
 SlirpLink::~SlirpLink() {
-    signal(stop_);
+    signal_event(stop_.get());
     thread_.join();
     slirp_cleanup(slirp_);
 }
@@ -176,7 +165,7 @@ bool SlirpLink::send(Frame frame) {
         if (input_.size() >= kInputQueueFrames) return false;
         input_.push_back(std::move(frame));
     }
-    signal(wake_);
+    signal_event(wake_.get());
     return true;
 }
 

@@ -5,7 +5,6 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::netback {
 
@@ -65,15 +65,12 @@ TapLink::TapLink(std::string ifname, std::string bridge)
         if (br.ifr_ifindex == 0 || ::ioctl(sock.get(), SIOCBRADDIF, &br) < 0)
             fail("cannot add it to bridge " + bridge_);
     }
-    stop_.reset(
-        static_cast<int>(check_syscall(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")));
+    stop_ = make_event_fd();
     thread_ = std::thread([this] { run(); });
 }
 
 TapLink::~TapLink() {
-    uint64_t one = 1;
-    ssize_t rc = ::write(stop_.get(), &one, sizeof one);
-    (void)rc;
+    signal_event(stop_.get());
     thread_.join();
     if (!bridge_.empty()) {
         UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));

@@ -1,7 +1,6 @@
 #include "backends/xenstored/watch_client.hpp"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -9,28 +8,13 @@
 #include "backends/xenstored/wire.hpp"
 #include "backends/xenstored/xenstored.hpp"
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::xenstored {
 namespace {
 
 std::string with_nul(std::string_view s) {
     return std::string(s) + '\0';
-}
-
-UniqueFd make_eventfd() {
-    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!fd) throw Error("eventfd: " + std::string(std::strerror(errno)));
-    return fd;
-}
-
-void signal(int fd) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
-}
-
-void drain(int fd) {
-    uint64_t v;
-    [[maybe_unused]] ssize_t n = ::read(fd, &v, sizeof(v));
 }
 
 }  // namespace
@@ -52,13 +36,13 @@ void WatchHandle::reset() {
 }
 
 WatchClient::WatchClient(Xenstored& daemon)
-    : wake_(make_eventfd()),
-      stop_(make_eventfd()),
-      conn_(daemon, 0, true, [fd = wake_.get()] { signal(fd); }),
+    : wake_(make_event_fd()),
+      stop_(make_event_fd()),
+      conn_(daemon, 0, true, [fd = wake_.get()] { signal_event(fd); }),
       thread_([this] { run(); }) {}
 
 WatchClient::~WatchClient() {
-    signal(stop_.get());
+    signal_event(stop_.get());
     thread_.join();
 }
 
@@ -224,7 +208,7 @@ void WatchClient::run() {
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
         if (fds[1].revents) return;
         if (fds[0].revents) {
-            drain(wake_.get());
+            drain_event(wake_.get());
             uint32_t type = 0;
             {
                 std::lock_guard lock(conn_mutex_);
