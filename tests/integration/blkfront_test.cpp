@@ -4,7 +4,6 @@
 // serves requests from a vector, so the frontend's ring, grant, indirect and persistent
 // logic is checked on its own, including against a backend that answers wrongly.
 #include <gtest/gtest.h>
-#include <poll.h>
 
 #include <atomic>
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "hv/grant_table.hpp"
 #include "hv/host_channel.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/scripted_backend.hpp"
 #include "toolstack/launch/store_service.hpp"
 
 #include <xen/io/blkif.h>
@@ -42,89 +42,61 @@ class ScriptedBlkBackend {
   public:
     ScriptedBlkBackend(launch::StoreService& store, std::shared_ptr<hv::Domain> dom,
                        BackendOptions o)
-        : store_(store),
-          client_(store.daemon()),
-          dom_(std::move(dom)),
+        : xb_(store, std::move(dom), "vbd", kXvda),
+          dom_(&xb_.dom()),
           o_(o),
-          disk_(o.sectors * 512, 0) {
-        const std::string id = std::to_string(dom_->id());
-        fe_ = "/local/domain/" + id + "/device/vbd/" + std::to_string(kXvda);
-        be_ = "/local/domain/0/backend/vbd/" + id + "/" + std::to_string(kXvda);
-    }
-    ~ScriptedBlkBackend() {
-        stop_ = true;
-        if (thread_.joinable()) thread_.join();
-    }
+          disk_(o.sectors * 512, 0),
+          fe_(xb_.fe()),
+          be_(xb_.be()) {}
+    ~ScriptedBlkBackend() { xb_.stop(); }
 
     // Writes both directories as libxl does and starts serving (backend state InitWait).
     void plug() {
-        // Permissions first: nodes written below inherit them (as libxl creates the dirs).
-        client_.mkdir(be_);
-        client_.set_perms(be_, {"n0", "r" + std::to_string(dom_->id())});
-        client_.mkdir(fe_);
-        client_.set_perms(fe_, {"n" + std::to_string(dom_->id()), "r0"});
-        client_.write(be_ + "/frontend", fe_);
-        client_.write(be_ + "/frontend-id", std::to_string(dom_->id()));
-        client_.write(be_ + "/online", "1");
-        client_.write(be_ + "/state", "1");
-        client_.write(be_ + "/mode", o_.readonly ? "r" : "w");
-        client_.write(be_ + "/sectors", std::to_string(o_.sectors));
-        client_.write(be_ + "/sector-size", "512");
-        client_.write(be_ + "/info", o_.readonly ? std::to_string(VDISK_READONLY) : "0");
-        client_.write(be_ + "/feature-flush-cache", "1");
-        client_.write(be_ + "/feature-persistent", o_.persistent ? "1" : "0");
-        client_.write(be_ + "/feature-discard", o_.discard ? "1" : "0");
-        client_.write(be_ + "/max-ring-page-order", std::to_string(o_.max_ring_order));
+        xb_.create_dirs();
+        xb_.write(be_ + "/frontend", fe_);
+        xb_.write(be_ + "/frontend-id", std::to_string(dom_->id()));
+        xb_.write(be_ + "/online", "1");
+        xb_.write(be_ + "/state", "1");
+        xb_.write(be_ + "/mode", o_.readonly ? "r" : "w");
+        xb_.write(be_ + "/sectors", std::to_string(o_.sectors));
+        xb_.write(be_ + "/sector-size", "512");
+        xb_.write(be_ + "/info", o_.readonly ? std::to_string(VDISK_READONLY) : "0");
+        xb_.write(be_ + "/feature-flush-cache", "1");
+        xb_.write(be_ + "/feature-persistent", o_.persistent ? "1" : "0");
+        xb_.write(be_ + "/feature-discard", o_.discard ? "1" : "0");
+        xb_.write(be_ + "/max-ring-page-order", std::to_string(o_.max_ring_order));
         if (o_.indirect)
-            client_.write(be_ + "/feature-max-indirect-segments", std::to_string(o_.indirect));
-        client_.write(fe_ + "/backend", be_);
-        client_.write(fe_ + "/backend-id", "0");
-        client_.write(fe_ + "/virtual-device", std::to_string(kXvda));
-        client_.write(fe_ + "/device-type", "disk");
-        client_.write(fe_ + "/state", "1");
-        client_.write(be_ + "/state", "2");
-        thread_ = std::thread([this] { run(); });
+            xb_.write(be_ + "/feature-max-indirect-segments", std::to_string(o_.indirect));
+        xb_.write(fe_ + "/backend", be_);
+        xb_.write(fe_ + "/backend-id", "0");
+        xb_.write(fe_ + "/virtual-device", std::to_string(kXvda));
+        xb_.write(fe_ + "/device-type", "disk");
+        xb_.write(fe_ + "/state", "1");
+        xb_.set_state(XenbusStateInitWait);
+        xb_.start([this] { run(); });
     }
     // Hot-unplug: the backend goes Closing; the thread finishes the detach.
-    void unplug() { unplug_ = true; }
+    void unplug() { xb_.unplug(); }
 
     const std::vector<uint8_t>& disk() const { return disk_; }
     uint64_t requests() const { return requests_; }
     uint64_t indirect_requests() const { return indirect_; }
-    std::string fe_state() { return read(fe_ + "/state"); }
-    std::string be_state() { return read(be_ + "/state"); }
+    std::string fe_state() { return xb_.fe_state(); }
+    std::string be_state() { return xb_.be_state(); }
 
   private:
-    std::string read(const std::string& path) {
-        try {
-            return client_.read(path);
-        } catch (const std::exception&) {
-            return "";
-        }
-    }
+    std::string read(const std::string& path) { return xb_.read(path); }
 
     void run() {
-        bool connected = false, closing = false;
-        while (!stop_) {
-            std::string fe = read(fe_ + "/state");
-            if (!connected && fe == "3") connected = connect();
-            if (unplug_ && !closing) {
-                closing = true;
-                client_.write(be_ + "/state", "5");
-            }
-            if (fe == "5" && !closing) {
-                closing = true;
-                client_.write(be_ + "/state", "5");
-            }
-            if (fe == "6" || (fe.empty() && closing)) {
+        while (xb_.running()) {
+            auto step = xb_.step([this] { return connect(); });
+            if (step == ScriptedXenbus::Step::finish) {
                 disconnect();
-                client_.write(be_ + "/state", "6");
+                xb_.closed();
                 return;
             }
-            if (connected) {
-                pollfd p{channel_->fd(), POLLIN, 0};
-                poll(&p, 1, 1);
-                channel_->consume();
+            if (step == ScriptedXenbus::Step::serve) {
+                xb_.wait_event();
                 serve();
             } else {
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -144,16 +116,14 @@ class ScriptedBlkBackend {
         protocol_ = read(fe_ + "/protocol");
         fe_persistent_ = read(fe_ + "/feature-persistent") == "1";
         nr_ents_ = __CONST_RING_SIZE(blkif, (1u << order) * 4096);
-        channel_ =
-            std::make_unique<hv::HostChannel>(dom_, std::stoul(read(fe_ + "/event-channel")));
-        client_.write(be_ + "/state", "4");
+        xb_.bind_channel();
         return true;
     }
 
     void disconnect() {
         persistent_.clear();
         ring_.clear();
-        channel_.reset();
+        xb_.close_channel();
     }
 
     // The ring is 1..4 separate mappings: copy across page boundaries.
@@ -201,7 +171,7 @@ class ScriptedBlkBackend {
                 req_cons_)
                 break;
         }
-        if (any) channel_->notify();
+        if (any) xb_.channel().notify();
     }
 
     hv::GrantMapping* data_page(grant_ref_t ref, bool write_to_page, hv::GrantMapping& temp) {
@@ -268,20 +238,17 @@ class ScriptedBlkBackend {
         return BLKIF_RSP_OKAY;
     }
 
-    launch::StoreService& store_;
-    xenstored::LocalClient client_;
-    std::shared_ptr<hv::Domain> dom_;
+    ScriptedXenbus xb_;  // first: destroyed last, after its thread stopped
+    hv::Domain* dom_;
     BackendOptions o_;
     std::vector<uint8_t> disk_;
-    std::string fe_, be_, protocol_;
+    const std::string fe_, be_;
+    std::string protocol_;
     bool fe_persistent_ = false;
     std::vector<hv::GrantMapping> ring_;
     std::map<grant_ref_t, hv::GrantMapping> persistent_;
-    std::unique_ptr<hv::HostChannel> channel_;
     uint32_t nr_ents_ = 0, req_cons_ = 0, rsp_prod_ = 0;
     std::atomic<uint64_t> requests_{0}, indirect_{0};
-    std::atomic<bool> stop_{false}, unplug_{false};
-    std::thread thread_;
 };
 
 class Blkfront : public IntegrationTest {

@@ -5,7 +5,6 @@
 // buffers the guest posts. The test speaks raw Ethernet through it: ARP and ICMP echo
 // (answered by lwIP), then a whole HTTP exchange over a TCP connection played by hand.
 #include <gtest/gtest.h>
-#include <poll.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -19,6 +18,7 @@
 #include "hv/grant_table.hpp"
 #include "hv/host_channel.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/scripted_backend.hpp"
 #include "toolstack/launch/store_service.hpp"
 
 #include <xen/io/netif.h>
@@ -85,23 +85,13 @@ class ScriptedNetBackend {
   public:
     ScriptedNetBackend(launch::StoreService& store, std::shared_ptr<hv::Domain> dom,
                        BackendOptions o = {})
-        : client_(store.daemon()), dom_(std::move(dom)), o_(o) {
-        const std::string id = std::to_string(dom_->id());
-        fe_ = "/local/domain/" + id + "/device/vif/0";
-        be_ = "/local/domain/0/backend/vif/" + id + "/0";
-    }
-    ~ScriptedNetBackend() {
-        stop_ = true;
-        if (thread_.joinable()) thread_.join();
-    }
+        : xb_(store, std::move(dom), "vif", 0), o_(o), fe_(xb_.fe()), be_(xb_.be()) {}
+    ~ScriptedNetBackend() { xb_.stop(); }
 
     // Writes both directories as libxl does and starts serving (backend state InitWait).
     void plug() {
-        const std::string id = std::to_string(dom_->id());
-        client_.mkdir(be_);
-        client_.set_perms(be_, {"n0", "r" + id});
-        client_.mkdir(fe_);
-        client_.set_perms(fe_, {"n" + id, "r0"});
+        const std::string id = std::to_string(xb_.dom().id());
+        xb_.create_dirs();
         const std::string mac = "00:16:3e:12:34:56";
         for (auto [node, value] :
              std::initializer_list<std::pair<const char*, std::string>>{{"frontend", fe_},
@@ -114,18 +104,18 @@ class ScriptedNetBackend {
                                                                         {"feature-sg", "1"},
                                                                         {"feature-rx-copy", "1"},
                                                                         {"feature-rx-flip", "0"}})
-            client_.write(be_ + "/" + node, value);
+            xb_.write(be_ + "/" + node, value);
         for (auto [node, value] :
              std::initializer_list<std::pair<const char*, std::string>>{{"backend", be_},
                                                                         {"backend-id", "0"},
                                                                         {"state", "1"},
                                                                         {"handle", "0"},
                                                                         {"mac", mac}})
-            client_.write(fe_ + "/" + node, value);
-        client_.write(be_ + "/state", "2");
-        thread_ = std::thread([this] { run(); });
+            xb_.write(fe_ + "/" + node, value);
+        xb_.set_state(XenbusStateInitWait);
+        xb_.start([this] { run(); });
     }
-    void unplug() { unplug_ = true; }
+    void unplug() { xb_.unplug(); }
 
     // A frame for the guest (delivered when it has a receive buffer posted).
     void send(Frame f) {
@@ -147,40 +137,26 @@ class ScriptedNetBackend {
                 return std::nullopt;
         }
     }
-    std::string fe_node(const std::string& node) { return read(fe_ + "/" + node); }
-    std::string be_state() { return read(be_ + "/state"); }
+    std::string fe_node(const std::string& node) { return xb_.fe_node(node); }
+    std::string be_state() { return xb_.be_state(); }
 
   private:
-    std::string read(const std::string& path) {
-        try {
-            return client_.read(path);
-        } catch (const std::exception&) {
-            return "";
-        }
-    }
-
     void run() {
-        bool connected = false, closing = false;
-        while (!stop_) {
-            std::string fe = read(fe_ + "/state");
-            if (!connected && fe == "3") connected = connect();
-            if ((unplug_ || fe == "5") && !closing) {
-                closing = true;
-                client_.write(be_ + "/state", "5");
-            }
-            if (fe == "6" || (fe.empty() && closing)) {
-                tx_.reset(), rx_.reset(), channel_.reset();
-                client_.write(be_ + "/state", "6");
+        while (xb_.running()) {
+            auto step = xb_.step([this] { return connect(); });
+            if (step == ScriptedXenbus::Step::finish) {
+                tx_.reset(), rx_.reset();
+                xb_.close_channel();
+                xb_.closed();
                 return;
             }
-            if (connected && !closing && (!tx_->valid() || !rx_->valid())) return;  // guest gone
-            if (connected && !closing) {
-                pollfd p{channel_->fd(), POLLIN, 0};
-                poll(&p, 1, 1);
-                channel_->consume();
+            bool serving = step == ScriptedXenbus::Step::serve && !xb_.closing();
+            if (serving && (!tx_->valid() || !rx_->valid())) return;  // guest gone
+            if (serving) {
+                xb_.wait_event();
                 bool notify = serve_tx();
                 notify |= serve_rx();
-                if (notify) channel_->notify();
+                if (notify) xb_.channel().notify();
             } else {
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
             }
@@ -188,15 +164,10 @@ class ScriptedNetBackend {
     }
 
     bool connect() {
-        auto map = [&](const char* node) {
-            return dom_->grant_table().map(std::stoul(read(fe_ + "/" + node)), 0, false);
-        };
-        tx_ = std::make_unique<TxRing>(map("tx-ring-ref"));
-        rx_ = std::make_unique<RxRing>(map("rx-ring-ref"));
+        tx_ = std::make_unique<TxRing>(xb_.map_fe_grant("tx-ring-ref"));
+        rx_ = std::make_unique<RxRing>(xb_.map_fe_grant("rx-ring-ref"));
         if (!*tx_ || !*rx_) throw std::runtime_error("a ring grant does not map");
-        channel_ =
-            std::make_unique<hv::HostChannel>(dom_, std::stoul(read(fe_ + "/event-channel")));
-        client_.write(be_ + "/state", "4");
+        xb_.bind_channel();
         return true;
     }
 
@@ -219,7 +190,7 @@ class ScriptedNetBackend {
 
     bool collect(const netif_tx_request_t& req) {
         if (pending_.empty()) first_size_ = req.size;
-        hv::GrantMapping m = dom_->grant_table().map(req.gref, 0, true);
+        hv::GrantMapping m = xb_.dom().grant_table().map(req.gref, 0, true);
         if (!m || req.offset > 4096 || req.size > 4096 - req.offset) return false;
         // The first slot's size is the frame's; its own bytes are what the others leave.
         size_t n = std::min<size_t>(req.size, 4096 - req.offset);
@@ -245,7 +216,7 @@ class ScriptedNetBackend {
             Frame& f = to_guest_.front();
             netif_rx_response_t rsp{};
             rsp.id = req.id;
-            hv::GrantMapping m = dom_->grant_table().map(req.gref, 0, false);
+            hv::GrantMapping m = xb_.dom().grant_table().map(req.gref, 0, false);
             if (m && f.size() <= 4096) {
                 std::memcpy(m.writable_page().data(), f.data(), f.size());
                 rsp.status = static_cast<int16_t>(f.size());
@@ -260,21 +231,17 @@ class ScriptedNetBackend {
         return any;
     }
 
-    xenstored::LocalClient client_;
-    std::shared_ptr<hv::Domain> dom_;
+    ScriptedXenbus xb_;  // first: destroyed last, after its thread stopped
     BackendOptions o_;
-    std::string fe_, be_;
+    const std::string fe_, be_;
     std::unique_ptr<TxRing> tx_;
     std::unique_ptr<RxRing> rx_;
-    std::unique_ptr<hv::HostChannel> channel_;
     Frame pending_;
     size_t first_size_ = 0;
     bool bad_sent_ = false;
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Frame> to_guest_, from_guest_;
-    std::atomic<bool> stop_{false}, unplug_{false};
-    std::thread thread_;
 };
 
 // ---- raw frames ------------------------------------------------------------------------

@@ -374,7 +374,7 @@ long Device::take_pool(Request& r) {
 Device::PoolPage* Device::new_pool_page() {
     auto* va = static_cast<uint8_t*>(mem::alloc_pages(1));
     auto* pp = static_cast<PoolPage*>(malloc(sizeof(PoolPage)));
-    long ref = va && pp ? grant::grant_access(be_id_, pfn_of(va), false) : -XEN_ENOMEM;
+    long ref = va && pp ? grant::grant_access(xb_.backend_id(), pfn_of(va), false) : -XEN_ENOMEM;
     if (ref < 0) {
         if (va) mem::free_pages(va, 1);
         free(pp);
@@ -398,7 +398,8 @@ long Device::grant_pages(Request& r) {
         bool own = i >= r.nseg || r.copy;
         p.va = own ? static_cast<uint8_t*>(mem::alloc_pages(1)) : user_page + i * kPage;
         long ref =
-            p.va ? grant::grant_access(be_id_, pfn_of(p.va), i >= r.nseg || readonly) : -XEN_ENOMEM;
+            p.va ? grant::grant_access(xb_.backend_id(), pfn_of(p.va), i >= r.nseg || readonly)
+                 : -XEN_ENOMEM;
         if (ref < 0) {
             if (own && p.va) mem::free_pages(p.va, 1);
             p = Page{};
@@ -460,7 +461,7 @@ long Device::push(Request& r) {
         }
         wait_for_space(seen);
     }
-    if (notify) events::notify(port_);
+    if (notify) events::notify(xb_.port());
     return 0;
 }
 

@@ -131,7 +131,7 @@ void Device::on_event(evtchn_port_t, void* arg) {
         if (dev->state() == State::connected) dev->handle_rx_locked(notify);
         if (notify) __atomic_add_fetch(&dev->stats_.notifies, 1, __ATOMIC_RELAXED);
     }
-    if (notify) events::notify(dev->port_);
+    if (notify) events::notify(dev->xb_.port());
 }
 
 void Device::break_device(const char* why, uint32_t id, int32_t status) {
@@ -151,7 +151,7 @@ bool Device::post_rx_locked(RING_IDX index) {
         b.page = static_cast<uint8_t*>(mem::alloc_pages(1));
         if (!b.page) return false;
     }
-    long ref = grant::grant_access(be_id_, pfn_of(b.page), false);
+    long ref = grant::grant_access(xb_.backend_id(), pfn_of(b.page), false);
     if (ref < 0) return false;
     b.ref = static_cast<grant_ref_t>(ref);
     b.granted = true;
@@ -277,7 +277,7 @@ bool Device::transmit(const net::Frame& frame) {
         if (rc < 0) ++stats_.tx_dropped;
         if (notify) __atomic_add_fetch(&stats_.notifies, 1, __ATOMIC_RELAXED);
     }
-    if (notify) events::notify(port_);
+    if (notify) events::notify(xb_.port());
     return rc == 0;
 }
 
@@ -297,7 +297,8 @@ long Device::push_tx_locked(const net::Frame& frame, size_t size, bool& notify) 
     for (uint32_t i = 0; i < slots; ++i) {
         uint16_t id = tx_free_[tx_nfree_ - 1 - i];
         TxSlot& t = tx_slots_[id];
-        long ref = t.page ? grant::grant_access(be_id_, pfn_of(t.page), true) : -XEN_ENOMEM;
+        long ref =
+            t.page ? grant::grant_access(xb_.backend_id(), pfn_of(t.page), true) : -XEN_ENOMEM;
         if (ref < 0) {
             for (uint32_t j = 0; j < i; ++j) end_tx_grant(tx_slots_[ids[j]]);
             return ref;

@@ -20,7 +20,7 @@
 #include <pumice/io_ring.hpp>
 #include <pumice/spinlock.hpp>
 #include <pumice/waitqueue.hpp>
-#include <pumice/xenbus.hpp>
+#include <pumice/xenbus_frontend.hpp>
 
 #include <xen/io/blkif.h>
 
@@ -169,9 +169,7 @@ class Device {
     long setup_ring();
     long publish_ring();
     void free_ring();
-    long wait_backend_at_least(long state, uint64_t deadline);
-    static void on_backend_state(const char* path, void* arg);
-    void backend_state_changed();
+    static bool on_backend_gone(void* arg, long backend_state);
     void release_connection();
 
     // Requests (blkfront_ring.cpp).
@@ -202,16 +200,14 @@ class Device {
     void wait_for_space(uint64_t seen);
     void free_pool();
 
-    char dir_[48] = {};
-    char be_dir_[160] = {};
+    xenbus::Frontend xb_{on_backend_gone, this};  // directories, event channel, handshake
     char name_[16] = {};
     uint32_t devid_ = 0;
-    domid_t be_id_ = 0;
     Info info_;
     bool check_readonly_ = true;
     bool frontend_persistent_ = true;
 
-    // The ring: pages (contiguous), their grants, the event channel. lock_ guards the
+    // The ring: pages (contiguous), their grants (the event channel is xb_'s). lock_ guards the
     // ring indices, the requests in flight, the pool and state_; the event handler takes
     // it too (with events masked), so threads hold it through IrqSpinGuard.
     mutable SpinLock lock_;
@@ -221,8 +217,6 @@ class Device {
     unsigned ring_order_ = 0;
     grant_ref_t ring_refs_[1u << kMaxRingPageOrder] = {};
     unsigned ring_granted_ = 0;
-    evtchn_port_t port_ = 0;
-    bool port_bound_ = false;
     Request** inflight_ = nullptr;  // by request id (the ring slot count of them)
     uint32_t* free_ids_ = nullptr;  // a stack of unused ids
     uint32_t nfree_ids_ = 0;
@@ -236,8 +230,6 @@ class Device {
     uint64_t space_epoch_ = 0;  // bumped whenever slots, grants or pool pages come free
     WaitQueue space_wq_;        // submitters waiting for space_epoch_ to move
     WaitQueue done_wq_;         // wait() callers
-    long watch_id_ = 0;
-    uint32_t watch_busy_ = 0;  // on_backend_state running
 };
 
 }  // namespace pumice::blkfront

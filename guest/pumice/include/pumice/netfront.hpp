@@ -25,7 +25,7 @@
 #include <pumice/io_ring.hpp>
 #include <pumice/net.hpp>
 #include <pumice/spinlock.hpp>
-#include <pumice/xenbus.hpp>
+#include <pumice/xenbus_frontend.hpp>
 
 #include <xen/io/netif.h>
 
@@ -99,9 +99,7 @@ class Device final : public net::Driver {
     long connect(uint64_t deadline);
     long setup_rings();
     long publish();
-    long wait_backend_at_least(long state, uint64_t deadline);
-    static void on_backend_state(const char* path, void* arg);
-    void backend_state_changed();
+    static bool on_backend_gone(void* arg, long backend_state);
     void release_connection();
     void free_rings();
 
@@ -123,11 +121,9 @@ class Device final : public net::Driver {
     void break_device(const char* why, uint32_t id, int32_t status);
     void end_all_grants();
 
-    char dir_[48] = {};
-    char be_dir_[160] = {};
+    xenbus::Frontend xb_{on_backend_gone, this};  // directories, event channel, handshake
     char name_[16] = {};
     uint32_t devid_ = 0;
-    domid_t be_id_ = 0;
     net::MacAddress mac_;
     bool backend_sg_ = false;
     net::Interface* interface_ = nullptr;
@@ -142,8 +138,6 @@ class Device final : public net::Driver {
     mutable SpinLock rx_lock_;
     mutable SpinLock tx_lock_;
     State state_ = State::closed;
-    evtchn_port_t port_ = 0;
-    bool port_bound_ = false;
 
     netif_rx_front_ring_t rx_ = {};
     void* rx_ring_page_ = nullptr;
@@ -165,8 +159,6 @@ class Device final : public net::Driver {
     uint32_t tx_nfree_ = 0;
 
     Stats stats_;  // rx_* under rx_lock_, tx_* under tx_lock_, the other two atomic
-    long watch_id_ = 0;
-    uint32_t watch_busy_ = 0;
 };
 
 }  // namespace pumice::netfront
