@@ -10,7 +10,7 @@ PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-14-de
 	libxen-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
 	liblzma-dev zlib1g-dev libzstd-dev libelf-dev libseccomp-dev liburing-dev libslirp-dev e2fsprogs \
-	xenstore-utils binutils \
+	xenstore-utils binutils wrk nginx-light \
 	qemu-system-x86 linux-image-amd64 busybox-static cpio gzip \
 	dpkg-dev debian-archive-keyring curl
 

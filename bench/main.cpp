@@ -37,6 +37,7 @@
 #include "base/error.hpp"
 #include "bench/bare_vm.hpp"
 #include "bench/guests.hpp"
+#include "bench/io_bench.hpp"
 #include "bench/process_bench.hpp"
 #include "bench/report.hpp"
 #include "bench/sched_bench.hpp"
@@ -87,6 +88,8 @@ struct Options {
     unsigned density = 1000;
     unsigned xn_run_reps = 21;
     SchedBenchOptions sched;  // sched_decision_cost, wake_latency
+    IoBenchOptions io;        // the "io" section (bench/io_bench.hpp)
+    std::string only;         // "io": that section alone
 };
 
 // ---- 1. create to first hypercall --------------------------------------------------------
@@ -823,6 +826,7 @@ int run(const Options& o) {
     json errors = json::array();
     json benches = json::object();
     json process = json::object();
+    json io = json::object();
 
     std::string guest_dir = o.guest_dir.empty() ? default_guest_dir() : o.guest_dir;
     doc["config"] = {
@@ -854,16 +858,19 @@ int run(const Options& o) {
         {"wake_reps", o.sched.wake_reps},
         {"order", "floor and ours alternate, the first of each pair alternating (ABBA...)"},
     };
+    doc["config"]["io"] = io_config(o.io);
 
     auto finish = [&] {
         // One line per benchmark first, the details after.
         doc["summary"] = brief(benches);
         doc["summary"]["process"] = brief(process);
+        doc["summary"]["io"] = brief(io);
         double load[3] = {};
         if (::getloadavg(load, 3) == 3)
             doc["machine"]["loadavg_end"] = {round3(load[0]), round3(load[1]), round3(load[2])};
         doc["benchmarks"] = benches;
         doc["process"] = process;
+        doc["io"] = io;
         doc["errors"] = errors;
         doc["ok"] = errors.empty();
         std::printf("%s\n", doc.dump(2).c_str());
@@ -895,6 +902,20 @@ int run(const Options& o) {
         return finish();
     }
     hv::Hypervisor& hv = *hv_storage;
+    // Block and network through `xn run` on the process platform (bench/io_bench.hpp).
+    auto io_section = [&] {
+        IoBenchOptions io_options = o.io;
+        io_options.guest_dir = guest_dir;
+        io_options.xn_path = XN_PATH;
+        if (!here.process_reason.empty())
+            io["all"] = not_measured(here.process_reason);
+        else
+            io_benchmarks(io_options, io, errors);
+    };
+    if (o.only == "io") {
+        io_section();
+        return finish();
+    }
     Ctx c{o, hv, guest_dir, *first, *bench, benches, errors};
 
     // 1-4 need KVM (their floors are bare KVM VMs); elsewhere they say why they are absent.
@@ -951,6 +972,7 @@ int run(const Options& o) {
     ts.process_reason = here.process_reason;
     toolstack_benchmarks(ts, benches, process, errors);
 
+    io_section();
     return finish();
 }
 
@@ -1023,6 +1045,27 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(100, 1000000));
     app.add_option("--wake-reps", o.sched.wake_reps, "wake_latency runs per scheduler, each side")
         ->check(CLI::PositiveNumber);
+    app.add_option("--io-disk-mib", o.io.disk_mib, "io: the disk image's size")
+        ->check(CLI::Range(16, 16384));
+    app.add_option("--io-seq-qd", o.io.seq_qd, "io: 1 MiB requests in flight")
+        ->check(CLI::Range(1, 32));
+    app.add_option("--io-rand-qd", o.io.rand_qd, "io: 4 KiB random reads in flight")
+        ->check(CLI::Range(1, 128));
+    app.add_option("--io-blk-seconds", o.io.blk_seconds, "io: each block run, each side")
+        ->check(CLI::Range(1, 60));
+    app.add_option("--io-blk-reps", o.io.blk_reps, "io: block repetitions")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--io-http-seconds", o.io.http_seconds, "io: each wrk run (-d)")
+        ->check(CLI::Range(1, 60));
+    app.add_option("--io-http-connections", o.io.http_connections, "io: wrk -c")
+        ->check(CLI::Range(1, 256));
+    app.add_option("--io-http-reps", o.io.http_reps, "io: wrk runs, each side")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--io-stream-mib", o.io.stream_mib, "io: bytes per TCP stream")
+        ->check(CLI::Range(1, 4096));
+    app.add_option("--io-stream-reps", o.io.stream_reps, "io: TCP streams, each side")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--only", o.only, "run one section alone")->check(CLI::IsMember({"io"}));
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }

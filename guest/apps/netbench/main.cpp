@@ -150,7 +150,11 @@ int main() {
            static_cast<unsigned long long>(s.bytes), static_cast<unsigned long long>(ns),
            static_cast<unsigned long long>(ns ? s.bytes * 8 * 1000 / ns : 0));
     if (s.pcb) {
+        // No callback may see the cleared arg: the host's FIN can still arrive (lwIP's
+        // default receive handler then finishes the close).
         tcp_arg(s.pcb, nullptr);
+        tcp_recv(s.pcb, nullptr);
+        tcp_sent(s.pcb, nullptr);
         tcp_err(s.pcb, nullptr);
         if (tcp_close(s.pcb) != ERR_OK) tcp_abort(s.pcb);
     }
