@@ -18,6 +18,8 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm /tmp /run /var/log /root
 mount -t devpts devpts /dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /dev/shm 2>/dev/null
+# Loopback, as any host has it: user-mode networking's forwards listen on 127.0.0.1.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 
 . /etc/nested.conf    # KVER, MODULES, DOMU_MARKER, PVH_MARKER_TIMEOUT, ... (written by run.sh)
 
