@@ -52,6 +52,7 @@ class WatchClient {
     using Callback = std::function<void(std::string_view path)>;
 
     explicit WatchClient(Xenstored& daemon);
+    // Every WatchHandle of this client must be gone first (they point back at it).
     ~WatchClient();
     WatchClient(const WatchClient&) = delete;
     WatchClient& operator=(const WatchClient&) = delete;
