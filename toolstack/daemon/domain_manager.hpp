@@ -50,8 +50,8 @@ struct CreateResult {
 
 // How a wait for a domain ended (xl shutdown -w, xl destroy of a dying domain).
 struct Ending {
-    bool destroyed = false;            // gone from the host
-    std::optional<uint32_t> reason;    // shut down (SHUTDOWN_*), possibly still listed
+    bool destroyed = false;          // gone from the host
+    std::optional<uint32_t> reason;  // shut down (SHUTDOWN_*), possibly still listed
     bool timed_out = false;
 };
 
@@ -63,7 +63,7 @@ struct ConsoleEndpoint {
 };
 
 class DomainManager {
-public:
+  public:
     DomainManager(hv::Hypervisor& hv, launch::StoreService& store, EventLog& log);
     ~DomainManager();  // destroys every domain
     DomainManager(const DomainManager&) = delete;
@@ -85,8 +85,8 @@ public:
     void rename(uint32_t domid, const std::string& name);
     void vcpu_set(uint32_t domid, uint32_t online);
     // `vcpu` nullopt: all. `hard`/`soft` nullopt: leave as is (xl's "-"); CPU list syntax.
-    void vcpu_pin(uint32_t domid, std::optional<uint32_t> vcpu, const std::optional<std::string>& hard,
-                  const std::optional<std::string>& soft);
+    void vcpu_pin(uint32_t domid, std::optional<uint32_t> vcpu,
+                  const std::optional<std::string>& hard, const std::optional<std::string>& soft);
     void mem_set(uint32_t domid, uint64_t target_kib);
     void mem_max(uint32_t domid, uint64_t max_kib);
     ConsoleEndpoint console(uint32_t domid);
@@ -98,7 +98,8 @@ public:
     std::vector<format::DiskInfo> block_list(uint32_t domid) const;
     // xl network-attach/-detach/-list: `spec` is an xl vif spec; `device` a devid or MAC.
     void network_attach(uint32_t domid, const std::string& spec);
-    void network_detach(uint32_t domid, const std::string& device, std::chrono::milliseconds timeout);
+    void network_detach(uint32_t domid, const std::string& device,
+                        std::chrono::milliseconds timeout);
     std::vector<format::NicInfo> network_list(uint32_t domid) const;
 
     // Snapshots: Domain-0 first, then guests by domid.
@@ -112,12 +113,13 @@ public:
     // when it has, or when `timeout` runs out. Returns how many had to be destroyed.
     size_t shutdown_all(std::chrono::milliseconds timeout);
 
-private:
+  private:
     std::shared_ptr<ManagedDomain> find(uint32_t domid) const;
     // Creates, builds, registers and starts md's domain from md->cfg; on failure nothing
     // of it remains. Throws Error or ApiError.
     void build(const std::shared_ptr<ManagedDomain>& md, bool paused);
-    static void write_core(const ManagedDomain& md, const std::string& dir, const std::string& path);
+    static void write_core(const ManagedDomain& md, const std::string& dir,
+                           const std::string& path);
     void teardown(ManagedDomain& md);
     void apply_sched_config(ManagedDomain& md);
     // The config's disk= and vif= devices, at create (and restart) time.
@@ -128,7 +130,8 @@ private:
     void on_stopped(const std::weak_ptr<ManagedDomain>& md);
     void lifecycle_loop();
     void handle_stop(const std::shared_ptr<ManagedDomain>& md);
-    api::DomainInfo snapshot(const ManagedDomain& md, const std::map<sched::PoolId, std::string>& pools) const;
+    api::DomainInfo snapshot(const ManagedDomain& md,
+                             const std::map<sched::PoolId, std::string>& pools) const;
     std::map<sched::PoolId, std::string> pool_names() const;
     api::DomainInfo domain0() const;
 
@@ -141,8 +144,8 @@ private:
     std::condition_variable changed_;  // a domain stopped, went or was renamed
     std::map<uint32_t, std::shared_ptr<ManagedDomain>> domains_;
     std::deque<std::weak_ptr<ManagedDomain>> stopped_;  // for the lifecycle thread
-    bool stopping_ = false;     // the daemon is stopping: no restarts
-    bool quit_ = false;         // the lifecycle thread ends
+    bool stopping_ = false;                             // the daemon is stopping: no restarts
+    bool quit_ = false;                                 // the lifecycle thread ends
     std::thread lifecycle_;
 };
 

@@ -16,11 +16,11 @@
 namespace xenolith::daemon {
 
 struct ManagedDomain {
-    xlcfg::DomainConfig cfg;      // name and uuid follow renames and restarts
-    std::string config_name;      // where it came from, for messages
-    std::string kernel_path;      // resolved against the creator's directory
-    std::string ramdisk_path;     // likewise; empty without one (PVH only)
-    std::string cwd;              // the creator's directory: relative disk targets start there
+    xlcfg::DomainConfig cfg;   // name and uuid follow renames and restarts
+    std::string config_name;   // where it came from, for messages
+    std::string kernel_path;   // resolved against the creator's directory
+    std::string ramdisk_path;  // likewise; empty without one (PVH only)
+    std::string cwd;           // the creator's directory: relative disk targets start there
     std::shared_ptr<hv::Domain> domain;
     std::shared_ptr<ConsoleHub> hub;
     launch::PvGuest guest;
@@ -28,10 +28,10 @@ struct ManagedDomain {
 
     // Serializes control operations on this domain (pause against destroy, two pins).
     std::mutex op_mutex;
-    uint64_t target_kib = 0;   // mem-set
-    uint64_t max_kib = 0;      // mem-max
-    uint32_t online_vcpus = 0; // vcpu-set
-    bool torn_down = false;    // resources released; only the record remains
+    uint64_t target_kib = 0;    // mem-set
+    uint64_t max_kib = 0;       // mem-max
+    uint32_t online_vcpus = 0;  // vcpu-set
+    bool torn_down = false;     // resources released; only the record remains
 
     uint32_t domid() const { return domain->id(); }
 };

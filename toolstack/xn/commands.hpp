@@ -38,9 +38,9 @@ int dmesg_command(bool clear);
 int vcpu_list_command(const std::vector<std::string>& domains);
 
 struct TopOptions {
-    double delay_s = 3;  // -d, xentop's default
-    bool batch = false;  // -b
-    int iterations = 0;  // -i, 0 = until interrupted
+    double delay_s = 3;       // -d, xentop's default
+    bool batch = false;       // -b
+    int iterations = 0;       // -i, 0 = until interrupted
     bool full_names = false;  // -f
 };
 int top_command(const TopOptions& o);
@@ -57,6 +57,8 @@ int network_attach_command(const std::string& domain, const std::vector<std::str
 int network_detach_command(const std::string& domain, const std::string& device, bool force);
 int network_list_command(const std::vector<std::string>& domains);
 std::string join_spec(const std::vector<std::string>& parts);
+// The caller's directory, sent with requests whose relative paths the daemon resolves.
+std::string current_dir();
 
 // xl's size syntax for mem-set/mem-max: a number with an optional b/k/m/g/t suffix,
 // MiB when there is none. Returns false when `text` is not one.

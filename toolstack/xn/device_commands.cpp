@@ -1,8 +1,5 @@
 // xn block-attach/-detach/-list and network-attach/-detach/-list: xl's device hot-plug
 // commands.
-#include <unistd.h>
-
-#include <climits>
 #include <cstdio>
 
 #include "toolstack/format/device_text.hpp"
@@ -15,11 +12,6 @@ namespace xenolith::xn {
 using nlohmann::json;
 
 namespace {
-
-std::string working_dir() {
-    char buf[PATH_MAX];
-    return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
-}
 
 int int_field(const json& j, const char* key) {
     return j.contains(key) ? j.at(key).get<int>() : -1;
@@ -39,7 +31,7 @@ int block_attach_command(const std::string& domain, const std::vector<std::strin
     return guarded([&] {
         connect_daemon()->call(
             "block_attach",
-            {{"domain", domain}, {"spec", join_spec(spec)}, {"cwd", working_dir()}});
+            {{"domain", domain}, {"spec", join_spec(spec)}, {"cwd", current_dir()}});
         return 0;
     });
 }

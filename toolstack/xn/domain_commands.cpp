@@ -15,20 +15,17 @@ namespace xenolith::xn {
 
 using nlohmann::json;
 
-namespace {
-
 std::string current_dir() {
     char buf[PATH_MAX];
     return ::getcwd(buf, sizeof buf) ? std::string(buf) : std::string();
 }
 
-}  // namespace
-
 int create_command(const CreateOptions& o) {
     return guarded([&] {
         std::ifstream in(o.config_path, std::ios::binary);
         if (!in) {
-            std::fprintf(stderr, "Failed to read config file: %s: %s\n", o.config_path.c_str(), std::strerror(errno));
+            std::fprintf(stderr, "Failed to read config file: %s: %s\n", o.config_path.c_str(),
+                         std::strerror(errno));
             return 1;
         }
         std::stringstream text;
@@ -40,7 +37,8 @@ int create_command(const CreateOptions& o) {
                                          {"cwd", current_dir()},
                                          {"overrides", o.overrides},
                                          {"paused", o.paused}});
-        for (const auto& w : r["warnings"]) std::fprintf(stderr, "%s\n", w.get<std::string>().c_str());
+        for (const auto& w : r["warnings"])
+            std::fprintf(stderr, "%s\n", w.get<std::string>().c_str());
         if (o.console) return console_command(std::to_string(r["domid"].get<uint32_t>()));
         return 0;
     });
@@ -53,7 +51,8 @@ int shutdown_command(const ShutdownOptions& o) {
         if (o.all) {
             const json listed = client->call("list");  // named: the loop reads into it
             for (const auto& d : listed["domains"])
-                if (d["domid"].get<uint32_t>() != 0 && !d["shutdown"].get<bool>() && !d["dying"].get<bool>())
+                if (d["domid"].get<uint32_t>() != 0 && !d["shutdown"].get<bool>() &&
+                    !d["dying"].get<bool>())
                     ids.push_back(d["domid"].get<uint32_t>());
         } else {
             if (o.domains.size() != 1) {
@@ -63,7 +62,8 @@ int shutdown_command(const ShutdownOptions& o) {
             ids.push_back(client->call("domid", {{"name", o.domains[0]}})["domid"].get<uint32_t>());
         }
         for (uint32_t id : ids) {
-            std::fprintf(stderr, o.reboot ? "Rebooting domain %u\n" : "Shutting down domain %u\n", id);
+            std::fprintf(stderr, o.reboot ? "Rebooting domain %u\n" : "Shutting down domain %u\n",
+                         id);
             client->call("shutdown", {{"domain", std::to_string(id)}, {"reboot", o.reboot}});
         }
         if (!o.wait || ids.empty()) return 0;
@@ -71,7 +71,8 @@ int shutdown_command(const ShutdownOptions& o) {
         for (uint32_t id : ids) {
             json e = client->call("wait", {{"domid", id}, {"death_only", o.wait > 1}});
             if (!e["reason"].is_null() && !(o.wait > 1))
-                std::fprintf(stderr, "Domain %u has been shut down, reason code %u\n", id, e["reason"].get<uint32_t>());
+                std::fprintf(stderr, "Domain %u has been shut down, reason code %u\n", id,
+                             e["reason"].get<uint32_t>());
             else
                 std::fprintf(stderr, "Domain %u has been destroyed\n", id);
         }
@@ -83,8 +84,10 @@ int shutdown_command(const ShutdownOptions& o) {
 int destroy_command(const std::string& domain) {
     return guarded([&] {
         if (domain == "0" || domain == "Domain-0") {
-            std::fprintf(stderr, "Not destroying domain 0; use -f to force.\n"
-                                 "This can only be done when using a disaggregated hardware domain and toolstack.\n\n");
+            std::fprintf(stderr,
+                         "Not destroying domain 0; use -f to force.\n"
+                         "This can only be done when using a disaggregated hardware domain and "
+                         "toolstack.\n\n");
             return 1;
         }
         connect_daemon()->call("destroy", {{"domain", domain}});
