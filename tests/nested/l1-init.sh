@@ -337,6 +337,218 @@ EOF
     return $ok
 }
 
+# ---- pvh-io: Linux's own xen-blkfront and xen-netfront -----------------------------------
+# Debian's kernel as a PVH domain with an ext4 disk (made here by mke2fs) as xvda and a vif on
+# a bridge in L1, where L1 serves DHCP and a page. The domU's io-test (tests/nested/domu)
+# mounts the disk, writes, syncs and reads back, takes a lease, fetches the page and pings;
+# then a second disk is hot-plugged and detached while it runs. After the domain powered
+# off, e2fsck -fn finds the file system clean and the files are there.
+PVH_IO_NAME=pvh-io
+IO_BRIDGE=xenbr0
+IO_HOST_ADDR=10.0.3.1
+IO_MAC=00:16:3e:58:4e:01
+IO_XVDA=/tmp/pvh-io-xvda.img
+IO_XVDB=/tmp/pvh-io-xvdb.img
+
+# L1's side of the guest's network: a bridge with an address, busybox's DHCP server and web
+# server on it
+io_network_up() {
+    # no forwarding delay for a port that joins (busybox's brctl has no setfd)
+    brctl addbr $IO_BRIDGE && echo 0 >/sys/class/net/$IO_BRIDGE/bridge/forward_delay &&
+        ip addr add $IO_HOST_ADDR/24 dev $IO_BRIDGE && ip link set $IO_BRIDGE up || return 1
+    mkdir -p /srv/www
+    io_page="served-by-L1-$(cat /proc/sys/kernel/random/uuid)"
+    echo "$io_page" >/srv/www/index.html
+    httpd -f -p $IO_HOST_ADDR:80 -h /srv/www >/tmp/httpd.out 2>&1 &
+    io_httpd_pid=$!
+    cat >/tmp/udhcpd.conf <<EOF
+interface $IO_BRIDGE
+start 10.0.3.100
+end 10.0.3.110
+max_leases 11
+lease_file /tmp/udhcpd.leases
+option subnet 255.255.255.0
+option router $IO_HOST_ADDR
+EOF
+    : >/tmp/udhcpd.leases
+    udhcpd -f /tmp/udhcpd.conf >/tmp/udhcpd.out 2>&1 &
+    io_udhcpd_pid=$!
+}
+
+io_network_down() {
+    kill $io_httpd_pid $io_udhcpd_pid 2>/dev/null
+    ip link set $IO_BRIDGE down 2>/dev/null
+    brctl delbr $IO_BRIDGE 2>/dev/null
+}
+
+# io_wait WHAT SECONDS: 0 once the guest's console has `XENOLITH-DOMU-IO WHAT`; 1 on a
+# timeout or on the guest's own FAIL line (either is named through note_fail)
+io_wait() {
+    end=$(($(now_ms) + $2 * 1000))
+    while :; do
+        if grep -q -- "XENOLITH-DOMU-IO $1" "$io_glog" 2>/dev/null; then
+            grep -m1 -- "XENOLITH-DOMU-IO $1" "$io_glog"
+            return 0
+        fi
+        if grep -q "XENOLITH-DOMU-IO FAIL" "$io_glog" 2>/dev/null; then
+            note_fail "pvh-io: the guest says: $(grep -m1 'XENOLITH-DOMU-IO FAIL' "$io_glog")"
+            return 1
+        fi
+        if [ "$(now_ms)" -ge "$end" ]; then
+            note_fail "pvh-io: no 'XENOLITH-DOMU-IO $1' on the guest's console within $2 s"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# io_devices: the domain's disks and vifs as `xn` lists them
+io_devices() {
+    $XN block-list $PVH_IO_NAME
+    $XN network-list $PVH_IO_NAME
+}
+
+# io_in_guest: the guest's part, from boot to the detached second disk
+io_in_guest() {
+    io_wait "disk ok" "$PVH_MARKER_TIMEOUT" || return 1
+    echo "NESTED-TIME pvh_io_disk_ms=$(($(now_ms) - io_t0))"
+    io_wait "net addr" 60 || return 1
+    io_wait "net fetched" 60 || return 1
+    if ! tr -d '\r' <"$io_glog" | grep -q "XENOLITH-DOMU-IO net fetched $io_page\$"; then
+        note_fail "pvh-io: the guest fetched something other than '$io_page'"
+        return 1
+    fi
+    io_wait "net ping ok" 60 || return 1
+    echo "NESTED-TIME pvh_io_net_ms=$(($(now_ms) - io_t0))"
+    io_wait "waiting for xvdb" 30 || return 1
+    io_devices
+    # what Linux's frontends wrote (rings, event channels, features), for the log
+    domid=$($XN domid $PVH_IO_NAME 2>&1)
+    xenstore-ls "/local/domain/$domid/device" 2>&1
+    # hot-plug, as xl takes it: the spec's parts after the domain
+    if ! $XN block-attach $PVH_IO_NAME format=raw vdev=xvdb access=ro "target=$IO_XVDB" >/tmp/io-attach.out 2>&1; then
+        note_fail "pvh-io: xn block-attach failed: $(tail -1 /tmp/io-attach.out)"
+        return 1
+    fi
+    io_wait "xvdb appeared" 60 || return 1
+    if ! tr -d '\r' <"$io_glog" | grep -q "XENOLITH-DOMU-IO xvdb appeared sectors=16384 magic=$io_magic\$"; then
+        note_fail "pvh-io: xvdb is not the 8 MiB disk that starts with '$io_magic'"
+        return 1
+    fi
+    io_devices | tee /tmp/io-devices.out
+    if [ "$(grep -c ' 4 ' /tmp/io-devices.out)" -lt 3 ]; then
+        note_fail "pvh-io: xn block-list/network-list do not show two disks and a vif connected (state 4)"
+        return 1
+    fi
+    if ! $XN block-detach $PVH_IO_NAME xvdb >/tmp/io-detach.out 2>&1; then
+        note_fail "pvh-io: xn block-detach failed: $(tail -1 /tmp/io-detach.out)"
+        return 1
+    fi
+    io_wait "xvdb gone" 60 || return 1
+    io_wait "done" 10 || return 1
+    if [ "$($XN block-list $PVH_IO_NAME | wc -l)" != 2 ]; then
+        $XN block-list $PVH_IO_NAME
+        note_fail "pvh-io: after block-detach, block-list does not show xvda alone"
+        return 1
+    fi
+}
+
+# io_check_disk MD5: the image after power-off is clean and holds what the guest wrote
+io_check_disk() {
+    if ! /sbin/e2fsck -fn "$IO_XVDA" >/tmp/io-fsck.out 2>&1; then
+        cat /tmp/io-fsck.out
+        note_fail "pvh-io: e2fsck -fn $IO_XVDA: $(tail -1 /tmp/io-fsck.out)"
+        return 1
+    fi
+    tail -1 /tmp/io-fsck.out
+    hello=$(/sbin/debugfs -R "cat /hello.txt" "$IO_XVDA" 2>/dev/null)
+    if [ "$hello" != "written by Linux xen-blkfront on Xenolith" ]; then
+        note_fail "pvh-io: /hello.txt in the image reads '$hello'"
+        return 1
+    fi
+    rm -f /tmp/io-data.bin
+    /sbin/debugfs -R "dump /data.bin /tmp/io-data.bin" "$IO_XVDA" >/dev/null 2>&1
+    sum=$(md5sum /tmp/io-data.bin 2>/dev/null | cut -d' ' -f1)
+    rm -f /tmp/io-data.bin
+    if [ "$sum" != "$1" ]; then
+        note_fail "pvh-io: /data.bin in the image has md5 '$sum'; the guest wrote $1"
+        return 1
+    fi
+    echo "NESTED-INFO pvh-io: e2fsck clean; hello.txt and data.bin (md5 $sum) are in the image"
+}
+
+scenario_pvh_io() {
+    io_glog=$XENOLITH_LOG_DIR/guest-$PVH_IO_NAME.log
+    rm -f "$IO_XVDA" "$IO_XVDB"
+    dd if=/dev/zero of="$IO_XVDA" bs=1M count=0 seek=64 2>/dev/null
+    # the full path: busybox sh would run its own mke2fs applet
+    if ! /sbin/mke2fs -q -t ext4 -F -L xenolith "$IO_XVDA" >/tmp/io-mkfs.out 2>&1; then
+        note_fail "pvh-io: mke2fs: $(tail -1 /tmp/io-mkfs.out)"
+        return 1
+    fi
+    io_magic="XENOLITH-HOTPLUG-$(cat /proc/sys/kernel/random/uuid)"
+    echo "$io_magic" | dd of="$IO_XVDB" conv=notrunc 2>/dev/null
+    dd if=/dev/zero of="$IO_XVDB" bs=1M count=0 seek=8 2>/dev/null
+    if ! io_network_up; then
+        note_fail "pvh-io: cannot set up bridge $IO_BRIDGE"
+        io_network_down
+        return 1
+    fi
+    cfg=/tmp/$PVH_IO_NAME.cfg
+    cat >"$cfg" <<EOF
+name = "$PVH_IO_NAME"
+type = "pvh"
+memory = 256
+vcpus = 1
+kernel = "/boot/vmlinuz-$KVER"
+ramdisk = "/domu.cpio.gz"
+cmdline = "console=hvc0 quiet domu.io=1 $PVH_EXTRA_CMDLINE"
+disk = ['format=raw, vdev=xvda, access=rw, target=$IO_XVDA']
+vif = ['bridge=$IO_BRIDGE, mac=$IO_MAC']
+on_crash = "preserve"
+EOF
+    echo "--- $cfg ---"
+    cat "$cfg"
+    io_t0=$(now_ms)
+    if ! $XN create "$cfg" >/tmp/io-create.out 2>&1; then
+        cat /tmp/io-create.out
+        note_fail "pvh-io: xn create failed: $(tail -1 /tmp/io-create.out)"
+        dump_logs
+        io_network_down
+        return 1
+    fi
+    ok=0
+    io_in_guest || ok=1
+    sum=$(sed -n 's/.*XENOLITH-DOMU-IO disk ok \([0-9a-f]*\).*/\1/p' "$io_glog" | head -1)
+    timeout "$PVH_SHUTDOWN_TIMEOUT" $XN shutdown -w $PVH_IO_NAME >/tmp/io-shutdown.out 2>&1
+    rc=$?
+    cat /tmp/io-shutdown.out
+    if [ "$rc" != 0 ]; then
+        note_fail "pvh-io: xn shutdown -w $PVH_IO_NAME exited $rc"
+        $XN destroy $PVH_IO_NAME >/dev/null 2>&1
+        ok=1
+    elif ! grep -q "XENOLITH-DOMU-UMOUNT ok" "$io_glog"; then
+        note_fail "pvh-io: the guest did not unmount /mnt on its way down"
+        ok=1
+    fi
+    echo "NESTED-TIME pvh_io_ms=$(($(now_ms) - io_t0))"
+    if [ "$ok" = 0 ]; then io_check_disk "$sum" || ok=1; fi
+    if [ "$ok" = 0 ]; then
+        echo "--- $io_glog ---"
+        cat "$io_glog"
+    else
+        echo "--- L1's network ---"
+        cat /tmp/udhcpd.out /tmp/httpd.out 2>/dev/null
+        brctl show
+        ip addr
+        cat /proc/net/dev
+        dump_logs
+    fi
+    io_network_down
+    rm -f "$IO_XVDA" "$IO_XVDB"
+    return $ok
+}
+
 scenario_peer() {
     if [ ! -x /usr/bin/qemu-system-x86_64 ]; then
         echo "NESTED-PEER: FAIL qemu-system-x86_64 is not in this initramfs"
@@ -543,6 +755,7 @@ case "$scenario" in
 probe) scenario_probe ;;
 pv) scenario_pv ;;
 pvh) scenario_pvh ;;
+pvh-io) scenario_pvh_io ;;
 peer) scenario_peer || note_fail "peer: the QEMU peer run failed" ;;
 integration) scenario_suite ;;
 guests)
@@ -551,10 +764,12 @@ guests)
     # peer decides nothing anyway.
     t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
     t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
+    t=$(now_ms); scenario_pvh_io; echo "NESTED-TIME pvh_io_scenario_ms=$(($(now_ms) - t))"
     ;;
 all)
     t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
     t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
+    t=$(now_ms); scenario_pvh_io; echo "NESTED-TIME pvh_io_scenario_ms=$(($(now_ms) - t))"
     # the peer is a comparison, not a requirement: it does not decide the result
     t=$(now_ms); scenario_peer; echo "NESTED-TIME peer_ms=$(($(now_ms) - t))"
     ;;
@@ -562,11 +777,12 @@ suite)
     # what `make test` runs: the guests, then the KVM test suite, in one boot
     t=$(now_ms); scenario_pv; echo "NESTED-TIME pv_ms=$(($(now_ms) - t))"
     t=$(now_ms); scenario_pvh; echo "NESTED-TIME pvh_ms=$(($(now_ms) - t))"
+    t=$(now_ms); scenario_pvh_io; echo "NESTED-TIME pvh_io_scenario_ms=$(($(now_ms) - t))"
     # the suite's tests start their own daemons; this one would only take CPU time
     stop_daemon
     scenario_suite
     ;;
-*) note_fail "unknown scenario '$scenario' (probe, pv, pvh, peer, guests, all, integration, suite)" ;;
+*) note_fail "unknown scenario '$scenario' (probe, pv, pvh, pvh-io, peer, guests, all, integration, suite)" ;;
 esac
 echo "NESTED-TIME scenario_ms=$(($(now_ms) - scenario_t0))"
 

@@ -4,7 +4,7 @@
 # real AMD-V. Works on any x86-64 machine, PVM ones included. See tests/nested/README.md.
 #
 #   tests/nested/run.sh [--build DIR] [--timeout SECONDS] [--keep]
-#                       [--scenario probe|pv|pvh|peer|guests|all|integration|suite]
+#                       [--scenario probe|pv|pvh|pvh-io|peer|guests|all|integration|suite]
 #
 # Exits 0 only when L1 prints `NESTED-RESULT: PASS` (and, for the KVM test suite, a
 # `NESTED-SUITE:` line with no failure and at least one pass); otherwise prints the whole
@@ -43,8 +43,8 @@ while [ $# -gt 0 ]; do
 done
 
 case "$SCENARIO" in
-probe | pv | pvh | peer | guests | all | integration | suite) ;;
-*) die "unknown scenario '$SCENARIO' (probe, pv, pvh, peer, guests, all, integration, suite)" ;;
+probe | pv | pvh | pvh-io | peer | guests | all | integration | suite) ;;
+*) die "unknown scenario '$SCENARIO' (probe, pv, pvh, pvh-io, peer, guests, all, integration, suite)" ;;
 esac
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants a number of seconds, not '$TIMEOUT'"
 
@@ -189,14 +189,60 @@ make_cpio() {
     mv "$out.tmp" "$out"
 }
 
+# ---- kernel modules ----------------------------------------------------------------------
+# add_module DIR REL: the module at REL (a path in modules.dep) and, before it, what it needs,
+# copied into DIR as <name>.ko; their names are appended to $mods in load order.
+add_module() {
+    local dir=$1 rel=$2 dep name
+    name=$(basename "$rel" .ko)
+    case " $mods " in *" $name "*) return 0 ;; esac
+    for dep in $(awk -v m="$rel:" '$1 == m { for (i = 2; i <= NF; i++) print $i }' "$MODDIR/modules.dep" | tac); do
+        add_module "$dir" "$dep"
+    done
+    case " $mods " in *" $name "*) return 0 ;; esac
+    [ -f "$MODDIR/$rel" ] || die "$MODDIR/$rel is missing"
+    case "$rel" in *.ko) ;; *) die "$rel is compressed; this harness loads plain .ko files with insmod" ;; esac
+    cp "$MODDIR/$rel" "$dir/$name.ko"
+    mods="$mods $name"
+}
+
+# module_rel NAME: NAME's path in modules.dep (NAME as in its file name, - or _ alike)
+module_rel() {
+    local want rel
+    want=$(echo "$1" | tr - _)
+    rel=$(awk -F: -v m="$want" '{ n = $1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n);
+        gsub(/-/, "_", n); if (n == m) { print $1; exit } }' "$MODDIR/modules.dep")
+    [ -n "$rel" ] || die "module $1 is not in $MODDIR/modules.dep"
+    echo "$rel"
+}
+
+# add_modules DIR NAME...: each module with what it needs (modules.dep); prints the load order.
+# A soft dependency is named by the caller (ext4 and jbd2 need a crc32c driver).
+add_modules() {
+    local dir=$1 name rel
+    shift
+    mods=""
+    mkdir -p "$dir"
+    for name in "$@"; do
+        rel=$(module_rel "$name") || exit 1
+        add_module "$dir" "$rel"
+    done
+    echo "${mods# }"
+}
+
 # ---- the domU initramfs --------------------------------------------------------------------
 t=$(now_ms)
 rm -rf "$DOMU_STAGE"
-mkdir -p "$DOMU_STAGE"/{proc,sys,dev,tmp,etc/init.d,root}
+mkdir -p "$DOMU_STAGE"/{proc,sys,dev,tmp,mnt,etc/init.d,root}
 install_busybox "$DOMU_STAGE"
 ln -s /bin/busybox "$DOMU_STAGE/init"
 install -m 0644 "$HERE/domu/inittab" "$DOMU_STAGE/etc/inittab"
 install -m 0755 "$HERE/domu/rcS" "$DOMU_STAGE/etc/init.d/rcS"
+# the pvh-io scenario's half in the guest: Linux's own Xen frontends and ext4
+install -m 0755 "$HERE/domu/io-test" "$DOMU_STAGE/etc/init.d/io-test"
+install -m 0755 "$HERE/domu/udhcpc.script" "$DOMU_STAGE/etc/udhcpc.script"
+add_modules "$DOMU_STAGE/lib/modules/domu" crc32c_generic ext4 xen-blkfront xen-netfront \
+    >"$DOMU_STAGE/etc/domu-modules"
 make_cpio "$DOMU_STAGE" "$DOMU_CPIO"
 
 # ---- the L1 initramfs --------------------------------------------------------------------
@@ -205,25 +251,8 @@ mkdir -p "$STAGE"/{proc,sys,dev,tmp,run,root,etc,boot,var/log,lib/modules/nested
 install_busybox "$STAGE"
 install -m 0755 "$HERE/l1-init.sh" "$STAGE/init"
 
-# kvm-amd and what modules.dep says it needs, dependencies first
-modules=""
-add_module() {
-    local rel=$1 dep name
-    name=$(basename "$rel" .ko)
-    case " $modules " in *" $name "*) return 0 ;; esac
-    for dep in $(awk -v m="$rel:" '$1 == m { for (i = 2; i <= NF; i++) print $i }' "$MODDIR/modules.dep" | tac); do
-        add_module "$dep"
-    done
-    case " $modules " in *" $name "*) return 0 ;; esac
-    [ -f "$MODDIR/$rel" ] || die "$MODDIR/$rel is missing"
-    cp "$MODDIR/$rel" "$STAGE/lib/modules/nested/$name.ko"
-    modules="$modules $name"
-}
-kvm_amd=$(awk -F: '$1 ~ /\/kvm-amd\.ko(\.[a-z]+)?$/ { print $1 }' "$MODDIR/modules.dep")
-[ -n "$kvm_amd" ] || die "kvm-amd is not in $MODDIR/modules.dep"
-case "$kvm_amd" in *.ko) ;; *) die "$kvm_amd is compressed; this harness loads plain .ko files with insmod" ;; esac
-add_module "$kvm_amd"
-modules=${modules# }
+# kvm-amd, and the bridge and TAP devices of the pvh-io scenario, with what they need
+modules=$(add_modules "$STAGE/lib/modules/nested" kvm-amd bridge tun)
 
 # the kernel (L1 boots it from the host; the guests boot this copy) and the domU initramfs
 cp "$KERNEL" "$STAGE/boot/vmlinuz-$KVER"
@@ -286,6 +315,16 @@ for tool in xenstore xenstore-read xenstore-ls xenstore-write xenstore-list xens
     [ -n "$p" ] || die "$tool is missing (Debian package xenstore-utils)"
     copy_with_libs "$STAGE" "$p" "/usr/bin/$tool"
 done
+
+# e2fsprogs for the pvh-io scenario: L1 makes the guest's ext4 disk and checks it afterwards
+for tool in mke2fs e2fsck debugfs; do
+    p=$(command -v "$tool" || true)
+    [ -n "$p" ] || die "$tool is missing (Debian package e2fsprogs)"
+    # busybox has a mke2fs applet: replace its symlink (copying onto it would write busybox)
+    rm -f "$STAGE/sbin/$tool"
+    copy_with_libs "$STAGE" "$p" "/sbin/$tool"
+done
+[ ! -f /etc/mke2fs.conf ] || install -m 0644 /etc/mke2fs.conf "$STAGE/etc/mke2fs.conf"
 
 # QEMU for the peer comparison (only for the scenarios that run it)
 if [ "$WITH_QEMU" = 1 ]; then
