@@ -493,6 +493,15 @@ ElfImage ElfImage::load(const std::string& path) {
     return parse(read_image_file(path, kMaxFileSize), path);
 }
 
+std::optional<Symbol> ElfImage::lookup(std::string_view name) const {
+    const char* names = reinterpret_cast<const char*>(bytes_.data() + strtab_offset_);
+    for (const SymbolEntry& s : symbols_) {
+        std::string_view n(names + s.name, ::strnlen(names + s.name, strtab_size_ - s.name));
+        if (n == name) return Symbol{std::string(n), s.address, s.size, 0};
+    }
+    return std::nullopt;
+}
+
 std::optional<Symbol> ElfImage::symbolize(uint64_t address) const {
     const auto above =
         std::upper_bound(symbols_.begin(), symbols_.end(), address,

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace xenolith::boot {
@@ -73,6 +74,9 @@ class ElfImage {
     // several do), else the nearest FUNC below `address` in the same PT_LOAD segment, else
     // nullopt. Also nullopt when the image has no symbol table.
     std::optional<Symbol> symbolize(uint64_t address) const;
+
+    // The FUNC or OBJECT symbol called `name` (the first, if several are), else nullopt.
+    std::optional<Symbol> lookup(std::string_view name) const;
 
     // The file bytes of a segment returned by segments() (file_size bytes at file_offset).
     std::span<const uint8_t> segment_bytes(const LoadSegment& segment) const;

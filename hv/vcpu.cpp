@@ -295,10 +295,16 @@ bool Vcpu::prepare_to_run() {
         // Clear first, then look: a kick that lands after the look sets it again.
         cpu_->clear_exit_request();
         if (domain_.stopping()) return false;
+        // A debugger may stop a vCPU that is paused or down, too.
+        if (debug_stop_requested_.load(std::memory_order_acquire) &&
+            debug_stop(DebugHook::Reason::Requested, !up_.load() || domain_.paused()))
+            continue;
         if (!up_.load() || domain_.paused()) {
             // Down or paused: whoever did it made the unit offline (Scheduling::refresh).
             scheduling().leave(*this);
-            while (!domain_.stopping() && (!up_.load() || domain_.paused())) wait_for_wake(0);
+            while (!domain_.stopping() && (!up_.load() || domain_.paused()) &&
+                   !debug_stop_requested_.load())
+                wait_for_wake(0);
             continue;
         }
         // The one check per exit on the hot path: an atomic load, no lock.
@@ -323,7 +329,8 @@ bool Vcpu::prepare_to_run() {
     }
     check_timer();
     if (TimeSource::system_time_ns() - last_clock_update_ > kClockRefreshNs) refresh_clock();
-    deliver_upcall_if_due();
+    // A debugger's single step runs the instruction at RIP, not an event callback's first.
+    if (!stepping_) deliver_upcall_if_due();
     return true;
 }
 
@@ -340,11 +347,17 @@ void Vcpu::handle_exit(const platform::Exit& exit) {
     switch (exit.kind) {
         case Kind::Hypercall:
             run_hypercall(exit.value);
+            // A stepped `out` traps as the hypercall it is: that was the one instruction.
+            if (stepping_) debug_stop(DebugHook::Reason::SingleStep);
             return;
         case Kind::Notify:
             // The notify port's slow path (no backend caught it before the hypervisor): an
             // EVTCHNOP_send with no result to return, so a bad port is just ignored.
             domain_.evtchn().send(static_cast<uint32_t>(exit.value));
+            if (stepping_) debug_stop(DebugHook::Reason::SingleStep);
+            return;
+        case Kind::Debug:
+            handle_debug_exit(exit);
             return;
         case Kind::Interrupted:
             return;
@@ -474,6 +487,13 @@ void Vcpu::sleep_until(Woken woken, uint64_t timeout_ns) {
     bool told = false;
     while (!domain_.stopping()) {
         check_timer();
+        // A debugger stops a sleeping vCPU where it sleeps: it goes on sleeping afterwards.
+        if (debug_stop_requested_.load(std::memory_order_acquire)) {
+            if (!told) scheduling().sleep(*this);
+            debug_stop(DebugHook::Reason::Requested, true);
+            if (!told) scheduling().wake(*this);
+            continue;
+        }
         if (woken()) break;
         if (!up_.load()) break;  // taken down meanwhile: the run loop parks it
         if (timeout_ns && TimeSource::system_time_ns() >= timeout_ns) break;
@@ -531,6 +551,74 @@ void Vcpu::install_hypercall_page(uint64_t msr_value) {
                                                    : std::span<uint8_t>{};
     if (!page.empty()) write_hypercall_page(page);
     cpu_->complete_hypercall_page(!page.empty());
+}
+
+// ---- introspection ----------------------------------------------------------------------
+
+bool Vcpu::set_debug_hook(DebugHook* hook) {
+    std::lock_guard lock(debug_mutex_);
+    if (!hook) {
+        debug_stop_requested_.store(false);
+        debug_hook_ = nullptr;
+        return true;
+    }
+    if (debug_hook_) return false;
+    debug_hook_ = hook;
+    return true;
+}
+
+void Vcpu::request_debug_stop() {
+    debug_stop_requested_.store(true, std::memory_order_release);
+    kick();
+}
+
+GuestAccess Vcpu::debug_guest() {
+    if (!domain_.is_pvh()) return GuestAccess(domain_.memory(), cr3_);
+    const platform::ControlRegisters s = cpu_->control_registers();
+    constexpr uint64_t kCr0Pg = 1ull << 31, kEferLma = 1ull << 10;
+    GuestAccess::Mode mode = !(s.cr0 & kCr0Pg)     ? GuestAccess::Mode::Physical
+                             : (s.efer & kEferLma) ? GuestAccess::Mode::Kernel64
+                                                   : GuestAccess::Mode::Unsupported;
+    return GuestAccess(domain_.memory(), s.cr3, mode);
+}
+
+bool Vcpu::debug_single_step(bool on) {
+    if (!cpu_->set_single_step(on)) return false;
+    stepping_ = on;
+    return true;
+}
+
+bool Vcpu::debug_stop(DebugHook::Reason why, bool asleep) {
+    std::lock_guard lock(debug_mutex_);
+    debug_stop_requested_.store(false);
+    if (!debug_hook_) return false;
+    // Blocked, as far as the scheduler knows, while the debugger holds it: it leaves its
+    // CPU to the others and asks for one again when let go.
+    if (!asleep) scheduling().sleep(*this);
+    debug_hook_->stopped(*this, why);
+    if (!asleep) scheduling().wake(*this);
+    return true;
+}
+
+void Vcpu::handle_debug_exit(const platform::Exit& exit) {
+    platform::Registers& r = cpu_->regs();
+    if (exit.value == static_cast<uint64_t>(platform::DebugExit::Breakpoint)) {
+        const uint64_t at = r.rip - 1;  // the int3's own address
+        DebugHook::Int3 whose = DebugHook::Int3::Guest;
+        {
+            std::lock_guard lock(debug_mutex_);
+            if (debug_hook_) whose = debug_hook_->classify_int3(*this, at);
+        }
+        if (whose == DebugHook::Int3::Guest) fatal(exit.what);
+        // Back to the int3's address: the debugger sees its breakpoint there, and running
+        // on executes what the breakpoint replaced (once the debugger has put it back).
+        r.rip = at;
+        cpu_->mark_regs_dirty();
+        if (whose == DebugHook::Int3::Debugger) debug_stop(DebugHook::Reason::Breakpoint);
+        return;
+    }
+    if (!stepping_ || !debug_stop(DebugHook::Reason::SingleStep))
+        fatal(exit.what);  // a trap flag the guest set itself
 }
 
 std::string Vcpu::register_dump(uint64_t fault_address) {

@@ -24,6 +24,7 @@
 #include "abi/xen.hpp"
 
 #include "base/unique_fd.hpp"
+#include "hv/debug_hook.hpp"
 #include "hv/guest_access.hpp"
 #include "platform/platform.hpp"
 #include "sched/unit.hpp"
@@ -97,6 +98,23 @@ class Vcpu {
     sched::SchedUnit& sched_unit() { return unit_; }
     const sched::SchedUnit& sched_unit() const { return unit_; }
 
+    // --- Introspection (hv/debug_hook.hpp) ------------------------------------------------
+    // Any thread. Returns false when another hook is installed. nullptr removes the hook
+    // (and any stop request), waiting until the vCPU thread is out of it: the debugger
+    // first makes stopped() return, then removes itself, then may be destroyed.
+    bool set_debug_hook(DebugHook* hook);
+    // Makes the vCPU call its hook's stopped(Requested) before it next enters the guest.
+    void request_debug_stop();
+    // On the vCPU's thread, inside DebugHook::stopped(): the registers as the guest will
+    // resume with them (debug_registers_changed() after writing), its control registers,
+    // its view of guest-virtual memory, and whether the next run is one instruction.
+    platform::Registers& debug_registers() { return cpu_->regs(); }
+    void debug_registers_changed() { cpu_->mark_regs_dirty(); }
+    platform::ControlRegisters debug_control_registers() { return cpu_->control_registers(); }
+    GuestAccess debug_guest();
+    // False where the platform cannot single-step.
+    bool debug_single_step(bool on);
+
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
     // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's
     // dispatcher; the thread pins itself to whichever CPU the dispatcher gives it. Throws
@@ -119,6 +137,10 @@ class Vcpu {
     void deliver_upcall_if_due();
     void deliver_pvh_upcall();
     void install_hypercall_page(uint64_t msr_value);
+    void handle_debug_exit(const platform::Exit& exit);
+    // Parks in the hook's stopped() (blocked, for the scheduler, unless `asleep` says the
+    // vCPU already is); false without a hook.
+    bool debug_stop(DebugHook::Reason why, bool asleep = false);
     void update_runstate_area();
     void check_timer();
     void refresh_clock();
@@ -152,6 +174,11 @@ class Vcpu {
     std::atomic<uint64_t> vcpu_info_gpa_{kNoVcpuInfo};
     UniqueFd wake_fd_;
     std::atomic<uint8_t> upcall_vector_{0};
+    // Held while the vCPU thread is in the hook, so that removing it waits for that.
+    std::mutex debug_mutex_;
+    DebugHook* debug_hook_ = nullptr;  // guarded by debug_mutex_
+    std::atomic<bool> debug_stop_requested_{false};
+    bool stepping_ = false;  // vCPU thread: the debugger asked for one instruction
     static constexpr uint64_t kNoArea = ~uint64_t{0};
     uint64_t runstate_gpa_ = kNoArea;  // vCPU thread only
     // How hypercall arguments translate: set from the guest's paging state at each PVH

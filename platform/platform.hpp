@@ -80,6 +80,7 @@ struct Exit {
         PowerOff,       // PVH: the ACPI sleep register asked for S5
         Reboot,         // PVH: the ACPI reset register
         HypercallPage,  // PVH: the guest wrote the Xen hypercall MSR; value: what it wrote
+        Debug,          // introspection: value is a DebugExit; `what` names it for a crash
     };
     Kind kind = Kind::Interrupted;
     uint64_t value = 0;
@@ -88,6 +89,11 @@ struct Exit {
     // Fault: the faulting data address where there is one (page faults), reported as CR2.
     uint64_t fault_address = 0;
 };
+
+// Exit::Debug's value. Breakpoint: the guest executed an int3, and RIP is past it (whether
+// it is a debugger's breakpoint or the guest's own is for vmi/ to say). SingleStep: the
+// instruction set_single_step() asked for has run.
+enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1 };
 
 class Vcpu {
   public:
@@ -118,6 +124,14 @@ class Vcpu {
     // platform whose guest runs in another thread keeps that thread there too: a trap round
     // trip between threads on two CPUs costs some thirty times one on the same CPU here.
     virtual void follow_host_cpu(unsigned cpu) { (void)cpu; }
+
+    // Introspection: while on, each run() executes at most one guest instruction and returns
+    // Exit::Debug(SingleStep), or the exit that instruction caused (a hypercall's). On the
+    // vCPU's thread. False where the platform cannot step.
+    virtual bool set_single_step(bool on) {
+        (void)on;
+        return false;
+    }
 
     // PVH (only where Vm::supports_hvm()): answer the last HypercallPage exit (false: the
     // guest gets #GP, as for an MSR that does not exist).

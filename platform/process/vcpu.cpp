@@ -130,9 +130,10 @@ Exit ProcessVcpu::resume_until_exit() {
     for (;;) {
         // Signal 0: whatever stopped the thread is never delivered to the stub.
         regs_fresh_ = false;
-        if (::ptrace(PTRACE_CONT, tid_, nullptr, nullptr) < 0) {
+        const auto request = single_step_ ? PTRACE_SINGLESTEP : PTRACE_CONT;
+        if (::ptrace(request, tid_, nullptr, nullptr) < 0) {
             if (errno == ESRCH && stub_->gone()) throw Error("the stub process died");
-            throw SystemError("PTRACE_CONT", errno);
+            throw SystemError(single_step_ ? "PTRACE_SINGLESTEP" : "PTRACE_CONT", errno);
         }
         int status = wait_for_stop(kicked);
         if (std::optional<Exit> exit = decode_stop(status, kicked)) return *exit;
@@ -192,9 +193,19 @@ std::optional<Exit> ProcessVcpu::decode_fault(const siginfo_t& si) {
         case SIGILL:
             if (emulate_fsgsbase_insn()) return std::nullopt;
             break;
+        case SIGTRAP:
+            // int3 (SI_KERNEL) or the trap after a PTRACE_SINGLESTEP: vmi/'s to judge; a
+            // trap flag the guest set itself stays a fault.
+            if (si.si_code == SI_KERNEL || single_step_) {
+                Exit exit{Exit::Kind::Debug};
+                exit.value = static_cast<uint64_t>(si.si_code == SI_KERNEL ? DebugExit::Breakpoint
+                                                                           : DebugExit::SingleStep);
+                exit.what = describe_fault(si, regs_.rip);
+                return exit;
+            }
+            break;
         case SIGBUS:
         case SIGFPE:
-        case SIGTRAP:
         case SIGSYS:
             break;
         default:

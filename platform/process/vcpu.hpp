@@ -34,6 +34,10 @@ class ProcessVcpu final : public Vcpu {
     void mark_regs_dirty() override { dirty_ = true; }
     ControlRegisters control_registers() override;
     void follow_host_cpu(unsigned cpu) override;
+    bool set_single_step(bool on) override {
+        single_step_ = on;
+        return true;
+    }
 
   private:
     void attach();
@@ -56,7 +60,8 @@ class ProcessVcpu final : public Vcpu {
     user_regs_struct raw_{};
     Registers regs_;
     bool dirty_ = false;
-    bool regs_fresh_ = false;  // regs_ and raw_ hold the stopped thread's registers
+    bool regs_fresh_ = false;   // regs_ and raw_ hold the stopped thread's registers
+    bool single_step_ = false;  // resume with PTRACE_SINGLESTEP
     uint64_t cr3_ = 0, cr2_ = 0;
     std::atomic<bool> exit_requested_{false};
     std::atomic<bool> in_run_{false};

@@ -32,7 +32,7 @@ inline constexpr const char* kKvmPath = "/dev/kvm";
 inline const std::vector<std::string> kApps = {
     "hello",    "spin",     "crash",     "smp",     "bench",   "first",
     "pingpong", "echo",     "grantcopy", "xsprobe", "xsbench", "hostile",
-    "blktest",  "blkbench", "nettest",   "httpd",   "netbench"};
+    "blktest",  "blkbench", "nettest",   "httpd",   "netbench", "debugee"};
 
 // Absolute path of a built guest app.
 std::string guest_path(const std::string& app);

@@ -23,12 +23,21 @@ extern "C" [[gnu::noinline]] void crash_ud2() {
     asm volatile("ud2");
 }
 
+// The guest's own breakpoint instruction: with no debugger, or one that did not plant it,
+// it is an exception like any other.
+extern "C" [[gnu::noinline]] void crash_int3() {
+    asm volatile("int3");
+}
+
 int main() {
     const char* mode = cmdline::get_str("mode", "null");
     bool ud2 = strcmp(mode, "ud2") == 0;
-    printf("crash: about to fault (%s)\n", ud2 ? "ud2" : "null");
+    bool int3 = strcmp(mode, "int3") == 0;
+    printf("crash: about to fault (%s)\n", ud2 ? "ud2" : int3 ? "int3" : "null");
     if (ud2)
         crash_ud2();
+    else if (int3)
+        crash_int3();
     else
         crash_null_deref();
     panic("crash: the fault did not happen");

@@ -265,11 +265,58 @@ TEST_F(ProcessPlatformTest, Ud2IsInvalidOpcode) {
     EXPECT_EQ(vcpu->regs().rip, kCode + 1);
 }
 
-TEST_F(ProcessPlatformTest, Int3IsABreakpoint) {
+TEST_F(ProcessPlatformTest, Int3IsABreakpointExitWithRipPastIt) {
     boot({0xcc});
     Exit exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Debug);
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Breakpoint));
+    EXPECT_EQ(vcpu->regs().rip, kCode + 1);
+    // For a crash report, when it is nobody's breakpoint.
+    EXPECT_NE(exit.what.find("breakpoint (int3)"), std::string::npos) << exit.what;
+}
+
+TEST_F(ProcessPlatformTest, SingleStepRunsOneInstructionAtATime) {
+    boot({0x90, 0x48, 0x31, 0xc0, 0xcc});  // nop; xor %rax, %rax; int3
+    vcpu->regs().rax = 7;
+    vcpu->mark_regs_dirty();
+    ASSERT_TRUE(vcpu->set_single_step(true));
+    Exit exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Debug);
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::SingleStep));
+    EXPECT_EQ(vcpu->regs().rip, kCode + 1);
+    EXPECT_EQ(vcpu->regs().rax, 7u);
+    exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Debug);
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::SingleStep));
+    EXPECT_EQ(vcpu->regs().rip, kCode + 4);
+    EXPECT_EQ(vcpu->regs().rax, 0u);
+    // Stepping off: it runs until the int3.
+    ASSERT_TRUE(vcpu->set_single_step(false));
+    exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Debug);
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Breakpoint));
+    EXPECT_EQ(vcpu->regs().rip, kCode + 5);
+}
+
+TEST_F(ProcessPlatformTest, SteppingAHypercallStopsAtTheHypercall) {
+    boot({0xe7, 0x58, 0x90});  // out %eax, $0x58; nop
+    vcpu->regs().rax = 17;
+    vcpu->mark_regs_dirty();
+    ASSERT_TRUE(vcpu->set_single_step(true));
+    Exit exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Hypercall);
+    EXPECT_EQ(exit.value, 17u);
+    EXPECT_EQ(vcpu->regs().rip, kCode + 2);
+}
+
+TEST_F(ProcessPlatformTest, ATrapFlagTheGuestSetsIsAFaultWhenNotStepping) {
+    // pushf; orq $0x100, (%rsp); popf; nop
+    boot({0x9c, 0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9d, 0x90});
+    vcpu->regs().rsp = kCode + 0x800;
+    vcpu->mark_regs_dirty();
+    Exit exit = vcpu->run();
     ASSERT_EQ(exit.kind, Exit::Kind::Fault);
-    EXPECT_NE(exit.what.find("breakpoint"), std::string::npos) << exit.what;
+    EXPECT_EQ(exit.what, "guest exception: debug trap");
 }
 
 TEST_F(ProcessPlatformTest, DivideByZero) {

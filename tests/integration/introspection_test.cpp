@@ -1,0 +1,192 @@
+// The introspection core (vmi/introspector.hpp) against real guests on the process platform:
+// stopping and resuming every vCPU, registers, memory by virtual and physical address,
+// software breakpoints and single steps, detach, and the guest's own int3. The `debugee`
+// app calls debugee_tick() each round and prints debugee_message.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "base/error.hpp"
+#include "boot/elf_image.hpp"
+#include "hv/hypervisor.hpp"
+#include "tests/integration/harness.hpp"
+#include "vmi/introspector.hpp"
+
+namespace xenolith::integration {
+namespace {
+
+using hv::DomainState;
+using vmi::Action;
+using vmi::Introspector;
+using vmi::Reason;
+
+class Introspection : public IntegrationTest {
+  protected:
+    void SetUp() override {
+        IntegrationTest::SetUp();
+        if (HasFatalFailure()) return;
+        hv_ = std::make_unique<hv::Hypervisor>();
+        image_ = std::make_unique<boot::ElfImage>(boot::ElfImage::load(guest_path("debugee")));
+    }
+    void TearDown() override {
+        if (!hv_) return;
+        for (const auto& d : hv_->domains()) hv_->destroy_domain(d->id());
+        hv_.reset();
+    }
+    hv::Hypervisor& hv() { return *hv_; }
+    uint64_t symbol(const char* name) const {
+        auto s = image_->lookup(name);
+        EXPECT_TRUE(s) << name;
+        return s ? s->address : 0;
+    }
+
+    std::unique_ptr<hv::Hypervisor> hv_;
+    std::unique_ptr<boot::ElfImage> image_;
+};
+
+TEST_F(Introspection, StopAllHoldsEveryVcpuAndResumeLetsThemRunOn) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    g.start();
+    ASSERT_TRUE(g.console().wait_for("debugee: tick 3 ", 5s)) << g.console().text();
+    Introspector vmi(g.ptr());
+    vmi.stop_all(2s);
+    EXPECT_TRUE(vmi.stopped(0));
+    const size_t lines = g.console().lines_received();
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(g.console().lines_received(), lines) << "the guest printed while stopped";
+    // The registers are the guest's: RIP inside its RAM, RSP too.
+    platform::Registers r = vmi.registers(0);
+    EXPECT_LT(r.rip, g.domain().memory().size());
+    EXPECT_LT(r.rsp, g.domain().memory().size());
+    vmi.resume({}, Action::Continue);
+    EXPECT_TRUE(g.console().wait_for_more_than(lines + 3, 5s)) << "no output after resume";
+    EXPECT_FALSE(g.domain().stopping());
+}
+
+TEST_F(Introspection, BreakpointStopsInTheFunctionAndChangesWhatTheGuestPrints) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    const uint64_t tick = symbol("debugee_tick");
+    const uint64_t message = symbol("debugee_message");
+    const uint64_t counter = symbol("debugee_counter");
+    g.start();
+    ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s)) << g.console().text();
+    Introspector vmi(g.ptr());
+    vmi.stop_all(2s);
+    vmi.insert_breakpoint(0, tick);
+    EXPECT_EQ(vmi.breakpoint_count(), 1u);
+    // Reads show the original byte, not the int3.
+    std::vector<uint8_t> code = vmi.read_virtual(0, tick, 1);
+    ASSERT_EQ(code.size(), 1u);
+    EXPECT_NE(code[0], 0xcc);
+    EXPECT_EQ(g.domain().memory().span(tick, 1)[0], 0xcc);  // the process platform: VA = PA
+
+    vmi.resume({}, Action::Continue);
+    std::optional<vmi::StopEvent> ev = vmi.wait(5s);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->reason, Reason::Breakpoint);
+    EXPECT_EQ(ev->vcpu, 0u);
+    EXPECT_EQ(ev->rip, tick);
+    EXPECT_EQ(vmi.registers(0).rip, tick);
+    // debugee_tick(round): the argument is the round about to be printed.
+    const uint64_t round = vmi.registers(0).rdi;
+    EXPECT_GE(round, 1u);
+    std::vector<uint8_t> before = vmi.read_virtual(0, counter, 8);
+    ASSERT_EQ(before.size(), 8u);
+
+    const char text[] = "changed-from-outside";
+    ASSERT_EQ(vmi.write_virtual(0, message, {reinterpret_cast<const uint8_t*>(text), sizeof text}),
+              sizeof text);
+    // One instruction: RIP moves, nothing else runs.
+    vmi.remove_breakpoint(tick);
+    EXPECT_EQ(g.domain().memory().span(tick, 1)[0], code[0]);
+    vmi.resume({{0, Action::Step}}, Action::Stay);
+    ev = vmi.wait(5s);
+    ASSERT_TRUE(ev);
+    EXPECT_EQ(ev->reason, Reason::SingleStep);
+    EXPECT_GT(ev->rip, tick);
+    EXPECT_LT(ev->rip, tick + 16);
+
+    vmi.resume({}, Action::Continue);
+    const std::string want = "debugee: tick " + std::to_string(round) + " message=" + text;
+    EXPECT_TRUE(g.console().wait_for(want, 5s)) << g.console().text();
+}
+
+TEST_F(Introspection, DetachRemovesEveryBreakpointAndTheGuestRunsOn) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    const uint64_t tick = symbol("debugee_tick");
+    g.start();
+    ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s));
+    const uint8_t original = g.domain().memory().span(tick, 1)[0];
+    {
+        Introspector vmi(g.ptr());
+        vmi.stop_all(2s);
+        vmi.insert_breakpoint(0, tick);
+        vmi.resume({}, Action::Continue);
+        ASSERT_TRUE(vmi.wait(5s));
+        // Detached while stopped at the breakpoint, with it still planted.
+    }
+    EXPECT_EQ(g.domain().memory().span(tick, 1)[0], original);
+    const size_t lines = g.console().lines_received();
+    EXPECT_TRUE(g.console().wait_for_more_than(lines + 3, 5s)) << "the guest did not run on";
+    EXPECT_FALSE(g.domain().stopping()) << g.domain().crash_report();
+    // A second debugger may attach now.
+    Introspector again(g.ptr());
+    again.stop_all(2s);
+}
+
+TEST_F(Introspection, OneDebuggerPerDomain) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    g.start();
+    Introspector first(g.ptr());
+    try {
+        Introspector second(g.ptr());
+        FAIL() << "a second debugger attached";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("already has a debugger"), std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_F(Introspection, BadRequestsGetErrorsAndChangeNothing) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    g.start();
+    Introspector vmi(g.ptr());
+    // Running vCPUs: no registers.
+    EXPECT_THROW(vmi.registers(0), Error);
+    vmi.stop_all(2s);
+    EXPECT_THROW(vmi.registers(7), Error);                              // no such vCPU
+    EXPECT_THROW(vmi.insert_breakpoint(0, 0xdead0000'0000ull), Error);  // unmapped
+    EXPECT_THROW(vmi.remove_breakpoint(0x1000), Error);                 // none there
+    EXPECT_TRUE(vmi.read_virtual(0, 0xdead0000'0000ull, 16).empty());
+    EXPECT_TRUE(vmi.read_physical(g.domain().memory().size(), 16).empty());
+    EXPECT_EQ(vmi.read_physical(g.domain().memory().size() - 4, 16).size(), 4u);
+    EXPECT_EQ(vmi.breakpoint_count(), 0u);
+    vmi.resume({}, Action::Continue);
+}
+
+TEST_F(Introspection, TheGuestsOwnInt3CrashesItWithOrWithoutADebugger) {
+    for (bool attached : {false, true}) {
+        ApiGuest g(hv(), "crash", "mode=int3");
+        std::unique_ptr<Introspector> vmi;
+        if (attached) vmi = std::make_unique<Introspector>(g.ptr());
+        g.start();
+        ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Crashed)) << g.console().text();
+        EXPECT_NE(g.domain().crash_report().find("breakpoint (int3)"), std::string::npos)
+            << g.domain().crash_report();
+        EXPECT_NE(g.domain().crash_report().find("crash_int3"), std::string::npos)
+            << g.domain().crash_report();
+    }
+}
+
+TEST_F(Introspection, DestroyWhileStoppedEndsTheDomain) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    g.start();
+    Introspector vmi(g.ptr());
+    vmi.stop_all(2s);
+    hv().destroy_domain(g.domain().id());
+    EXPECT_TRUE(g.domain().stopping());
+}
+
+}  // namespace
+}  // namespace xenolith::integration

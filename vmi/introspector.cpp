@@ -1,0 +1,326 @@
+#include "vmi/introspector.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "base/error.hpp"
+#include "hv/vcpu.hpp"
+
+namespace xenolith::vmi {
+
+namespace {
+
+constexpr uint8_t kInt3 = 0xcc;
+constexpr uint64_t kPage = 4096;
+// How long a job on a stopped vCPU's thread may take before the client gives up on it.
+constexpr auto kJobTimeout = std::chrono::seconds(5);
+// How often a stopped vCPU looks whether its domain is being destroyed.
+constexpr auto kStoppedPoll = std::chrono::milliseconds(50);
+
+std::string vcpu_name(uint32_t vcpu) {
+    return "vCPU " + std::to_string(vcpu);
+}
+
+// One piece of a guest-virtual range that lies in one page.
+struct Piece {
+    uint64_t gpa = 0;
+    size_t len = 0;
+};
+
+// The pieces of [va, va+len) that translate, up to the first that does not.
+std::vector<Piece> translate_range(const hv::GuestAccess& guest, uint64_t va, size_t len) {
+    std::vector<Piece> pieces;
+    while (len > 0) {
+        const size_t in_page = std::min<uint64_t>(len, kPage - (va & (kPage - 1)));
+        std::optional<uint64_t> gpa = guest.translate(va, false);
+        if (!gpa) break;
+        pieces.push_back({*gpa, in_page});
+        va += in_page;
+        len -= in_page;
+    }
+    return pieces;
+}
+
+}  // namespace
+
+Introspector::Introspector(std::shared_ptr<hv::Domain> domain)
+    : domain_(std::move(domain)), slots_(domain_->nr_vcpus()) {
+    for (uint32_t i = 0; i < domain_->nr_vcpus(); ++i) {
+        if (domain_->vcpu(i).set_debug_hook(this)) continue;
+        for (uint32_t j = 0; j < i; ++j) domain_->vcpu(j).set_debug_hook(nullptr);
+        throw Error("domain " + std::to_string(domain_->id()) + " already has a debugger");
+    }
+}
+
+Introspector::~Introspector() {
+    {
+        std::lock_guard lock(mutex_);
+        detaching_ = true;
+        remove_all_breakpoints_locked();
+    }
+    changed_.notify_all();
+    // Each removal waits until its vCPU thread has left stopped() (it sees detaching_).
+    for (uint32_t i = 0; i < domain_->nr_vcpus(); ++i) domain_->vcpu(i).set_debug_hook(nullptr);
+}
+
+void Introspector::check_vcpu(uint32_t vcpu) const {
+    if (vcpu >= slots_.size())
+        throw Error(vcpu_name(vcpu) + " does not exist (the domain has " +
+                    std::to_string(slots_.size()) + ")");
+}
+
+bool Introspector::stopped(uint32_t vcpu) const {
+    check_vcpu(vcpu);
+    std::lock_guard lock(mutex_);
+    return slots_[vcpu].stopped;
+}
+
+// ---- the vCPU threads' side -------------------------------------------------------------
+
+void Introspector::stopped(hv::Vcpu& vcpu, Reason why) {
+    const uint64_t rip = vcpu.debug_registers().rip;
+    std::unique_lock lock(mutex_);
+    Slot& slot = slots_[vcpu.id()];
+    slot.stopped = true;
+    slot.next = Action::Stay;
+    if (why != Reason::Requested) events_.push_back({vcpu.id(), why, rip});
+    changed_.notify_all();
+    for (;;) {
+        if (slot.job) {
+            auto job = std::move(slot.job);
+            slot.job = nullptr;
+            lock.unlock();
+            std::exception_ptr error;
+            try {
+                job(vcpu);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            lock.lock();
+            slot.job_done = true;
+            slot.job_error = error;
+            changed_.notify_all();
+            continue;
+        }
+        if (detaching_ || domain_->stopping() || slot.next != Action::Stay) break;
+        changed_.wait_for(lock, kStoppedPoll);
+    }
+    const bool step = !detaching_ && slot.next == Action::Step;
+    slot.stopped = false;
+    slot.next = Action::Stay;
+    changed_.notify_all();
+    lock.unlock();
+    vcpu.debug_single_step(step);
+}
+
+hv::DebugHook::Int3 Introspector::classify_int3(hv::Vcpu& vcpu, uint64_t address) {
+    std::optional<uint64_t> gpa = vcpu.debug_guest().translate(address, false);
+    if (!gpa) return Int3::Guest;
+    std::lock_guard lock(mutex_);
+    for (const auto& [va, bp] : breakpoints_)
+        if (bp.gpa == *gpa) return Int3::Debugger;
+    // No breakpoint of ours there now: if the byte is no int3 any more, one was removed
+    // while this vCPU was on its way to it.
+    std::span<uint8_t> byte = domain_->memory().span(*gpa, 1);
+    return !byte.empty() && byte[0] != kInt3 ? Int3::Removed : Int3::Guest;
+}
+
+// ---- running and stopping -----------------------------------------------------------------
+
+bool Introspector::all_stopped_locked() const {
+    for (uint32_t i = 0; i < slots_.size(); ++i)
+        if (!slots_[i].stopped && domain_->vcpu(i).is_up()) return false;
+    return true;
+}
+
+void Introspector::stop_all_locked(std::unique_lock<std::mutex>& lock,
+                                   std::chrono::milliseconds timeout) {
+    for (uint32_t i = 0; i < slots_.size(); ++i)
+        if (!slots_[i].stopped) domain_->vcpu(i).request_debug_stop();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!all_stopped_locked()) {
+        if (domain_->stopping()) throw Error("the domain is shutting down");
+        if (changed_.wait_until(lock, deadline) == std::cv_status::timeout && !all_stopped_locked())
+            throw Error("the domain's vCPUs did not all stop within " +
+                        std::to_string(timeout.count()) + " ms");
+    }
+}
+
+void Introspector::stop_all(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    stop_all_locked(lock, timeout);
+}
+
+void Introspector::resume(const std::map<uint32_t, Action>& actions, Action others) {
+    for (const auto& [vcpu, action] : actions) check_vcpu(vcpu);
+    std::lock_guard lock(mutex_);
+    if (!events_.empty()) return;  // wait() reports it at once
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+        auto it = actions.find(i);
+        slots_[i].next = it != actions.end() ? it->second : others;
+    }
+    changed_.notify_all();
+}
+
+std::optional<StopEvent> Introspector::wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, timeout, [&] { return !events_.empty() || domain_->stopping(); }))
+        return std::nullopt;
+    if (events_.empty()) throw Error("the domain is shutting down");
+    StopEvent event = events_.front();
+    events_.pop_front();
+    // All-stop: the others stop before the client looks (a vCPU that the client left
+    // stopped simply stays so).
+    stop_all_locked(lock, std::chrono::milliseconds(5000));
+    return event;
+}
+
+void Introspector::run_on(uint32_t vcpu, std::function<void(hv::Vcpu&)> job) {
+    check_vcpu(vcpu);
+    std::unique_lock lock(mutex_);
+    Slot& slot = slots_[vcpu];
+    if (!slot.stopped || slot.next != Action::Stay)
+        throw Error(vcpu_name(vcpu) + " is running: stop it first");
+    slot.job = std::move(job);
+    slot.job_done = false;
+    slot.job_error = nullptr;
+    changed_.notify_all();
+    if (!changed_.wait_for(lock, kJobTimeout, [&] { return slot.job_done || !slot.stopped; }))
+        throw Error(vcpu_name(vcpu) + " did not answer");
+    if (!slot.job_done) throw Error(vcpu_name(vcpu) + " went away");
+    if (slot.job_error) std::rethrow_exception(std::exchange(slot.job_error, nullptr));
+}
+
+// ---- registers ----------------------------------------------------------------------------
+
+platform::Registers Introspector::registers(uint32_t vcpu) {
+    platform::Registers regs;
+    run_on(vcpu, [&](hv::Vcpu& v) { regs = v.debug_registers(); });
+    return regs;
+}
+
+void Introspector::set_registers(uint32_t vcpu, const platform::Registers& regs) {
+    run_on(vcpu, [&](hv::Vcpu& v) {
+        v.debug_registers() = regs;
+        v.debug_registers_changed();
+    });
+}
+
+platform::ControlRegisters Introspector::control_registers(uint32_t vcpu) {
+    platform::ControlRegisters cr;
+    run_on(vcpu, [&](hv::Vcpu& v) { cr = v.debug_control_registers(); });
+    return cr;
+}
+
+// ---- memory -------------------------------------------------------------------------------
+
+void Introspector::read_gpa_locked(uint64_t gpa, std::span<uint8_t> out) const {
+    std::span<uint8_t> ram = domain_->memory().span(gpa, out.size());
+    std::memcpy(out.data(), ram.data(), out.size());
+    for (const auto& [va, bp] : breakpoints_)
+        if (bp.gpa >= gpa && bp.gpa < gpa + out.size()) out[bp.gpa - gpa] = bp.saved;
+}
+
+void Introspector::write_gpa_locked(uint64_t gpa, std::span<const uint8_t> in) {
+    std::span<uint8_t> ram = domain_->memory().span(gpa, in.size());
+    std::memcpy(ram.data(), in.data(), in.size());
+    for (auto& [va, bp] : breakpoints_) {
+        if (bp.gpa < gpa || bp.gpa >= gpa + in.size()) continue;
+        bp.saved = in[bp.gpa - gpa];
+        ram[bp.gpa - gpa] = kInt3;
+    }
+}
+
+std::vector<uint8_t> Introspector::read_physical(uint64_t gpa, size_t len) {
+    len = std::min(len, kMaxTransfer);
+    const uint64_t size = domain_->memory().size();
+    if (gpa >= size) return {};
+    len = std::min<uint64_t>(len, size - gpa);
+    std::vector<uint8_t> out(len);
+    std::lock_guard lock(mutex_);
+    read_gpa_locked(gpa, out);
+    return out;
+}
+
+size_t Introspector::write_physical(uint64_t gpa, std::span<const uint8_t> bytes) {
+    const uint64_t size = domain_->memory().size();
+    if (gpa >= size) return 0;
+    bytes = bytes.first(std::min<uint64_t>({bytes.size(), kMaxTransfer, size - gpa}));
+    std::lock_guard lock(mutex_);
+    write_gpa_locked(gpa, bytes);
+    return bytes.size();
+}
+
+std::vector<uint8_t> Introspector::read_virtual(uint32_t vcpu, uint64_t va, size_t len) {
+    std::vector<Piece> pieces;
+    len = std::min(len, kMaxTransfer);
+    run_on(vcpu, [&](hv::Vcpu& v) { pieces = translate_range(v.debug_guest(), va, len); });
+    std::vector<uint8_t> out;
+    std::lock_guard lock(mutex_);
+    for (const Piece& p : pieces) {
+        const size_t at = out.size();
+        out.resize(at + p.len);
+        read_gpa_locked(p.gpa, std::span(out).subspan(at));
+    }
+    return out;
+}
+
+size_t Introspector::write_virtual(uint32_t vcpu, uint64_t va, std::span<const uint8_t> bytes) {
+    std::vector<Piece> pieces;
+    bytes = bytes.first(std::min(bytes.size(), kMaxTransfer));
+    run_on(vcpu, [&](hv::Vcpu& v) { pieces = translate_range(v.debug_guest(), va, bytes.size()); });
+    size_t done = 0;
+    std::lock_guard lock(mutex_);
+    for (const Piece& p : pieces) {
+        write_gpa_locked(p.gpa, bytes.subspan(done, p.len));
+        done += p.len;
+    }
+    return done;
+}
+
+// ---- breakpoints --------------------------------------------------------------------------
+
+void Introspector::insert_breakpoint(uint32_t vcpu, uint64_t va) {
+    std::optional<uint64_t> gpa;
+    run_on(vcpu, [&](hv::Vcpu& v) { gpa = v.debug_guest().translate(va, false); });
+    char where[32];
+    std::snprintf(where, sizeof where, "0x%llx", static_cast<unsigned long long>(va));
+    if (!gpa || domain_->memory().span(*gpa, 1).empty())
+        throw Error(std::string("no breakpoint at ") + where + ": the address is not mapped");
+    std::lock_guard lock(mutex_);
+    for (const auto& [other, bp] : breakpoints_)
+        if (other == va || bp.gpa == *gpa)
+            throw Error(std::string("there is a breakpoint at ") + where + " already");
+    uint8_t& byte = domain_->memory().span(*gpa, 1)[0];
+    breakpoints_[va] = Breakpoint{*gpa, byte};
+    byte = kInt3;
+}
+
+void Introspector::remove_breakpoint(uint64_t va) {
+    std::lock_guard lock(mutex_);
+    auto it = breakpoints_.find(va);
+    if (it == breakpoints_.end()) {
+        char where[32];
+        std::snprintf(where, sizeof where, "0x%llx", static_cast<unsigned long long>(va));
+        throw Error(std::string("there is no breakpoint at ") + where);
+    }
+    uint8_t& byte = domain_->memory().span(it->second.gpa, 1)[0];
+    if (byte == kInt3) byte = it->second.saved;  // else the guest rewrote it: leave that
+    breakpoints_.erase(it);
+}
+
+void Introspector::remove_all_breakpoints_locked() {
+    for (const auto& [va, bp] : breakpoints_) {
+        uint8_t& byte = domain_->memory().span(bp.gpa, 1)[0];
+        if (byte == kInt3) byte = bp.saved;
+    }
+    breakpoints_.clear();
+}
+
+size_t Introspector::breakpoint_count() const {
+    std::lock_guard lock(mutex_);
+    return breakpoints_.size();
+}
+
+}  // namespace xenolith::vmi

@@ -1,0 +1,130 @@
+// The introspection core: one debugger's hold on one domain, with no agent inside the guest.
+// It stops and resumes vCPUs (all-stop: when one stops for a breakpoint or a step, the others
+// are stopped too before the client hears of it), reads and writes registers and memory
+// (guest-physical, or guest-virtual through a vCPU's own page tables), and plants software
+// breakpoints. Every vCPU call lands on that vCPU's own thread while it waits in
+// DebugHook::stopped(), since a vCPU's registers belong to the thread that runs it.
+//
+// The daemon makes one per controlling client (docs/control-api.md, "Introspection");
+// destroying it is the detach: breakpoints come out and every vCPU runs on.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "hv/debug_hook.hpp"
+#include "hv/domain.hpp"
+#include "platform/platform.hpp"
+
+namespace xenolith::vmi {
+
+using Reason = hv::DebugHook::Reason;
+
+// A vCPU stopped for the debugger on its own account (a breakpoint, a finished step).
+struct StopEvent {
+    uint32_t vcpu = 0;
+    Reason reason = Reason::Requested;
+    uint64_t rip = 0;
+};
+
+// What a stopped vCPU does when the client resumes the domain.
+enum class Action { Stay, Continue, Step };
+
+class Introspector final : public hv::DebugHook {
+  public:
+    // Becomes `domain`'s debugger. Throws Error when it already has one.
+    explicit Introspector(std::shared_ptr<hv::Domain> domain);
+    // The detach: breakpoints removed, every vCPU let go, the hook gone from each.
+    ~Introspector() override;
+    Introspector(const Introspector&) = delete;
+    Introspector& operator=(const Introspector&) = delete;
+
+    hv::Domain& domain() const { return *domain_; }
+    uint32_t vcpus() const { return domain_->nr_vcpus(); }
+
+    // --- Running and stopping ---------------------------------------------------------
+    // Stops every vCPU that has a thread and waits until each has. Throws Error when one
+    // has not stopped within `timeout`.
+    void stop_all(std::chrono::milliseconds timeout);
+    // Lets the stopped vCPUs go: each as `actions` says, the rest as `others`. A stop that
+    // is still to be reported is reported first instead, with nothing resumed (as gdbserver
+    // does in all-stop mode). Throws Error for a vCPU id out of range, or a step where the
+    // platform cannot.
+    void resume(const std::map<uint32_t, Action>& actions, Action others);
+    // The next StopEvent, once every vCPU is stopped again; nullopt when none came within
+    // `timeout` (the vCPUs run on).
+    std::optional<StopEvent> wait(std::chrono::milliseconds timeout);
+    bool stopped(uint32_t vcpu) const;
+
+    // --- State of a stopped vCPU (Error when it runs) ----------------------------------
+    platform::Registers registers(uint32_t vcpu);
+    void set_registers(uint32_t vcpu, const platform::Registers& regs);
+    platform::ControlRegisters control_registers(uint32_t vcpu);
+
+    // --- Memory -------------------------------------------------------------------------
+    // Guest-virtual through `vcpu`'s page tables (it must be stopped); guest-physical needs
+    // no vCPU. Reads stop at the first byte that does not translate; writes likewise and
+    // return how many bytes were written. A breakpoint reads as the byte it replaced, and a
+    // write over one changes what it will put back.
+    std::vector<uint8_t> read_virtual(uint32_t vcpu, uint64_t va, size_t len);
+    size_t write_virtual(uint32_t vcpu, uint64_t va, std::span<const uint8_t> bytes);
+    std::vector<uint8_t> read_physical(uint64_t gpa, size_t len);
+    size_t write_physical(uint64_t gpa, std::span<const uint8_t> bytes);
+    // The largest read or write accepted at once.
+    static constexpr size_t kMaxTransfer = 1 << 20;
+
+    // --- Software breakpoints, at guest-virtual addresses of `vcpu`'s page tables ------
+    // Throws Error when the address does not translate or already has one.
+    void insert_breakpoint(uint32_t vcpu, uint64_t va);
+    // Throws Error when there is none at `va`.
+    void remove_breakpoint(uint64_t va);
+    size_t breakpoint_count() const;
+
+    // --- hv::DebugHook (vCPU threads) ------------------------------------------------
+    Int3 classify_int3(hv::Vcpu& vcpu, uint64_t address) override;
+    void stopped(hv::Vcpu& vcpu, Reason why) override;
+
+  private:
+    struct Slot {
+        bool stopped = false;
+        Action next = Action::Stay;
+        std::function<void(hv::Vcpu&)> job;
+        bool job_done = false;
+        std::exception_ptr job_error;
+    };
+    struct Breakpoint {
+        uint64_t gpa = 0;
+        uint8_t saved = 0;  // the byte the int3 replaced
+    };
+
+    // Runs `job` on stopped vCPU `vcpu`'s thread and waits for it.
+    void run_on(uint32_t vcpu, std::function<void(hv::Vcpu&)> job);
+    void check_vcpu(uint32_t vcpu) const;
+    bool all_stopped_locked() const;
+    void stop_all_locked(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout);
+    // Copies between guest-physical memory and `out`/`in`, with breakpoints shown as what
+    // they replaced / kept in place.
+    void read_gpa_locked(uint64_t gpa, std::span<uint8_t> out) const;
+    void write_gpa_locked(uint64_t gpa, std::span<const uint8_t> in);
+    void remove_all_breakpoints_locked();
+
+    std::shared_ptr<hv::Domain> domain_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Slot> slots_;
+    std::deque<StopEvent> events_;
+    std::map<uint64_t, Breakpoint> breakpoints_;  // by guest-virtual address
+    bool detaching_ = false;
+};
+
+}  // namespace xenolith::vmi
