@@ -408,20 +408,25 @@ GdbServer::Reply GdbServer::resume_vcont(std::string_view args) {
 GdbServer::Reply GdbServer::run(const std::vector<ResumeAction>& actions) {
     target_.resume(actions);
     StopReason stop = target_.wait([this] { return poll_interrupt(); });
-    if (peer_gone_) return std::nullopt;  // serve() detaches
     last_stop_ = stop;
     g_thread_ = 0;
     if (stop.kind != StopReason::Kind::Signal) end_ = End::TargetExited;
+    if (peer_gone_) return std::nullopt;  // serve() detaches a live target
     return stop_reply(stop);
 }
 
 // Called by the target while it runs. gdb sends nothing but Ctrl-C in all-stop mode while
-// the target runs; anything else that arrives then is dropped.
+// the target runs; anything else that arrives then is dropped. The Ctrl-C may already be
+// among the bytes that came with the resume request.
 bool GdbServer::poll_interrupt() {
     if (peer_gone_) return true;
-    std::array<uint8_t, kReadChunk> buf;
     bool interrupt = false;
-    for (int chunks = 0; chunks < 16; ++chunks) {
+    auto examine = [&] {
+        while (auto event = reader_.next()) interrupt |= event->kind == InputEvent::Kind::Interrupt;
+    };
+    examine();
+    std::array<uint8_t, kReadChunk> buf;
+    for (int chunks = 0; chunks < 16 && !interrupt; ++chunks) {
         auto n = channel_.receive(buf, 0);
         if (!n) {
             peer_gone_ = true;
@@ -429,7 +434,7 @@ bool GdbServer::poll_interrupt() {
         }
         if (*n == 0) break;
         reader_.feed(std::span(buf).first(*n));
-        while (auto event = reader_.next()) interrupt |= event->kind == InputEvent::Kind::Interrupt;
+        examine();
     }
     return interrupt;
 }

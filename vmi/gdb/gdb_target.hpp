@@ -63,6 +63,8 @@ class Target {
 
     // Guest-virtual addresses, translated through `thread`'s current page tables. Return how
     // many bytes were transferred: fewer than asked means the next page is not mapped.
+    // Reads show the guest's own bytes, never the int3 of an inserted breakpoint, and a write
+    // over a breakpoint changes the byte it hides (gdb relies on both).
     virtual size_t read_memory(uint32_t thread, uint64_t addr, std::span<uint8_t> out) = 0;
     virtual size_t write_memory(uint32_t thread, uint64_t addr, std::span<const uint8_t> in) = 0;
 

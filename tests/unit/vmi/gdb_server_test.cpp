@@ -242,6 +242,12 @@ TEST_F(GdbServerTest, CtrlCStopsARunningTarget) {
     EXPECT_EQ(gdb.request("qC"), "QC1");  // and the session goes on
 }
 
+TEST_F(GdbServerTest, ACtrlCRightBehindTheResumeCounts) {
+    gdb.send_raw(frame_packet("vCont;c") + "\x03");
+    EXPECT_EQ(gdb.read_byte(), '+');
+    EXPECT_EQ(gdb.reply(), "T02thread:1;");
+}
+
 TEST_F(GdbServerTest, ACtrlCWhileStoppedIsIgnored) {
     gdb.send_raw("\x03");
     EXPECT_EQ(gdb.request("?"), "T05thread:1;");
