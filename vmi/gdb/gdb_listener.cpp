@@ -68,8 +68,12 @@ GdbListener::GdbListener(const std::string& endpoint) {
     if (endpoint.rfind("tcp:", 0) == 0) {
         fd_ = listen_tcp(endpoint, split_host_port(endpoint, endpoint.substr(4)), endpoint_);
     } else if (endpoint.rfind("unix:", 0) == 0) {
+        try {
+            fd_ = listen_unix(endpoint.substr(5), 0600, 1);
+        } catch (const Error& e) {
+            throw Error("gdb endpoint '" + endpoint + "': " + e.what());
+        }
         unix_path_ = endpoint.substr(5);
-        fd_ = listen_unix(unix_path_, 0600, 1);
         endpoint_ = endpoint;
     } else {
         throw Error("gdb endpoint '" + endpoint + "' must be tcp:HOST:PORT or unix:PATH");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -150,7 +151,7 @@ class FakeTarget : public Target {
     std::vector<ResumeAction> resumed;
     std::vector<std::string> log;
     uint32_t last_memory_thread = 0;
-    unsigned interrupt_polls = 0;
+    std::atomic<unsigned> interrupt_polls = 0;  // read by tests on another thread
     unsigned poll_sleep_us = 1000;
 
   private:
