@@ -26,7 +26,8 @@ struct Registers {
 };
 
 // One entry of a resume request. `thread` 0 is the default action: it applies to every
-// thread that no other entry names. Threads covered by no entry stay stopped.
+// thread that no other entry names. Threads covered by no entry stay stopped. The server
+// names each thread at most once and puts the default, if any, last.
 struct ResumeAction {
     enum class Kind { Continue, Step };
     Kind kind = Kind::Continue;
@@ -68,7 +69,8 @@ class Target {
     virtual size_t read_memory(uint32_t thread, uint64_t addr, std::span<uint8_t> out) = 0;
     virtual size_t write_memory(uint32_t thread, uint64_t addr, std::span<const uint8_t> in) = 0;
 
-    // Breakpoints are domain-wide: every vCPU that reaches the address stops. A software
+    // Breakpoints are domain-wide: every vCPU that reaches the address stops. The address is
+    // guest-virtual, translated as the target sees fit (gdb gives no thread). A software
     // breakpoint that cannot be set gets gdb an error. Hardware ones are optional: false
     // tells gdb the platform has none (an empty reply), and gdb says so to its user.
     virtual bool insert_sw_breakpoint(uint64_t addr) = 0;
