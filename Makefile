@@ -12,7 +12,7 @@ PACKAGES := build-essential cmake ninja-build pkg-config clang libclang-rt-14-de
 	liblzma-dev zlib1g-dev libzstd-dev libelf-dev libseccomp-dev liburing-dev libslirp-dev e2fsprogs \
 	xenstore-utils binutils wrk nginx-light \
 	qemu-system-x86 linux-image-amd64 busybox-static cpio gzip \
-	dpkg-dev debian-archive-keyring curl
+	dpkg-dev debian-archive-keyring curl gdb
 
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
