@@ -556,14 +556,14 @@ void Vcpu::install_hypercall_page(uint64_t msr_value) {
 // ---- introspection ----------------------------------------------------------------------
 
 bool Vcpu::set_debug_hook(DebugHook* hook) {
-    std::lock_guard lock(debug_mutex_);
-    if (!hook) {
-        debug_stop_requested_.store(false);
-        debug_hook_ = nullptr;
-        return true;
+    if (hook) {
+        DebugHook* none = nullptr;
+        return debug_hook_.compare_exchange_strong(none, hook);
     }
-    if (debug_hook_) return false;
-    debug_hook_ = hook;
+    debug_hook_.store(nullptr);
+    debug_stop_requested_.store(false);
+    // The vCPU thread may be inside the old hook: wait until it has left.
+    std::lock_guard lock(debug_mutex_);
     return true;
 }
 
@@ -591,11 +591,12 @@ bool Vcpu::debug_single_step(bool on) {
 bool Vcpu::debug_stop(DebugHook::Reason why, bool asleep) {
     std::lock_guard lock(debug_mutex_);
     debug_stop_requested_.store(false);
-    if (!debug_hook_) return false;
+    DebugHook* hook = debug_hook_.load();
+    if (!hook) return false;
     // Blocked, as far as the scheduler knows, while the debugger holds it: it leaves its
     // CPU to the others and asks for one again when let go.
     if (!asleep) scheduling().sleep(*this);
-    debug_hook_->stopped(*this, why);
+    hook->stopped(*this, why);
     if (!asleep) scheduling().wake(*this);
     return true;
 }
@@ -607,7 +608,7 @@ void Vcpu::handle_debug_exit(const platform::Exit& exit) {
         DebugHook::Int3 whose = DebugHook::Int3::Guest;
         {
             std::lock_guard lock(debug_mutex_);
-            if (debug_hook_) whose = debug_hook_->classify_int3(*this, at);
+            if (DebugHook* hook = debug_hook_.load()) whose = hook->classify_int3(*this, at);
         }
         if (whose == DebugHook::Int3::Guest) fatal(exit.what);
         // Back to the int3's address: the debugger sees its breakpoint there, and running

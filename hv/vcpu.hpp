@@ -174,9 +174,10 @@ class Vcpu {
     std::atomic<uint64_t> vcpu_info_gpa_{kNoVcpuInfo};
     UniqueFd wake_fd_;
     std::atomic<uint8_t> upcall_vector_{0};
-    // Held while the vCPU thread is in the hook, so that removing it waits for that.
+    // Held while the vCPU thread is in the hook, so that removing it waits for that. The
+    // hook itself is atomic: installing one never waits for another debugger's stop.
     std::mutex debug_mutex_;
-    DebugHook* debug_hook_ = nullptr;  // guarded by debug_mutex_
+    std::atomic<DebugHook*> debug_hook_{nullptr};
     std::atomic<bool> debug_stop_requested_{false};
     bool stepping_ = false;  // vCPU thread: the debugger asked for one instruction
     static constexpr uint64_t kNoArea = ~uint64_t{0};

@@ -9,6 +9,7 @@
 #include "base/unix_socket.hpp"
 #include "toolstack/daemon/args.hpp"
 #include "toolstack/daemon/daemon.hpp"
+#include "toolstack/daemon/debug_commands.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
 #include "toolstack/daemon/sched_commands.hpp"
 
@@ -262,6 +263,7 @@ std::map<std::string, Handler> Daemon::handlers() {
     };
     h["metrics"] = [this](const json&, Session&) { return json{{"text", metrics_text()}}; };
     add_sched_handlers(h, hv_.scheduling(), d);
+    add_debug_handlers(h, d);
     return h;
 }
 

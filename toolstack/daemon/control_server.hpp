@@ -33,6 +33,10 @@ public:
     void begin_stream(const nlohmann::json& result);
     bool streaming() const { return streaming_; }
 
+    // What the session holds until it ends (a debugger's hold on a domain): each named
+    // slot is released when the connection closes, however it closes.
+    std::shared_ptr<void>& attachment(const std::string& name) { return attachments_[name]; }
+
     // Internal: the request being answered.
     void set_request_id(nlohmann::json id) { request_id_ = std::move(id); }
     void reply(bool ok, const nlohmann::json& body);
@@ -43,6 +47,7 @@ private:
     api::LineReader reader_;
     nlohmann::json request_id_;
     bool streaming_ = false;
+    std::map<std::string, std::shared_ptr<void>> attachments_;
 };
 
 using Handler = std::function<nlohmann::json(const nlohmann::json& args, Session& session)>;

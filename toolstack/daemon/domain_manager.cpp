@@ -287,6 +287,14 @@ std::shared_ptr<ManagedDomain> DomainManager::find(uint32_t domid) const {
     return it == domains_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<hv::Domain> DomainManager::domain_for_debugger(uint32_t domid) const {
+    if (domid == 0) throw ApiError("EPERM", "Domain-0 is the host: it has no vCPUs to debug");
+    auto md = find(domid);
+    if (!md || !md->domain)
+        throw ApiError("ENOENT", "domain " + std::to_string(domid) + " does not exist");
+    return md->domain;
+}
+
 uint32_t DomainManager::resolve(const std::string& ref) const {
     if (!ref.empty() && ref.size() <= 5 && std::all_of(ref.begin(), ref.end(), ::isdigit)) {
         uint32_t id = static_cast<uint32_t>(std::stoul(ref));

@@ -102,6 +102,10 @@ class DomainManager {
                         std::chrono::milliseconds timeout);
     std::vector<format::NicInfo> network_list(uint32_t domid) const;
 
+    // The running domain itself, for its debugger (debug_commands.cpp): EPERM for
+    // Domain-0, ENOENT when there is none.
+    std::shared_ptr<hv::Domain> domain_for_debugger(uint32_t domid) const;
+
     // Snapshots: Domain-0 first, then guests by domid.
     std::vector<api::DomainInfo> list() const;
     api::DomainInfo info(uint32_t domid) const;

@@ -30,6 +30,8 @@ int rename_command(const std::string& domain, const std::string& name);
 int domid_command(const std::string& name);
 int domname_command(const std::string& domid);
 int console_command(const std::string& domain);
+// xn debug DOM --gdb ENDPOINT (debug_command.cpp).
+int debug_command(const std::string& domain, const std::string& endpoint);
 
 int list_command(const std::vector<std::string>& domains, bool long_form, bool verbose);
 int uptime_command(const std::vector<std::string>& domains, bool short_form);

@@ -68,6 +68,14 @@ int main(int argc, char** argv) {
     auto* console_cmd =
         app.add_subcommand("console", "Attach to a domain's console (Ctrl-] detaches)");
     console_cmd->add_option("domain", dom)->required();
+    std::string gdb_endpoint;
+    auto* debug_cmd = app.add_subcommand(
+        "debug", "Debug a running domain from outside with gdb (stops it until gdb detaches)");
+    debug_cmd->add_option("domain", dom)->required();
+    debug_cmd
+        ->add_option("--gdb", gdb_endpoint,
+                     "where gdb connects: tcp:127.0.0.1:PORT (PORT 0 picks one) or unix:PATH")
+        ->required();
     auto* rename_cmd = app.add_subcommand("rename", "Rename a domain");
     rename_cmd->add_option("domain", dom)->required();
     rename_cmd->add_option("new-name", arg2)->required();
@@ -240,6 +248,7 @@ int main(int argc, char** argv) {
     if (*mem_max_cmd) return mem_command(dom, arg2, true);
     if (*top_cmd) return top_command(top);
     if (*block_attach_cmd) return block_attach_command(dom, spec);
+    if (*debug_cmd) return debug_command(dom, gdb_endpoint);
     if (*block_detach_cmd) return block_detach_command(dom, arg2, force);
     if (*block_list_cmd) return block_list_command(doms);
     if (*network_attach_cmd) return network_attach_command(dom, spec);

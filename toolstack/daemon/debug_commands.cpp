@@ -1,0 +1,287 @@
+#include "toolstack/daemon/debug_commands.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+
+#include "base/error.hpp"
+#include "toolstack/daemon/args.hpp"
+#include "vmi/introspector.hpp"
+
+namespace xenolith::daemon {
+
+namespace {
+
+using api::ApiError;
+using nlohmann::json;
+
+constexpr const char* kSlot = "debugger";
+// A wait is a long poll: bounded, so that a client notices Ctrl-C and a stopping daemon
+// ends the session soon.
+constexpr uint64_t kMaxWaitMs = 5000;
+constexpr uint64_t kMaxStopMs = 30000;
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// "0x..." (or plain hex digits) as a 64-bit value; EINVAL naming `what` otherwise.
+uint64_t parse_hex(const json& value, const std::string& what) {
+    if (!value.is_string()) throw ApiError("EINVAL", what + " must be a hex string");
+    std::string_view s = value.get_ref<const std::string&>();
+    if (s.starts_with("0x") || s.starts_with("0X")) s.remove_prefix(2);
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+        throw ApiError("EINVAL", what + " is not a 64-bit hex number");
+    return v;
+}
+
+std::string to_hex_bytes(const std::vector<uint8_t>& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (uint8_t b : bytes) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+std::vector<uint8_t> from_hex_bytes(const json& value) {
+    if (!value.is_string()) throw ApiError("EINVAL", "data must be a string of hex digits");
+    const std::string& s = value.get_ref<const std::string&>();
+    if (s.size() % 2 || s.size() / 2 > vmi::Introspector::kMaxTransfer)
+        throw ApiError("EINVAL",
+                       "data must be an even number of hex digits, at most 2 MiB of them");
+    std::vector<uint8_t> out(s.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) {
+        auto [end, ec] = std::from_chars(s.data() + 2 * i, s.data() + 2 * i + 2, out[i], 16);
+        if (ec != std::errc() || end != s.data() + 2 * i + 2)
+            throw ApiError("EINVAL", "data holds a character that is no hex digit");
+    }
+    return out;
+}
+
+// The registers by name, in both directions.
+struct RegisterField {
+    const char* name;
+    uint64_t platform::Registers::*field;
+};
+constexpr RegisterField kRegisters[] = {
+    {"rax", &platform::Registers::rax}, {"rbx", &platform::Registers::rbx},
+    {"rcx", &platform::Registers::rcx}, {"rdx", &platform::Registers::rdx},
+    {"rsi", &platform::Registers::rsi}, {"rdi", &platform::Registers::rdi},
+    {"rbp", &platform::Registers::rbp}, {"rsp", &platform::Registers::rsp},
+    {"r8", &platform::Registers::r8},   {"r9", &platform::Registers::r9},
+    {"r10", &platform::Registers::r10}, {"r11", &platform::Registers::r11},
+    {"r12", &platform::Registers::r12}, {"r13", &platform::Registers::r13},
+    {"r14", &platform::Registers::r14}, {"r15", &platform::Registers::r15},
+    {"rip", &platform::Registers::rip}, {"rflags", &platform::Registers::rflags},
+};
+
+json registers_json(const platform::Registers& r, const platform::ControlRegisters& c) {
+    json out = json::object();
+    for (const auto& f : kRegisters) out[f.name] = hex(r.*(f.field));
+    out["cr0"] = hex(c.cr0);
+    out["cr2"] = hex(c.cr2);
+    out["cr3"] = hex(c.cr3);
+    out["cr4"] = hex(c.cr4);
+    out["efer"] = hex(c.efer);
+    return out;
+}
+
+// Only the registers named in `changes`; an unknown name is an error, before anything
+// is written.
+platform::Registers apply_registers(platform::Registers r, const json& changes) {
+    if (!changes.is_object()) throw ApiError("EINVAL", "registers must be an object");
+    for (const auto& [name, value] : changes.items()) {
+        const RegisterField* f = nullptr;
+        for (const auto& candidate : kRegisters)
+            if (name == candidate.name) f = &candidate;
+        if (!f) throw ApiError("EINVAL", "'" + name + "' is no register that can be set");
+        r.*(f->field) = parse_hex(value, name);
+    }
+    return r;
+}
+
+const char* reason_name(vmi::Reason r) {
+    switch (r) {
+        case vmi::Reason::Breakpoint:
+            return "breakpoint";
+        case vmi::Reason::SingleStep:
+            return "step";
+        case vmi::Reason::Requested:
+            break;
+    }
+    return "stop";
+}
+
+vmi::Action action_arg(const json& value) {
+    if (value == "continue") return vmi::Action::Continue;
+    if (value == "step") return vmi::Action::Step;
+    if (value == "stay") return vmi::Action::Stay;
+    throw ApiError("EINVAL", "an action is \"continue\", \"step\" or \"stay\"");
+}
+
+// The session's debugger; EINVAL when it has not attached.
+vmi::Introspector& debugger(Session& s) {
+    auto& slot = s.attachment(kSlot);
+    if (!slot)
+        throw ApiError("EINVAL", "this connection is not attached to a domain (debug_attach)");
+    return *std::static_pointer_cast<vmi::Introspector>(slot);
+}
+
+// vmi's errors (a running vCPU, an unmapped address) are the client's: EINVAL with the
+// sentence; a domain that went away meanwhile is ESRCH.
+template <class F>
+json guarded(vmi::Introspector& v, F f) {
+    try {
+        return f();
+    } catch (const ApiError&) {
+        throw;
+    } catch (const Error& e) {
+        throw ApiError(v.domain().stopping() ? "ESRCH" : "EINVAL", e.what());
+    }
+}
+
+uint32_t vcpu_arg(const json& args, const vmi::Introspector& v) {
+    return static_cast<uint32_t>(number_arg(args, "vcpu", v.vcpus() - 1));
+}
+
+}  // namespace
+
+void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
+    h["debug_attach"] = [&d](const json& args, Session& s) {
+        if (s.attachment(kSlot)) throw ApiError("EBUSY", "this connection already debugs a domain");
+        const uint32_t id = d.resolve(string_arg(args, "domain"));
+        std::shared_ptr<hv::Domain> domain = d.domain_for_debugger(id);
+        try {
+            s.attachment(kSlot) = std::make_shared<vmi::Introspector>(domain);
+        } catch (const Error& e) {
+            throw ApiError("EBUSY", e.what());
+        }
+        return json{{"domid", id}, {"vcpus", domain->nr_vcpus()}};
+    };
+    h["debug_detach"] = [](const json&, Session& s) {
+        debugger(s);  // EINVAL when not attached
+        s.attachment(kSlot).reset();
+        return json::object();
+    };
+    h["debug_stop"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        const uint64_t ms = optional_number(args, "timeout_ms", kMaxStopMs).value_or(5000);
+        return guarded(v, [&] {
+            v.stop_all(std::chrono::milliseconds(ms));
+            return json::object();
+        });
+    };
+    h["debug_resume"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        std::map<uint32_t, vmi::Action> actions;
+        if (args.contains("vcpus")) {
+            if (!args["vcpus"].is_object()) throw ApiError("EINVAL", "vcpus must be an object");
+            for (const auto& [key, value] : args["vcpus"].items()) {
+                uint32_t vcpu = 0;
+                auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), vcpu);
+                if (ec != std::errc() || end != key.data() + key.size() || vcpu >= v.vcpus())
+                    throw ApiError("EINVAL", "'" + key + "' is not a vCPU of the domain");
+                actions[vcpu] = action_arg(value);
+            }
+        }
+        const vmi::Action others =
+            args.contains("others") ? action_arg(args["others"]) : vmi::Action::Continue;
+        return guarded(v, [&] {
+            v.resume(actions, others);
+            return json::object();
+        });
+    };
+    h["debug_wait"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        const uint64_t ms = number_arg(args, "timeout_ms", kMaxWaitMs);
+        // The domain ended (shut down, crashed, destroyed): no event will come, and the
+        // client learns how it ended.
+        auto ended = [&v] {
+            hv::Domain& dom = v.domain();
+            json out = {{"event", nullptr}, {"ended", hv::state_name(dom.state())}};
+            if (auto status = dom.exit_status()) out["exit_status"] = *status;
+            return out;
+        };
+        if (v.domain().stopping()) return ended();
+        return guarded(v, [&] {
+            std::optional<vmi::StopEvent> e;
+            try {
+                e = v.wait(std::chrono::milliseconds(ms));
+            } catch (const Error&) {
+                if (v.domain().stopping()) return ended();
+                throw;
+            }
+            if (!e) return json{{"event", nullptr}};
+            return json{
+                {"event",
+                 {{"vcpu", e->vcpu}, {"reason", reason_name(e->reason)}, {"rip", hex(e->rip)}}}};
+        });
+    };
+    h["debug_registers"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        const uint32_t vcpu = vcpu_arg(args, v);
+        return guarded(v, [&] {
+            return json{
+                {"registers", registers_json(v.registers(vcpu), v.control_registers(vcpu))}};
+        });
+    };
+    h["debug_set_registers"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        const uint32_t vcpu = vcpu_arg(args, v);
+        if (!args.contains("registers")) throw ApiError("EINVAL", "missing argument 'registers'");
+        return guarded(v, [&] {
+            v.set_registers(vcpu, apply_registers(v.registers(vcpu), args["registers"]));
+            return json::object();
+        });
+    };
+    h["debug_read"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        if (!args.contains("address")) throw ApiError("EINVAL", "missing argument 'address'");
+        const uint64_t address = parse_hex(args["address"], "address");
+        const size_t length =
+            static_cast<size_t>(number_arg(args, "length", vmi::Introspector::kMaxTransfer));
+        return guarded(v, [&] {
+            std::vector<uint8_t> bytes = flag_arg(args, "physical")
+                                             ? v.read_physical(address, length)
+                                             : v.read_virtual(vcpu_arg(args, v), address, length);
+            return json{{"data", to_hex_bytes(bytes)}};
+        });
+    };
+    h["debug_write"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        if (!args.contains("address") || !args.contains("data"))
+            throw ApiError("EINVAL", "debug_write needs 'address' and 'data'");
+        const uint64_t address = parse_hex(args["address"], "address");
+        std::vector<uint8_t> bytes = from_hex_bytes(args["data"]);
+        return guarded(v, [&] {
+            size_t n = flag_arg(args, "physical")
+                           ? v.write_physical(address, bytes)
+                           : v.write_virtual(vcpu_arg(args, v), address, bytes);
+            return json{{"written", n}};
+        });
+    };
+    h["debug_breakpoint"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        if (!args.contains("address")) throw ApiError("EINVAL", "missing argument 'address'");
+        const uint64_t address = parse_hex(args["address"], "address");
+        const std::string action = string_arg(args, "action");
+        if (action != "insert" && action != "remove")
+            throw ApiError("EINVAL", "action is \"insert\" or \"remove\"");
+        return guarded(v, [&] {
+            if (action == "insert")
+                v.insert_breakpoint(vcpu_arg(args, v), address);
+            else
+                v.remove_breakpoint(address);
+            return json{{"breakpoints", v.breakpoint_count()}};
+        });
+    };
+}
+
+}  // namespace xenolith::daemon

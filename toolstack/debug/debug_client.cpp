@@ -1,0 +1,142 @@
+#include "toolstack/debug/debug_client.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+#include "base/error.hpp"
+
+namespace xenolith::debug {
+
+namespace {
+
+using nlohmann::json;
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// The daemon's "0x..." strings; anything else is a broken daemon.
+uint64_t from_hex(const json& value) {
+    const std::string& s = value.get_ref<const std::string&>();
+    std::string_view digits(s);
+    if (digits.starts_with("0x")) digits.remove_prefix(2);
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+        throw Error("the daemon sent '" + s + "' for a hex number");
+    return v;
+}
+
+std::string to_hex_bytes(std::span<const uint8_t> bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (uint8_t b : bytes) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
+
+std::vector<uint8_t> from_hex_bytes(const std::string& s) {
+    if (s.size() % 2) throw Error("the daemon sent an odd number of hex digits");
+    std::vector<uint8_t> out(s.size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) {
+        auto [end, ec] = std::from_chars(s.data() + 2 * i, s.data() + 2 * i + 2, out[i], 16);
+        if (ec != std::errc() || end != s.data() + 2 * i + 2)
+            throw Error("the daemon sent a byte that is not hex");
+    }
+    return out;
+}
+
+const char* action_name(Action a) {
+    switch (a) {
+        case Action::Continue:
+            return "continue";
+        case Action::Step:
+            return "step";
+        case Action::Stay:
+            break;
+    }
+    return "stay";
+}
+
+}  // namespace
+
+DebugClient::DebugClient(std::unique_ptr<api::Client> connection)
+    : client_(std::move(connection)) {}
+
+uint32_t DebugClient::attach(const std::string& domain) {
+    json r = client_->call("debug_attach", {{"domain", domain}});
+    domid_ = r.at("domid").get<uint32_t>();
+    return r.at("vcpus").get<uint32_t>();
+}
+
+void DebugClient::detach() {
+    client_->call("debug_detach");
+}
+
+void DebugClient::stop(std::chrono::milliseconds timeout) {
+    client_->call("debug_stop", {{"timeout_ms", timeout.count()}});
+}
+
+void DebugClient::resume(const std::map<uint32_t, Action>& actions, Action others) {
+    json vcpus = json::object();
+    for (const auto& [vcpu, action] : actions) vcpus[std::to_string(vcpu)] = action_name(action);
+    client_->call("debug_resume", {{"vcpus", vcpus}, {"others", action_name(others)}});
+}
+
+WaitResult DebugClient::wait(std::chrono::milliseconds timeout) {
+    json r = client_->call("debug_wait", {{"timeout_ms", timeout.count()}});
+    WaitResult out;
+    if (r.contains("ended")) out.ended = r["ended"].get<std::string>();
+    if (r.contains("exit_status")) out.exit_status = r["exit_status"].get<uint32_t>();
+    const json& e = r.at("event");
+    if (!e.is_null())
+        out.event = StopEvent{e.at("vcpu").get<uint32_t>(), e.at("reason").get<std::string>(),
+                              from_hex(e.at("rip"))};
+    return out;
+}
+
+RegisterSet DebugClient::registers(uint32_t vcpu) {
+    json r = client_->call("debug_registers", {{"vcpu", vcpu}});
+    RegisterSet out;
+    for (const auto& [name, value] : r.at("registers").items()) out[name] = from_hex(value);
+    return out;
+}
+
+void DebugClient::set_registers(uint32_t vcpu, const RegisterSet& changes) {
+    json regs = json::object();
+    for (const auto& [name, value] : changes) regs[name] = hex(value);
+    client_->call("debug_set_registers", {{"vcpu", vcpu}, {"registers", regs}});
+}
+
+std::vector<uint8_t> DebugClient::read(uint32_t vcpu, uint64_t address, size_t length,
+                                       bool physical) {
+    json r = client_->call(
+        "debug_read",
+        {{"vcpu", vcpu}, {"address", hex(address)}, {"length", length}, {"physical", physical}});
+    return from_hex_bytes(r.at("data").get<std::string>());
+}
+
+size_t DebugClient::write(uint32_t vcpu, uint64_t address, std::span<const uint8_t> bytes,
+                          bool physical) {
+    json r = client_->call("debug_write", {{"vcpu", vcpu},
+                                           {"address", hex(address)},
+                                           {"data", to_hex_bytes(bytes)},
+                                           {"physical", physical}});
+    return r.at("written").get<size_t>();
+}
+
+void DebugClient::insert_breakpoint(uint32_t vcpu, uint64_t address) {
+    client_->call("debug_breakpoint",
+                  {{"vcpu", vcpu}, {"address", hex(address)}, {"action", "insert"}});
+}
+
+void DebugClient::remove_breakpoint(uint64_t address) {
+    client_->call("debug_breakpoint", {{"address", hex(address)}, {"action", "remove"}});
+}
+
+}  // namespace xenolith::debug

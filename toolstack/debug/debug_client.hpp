@@ -1,0 +1,71 @@
+// The introspection commands of the control API (docs/control-api.md, "Introspection") as
+// a C++ client: one connection to xenolithd that is one domain's debugger from attach()
+// until it is destroyed (the daemon detaches when the connection closes). `xn debug` uses
+// it; so can any tool. Every failure the daemon reports is an api::ApiError.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "toolstack/api/protocol.hpp"
+
+namespace xenolith::debug {
+
+// General registers by name ("rax", ..., "rip", "rflags") and, read-only, "cr0", "cr2",
+// "cr3", "cr4", "efer".
+using RegisterSet = std::map<std::string, uint64_t>;
+
+struct StopEvent {
+    uint32_t vcpu = 0;
+    std::string reason;  // "breakpoint" or "step"
+    uint64_t rip = 0;
+};
+
+// What debug_wait says: an event, nothing yet, or that the domain ended.
+struct WaitResult {
+    std::optional<StopEvent> event;
+    std::optional<std::string> ended;  // "shutdown", "crashed", "dying"
+    std::optional<uint32_t> exit_status;
+};
+
+enum class Action { Continue, Step, Stay };
+
+class DebugClient {
+  public:
+    explicit DebugClient(std::unique_ptr<api::Client> connection);
+
+    // Becomes `domain`'s debugger (a name or a domid); returns its number of vCPUs.
+    uint32_t attach(const std::string& domain);
+    void detach();
+    uint32_t domid() const { return domid_; }
+
+    void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+    void resume(const std::map<uint32_t, Action>& actions, Action others);
+    WaitResult wait(std::chrono::milliseconds timeout);
+
+    RegisterSet registers(uint32_t vcpu);
+    // Only the registers named in `changes`.
+    void set_registers(uint32_t vcpu, const RegisterSet& changes);
+    // Guest-virtual through `vcpu`'s page tables, or guest-physical with `physical`.
+    std::vector<uint8_t> read(uint32_t vcpu, uint64_t address, size_t length,
+                              bool physical = false);
+    size_t write(uint32_t vcpu, uint64_t address, std::span<const uint8_t> bytes,
+                 bool physical = false);
+    void insert_breakpoint(uint32_t vcpu, uint64_t address);
+    void remove_breakpoint(uint64_t address);
+
+    // The connection itself, for other commands on it (destroy, info).
+    api::Client& connection() { return *client_; }
+
+  private:
+    std::unique_ptr<api::Client> client_;
+    uint32_t domid_ = 0;
+};
+
+}  // namespace xenolith::debug

@@ -1,0 +1,53 @@
+// xn debug DOM --gdb ENDPOINT: a GDB remote protocol server for a running domain. The domain
+// stops when xn attaches; gdb connects to ENDPOINT ("tcp:127.0.0.1:1234", "unix:/path"),
+// and when it detaches, disconnects or quits, every breakpoint is removed and the domain
+// runs on (docs/vmi.md).
+#include <cstdio>
+
+#include "toolstack/debug/debug_client.hpp"
+#include "toolstack/debug/remote_target.hpp"
+#include "toolstack/xn/commands.hpp"
+#include "toolstack/xn/daemon_client.hpp"
+#include "toolstack/xn/guarded.hpp"
+#include "vmi/gdb/gdb_listener.hpp"
+
+namespace xenolith::xn {
+
+namespace {
+
+const char* how_it_ended(vmi::gdb::GdbServer::End end) {
+    switch (end) {
+        case vmi::gdb::GdbServer::End::Detached:
+            return "gdb detached; the domain runs on";
+        case vmi::gdb::GdbServer::End::Killed:
+            return "gdb killed the domain";
+        case vmi::gdb::GdbServer::End::TargetExited:
+            return "the domain has ended";
+        case vmi::gdb::GdbServer::End::Disconnected:
+            break;
+    }
+    return "gdb went away; the domain runs on";
+}
+
+}  // namespace
+
+int debug_command(const std::string& domain, const std::string& endpoint) {
+    return guarded([&] {
+        // Listen first: a taken port fails before the domain is touched.
+        vmi::gdb::GdbListener listener(endpoint);
+        debug::DebugClient client(connect_daemon());
+        const uint32_t vcpus = client.attach(domain);
+        client.stop();
+        std::printf("xn debug: domain %u stopped (%u vCPU%s); gdb can connect to %s\n",
+                    client.domid(), vcpus, vcpus == 1 ? "" : "s", listener.endpoint().c_str());
+        std::fflush(stdout);
+        debug::RemoteTarget target(client, vcpus);
+        UniqueFd connection = listener.accept();
+        vmi::gdb::FdChannel channel(connection.get());
+        const vmi::gdb::GdbServer::End end = vmi::gdb::GdbServer(target, channel).serve();
+        std::printf("xn debug: %s\n", how_it_ended(end));
+        return 0;
+    });
+}
+
+}  // namespace xenolith::xn
