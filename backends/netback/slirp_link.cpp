@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,20 @@ int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+// Whether fd is a listening TCP socket bound to `port` (host byte order).
+bool is_listener_on(int fd, uint16_t port) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+        return false;
+    sockaddr_storage addr{};
+    len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0 ||
+        addr.ss_family != AF_INET)
+        return false;
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port) == port;
 }
 
 short to_poll_events(int slirp_events) {
@@ -150,7 +165,29 @@ SlirpLink::SlirpLink(std::vector<PortForward> forwards, Log log)
                         " (not an IPv4 address, or the host port is taken)");
         }
     }
+    widen_listen_backlogs(forwards);
     thread_ = std::thread([this] { run(); });
+}
+
+// libslirp listens on a TCP forward's host port with a backlog of 1. A client that opens
+// several connections at once (wrk, a browser) overflows it: the host kernel drops the
+// handshake's last ACK, the client believes it is connected and its first request waits
+// for its own retransmission timer (200 ms, then 400, 800 ms). listen() again on the same
+// socket only changes the backlog (Linux's inet_listen), so the forward's sockets get the
+// system's maximum; slirp still accepts them one per poll round. The sockets are found
+// among the fds slirp asks to poll, before its thread starts.
+void SlirpLink::widen_listen_backlogs(const std::vector<PortForward>& forwards) {
+    std::vector<pollfd> fds;
+    pollfds_ = &fds;
+    uint32_t timeout = 0;
+    slirp_pollfds_fill(slirp_, &timeout, Callbacks::add_poll, this);
+    pollfds_ = nullptr;
+    for (const PortForward& f : forwards) {
+        if (f.udp) continue;
+        for (const pollfd& p : fds)
+            if (is_listener_on(p.fd, f.host_port) && ::listen(p.fd, SOMAXCONN) < 0 && log_)
+                log_("slirp: cannot widen the listen backlog of " + describe(f));
+    }
 }
 
 SlirpLink::~SlirpLink() {

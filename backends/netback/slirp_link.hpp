@@ -59,6 +59,7 @@ class SlirpLink final : public HostLink {
   private:
     struct Timer;
     struct Callbacks;
+    void widen_listen_backlogs(const std::vector<PortForward>& forwards);
     void run();
     void poll_once();
     void input_queued();
