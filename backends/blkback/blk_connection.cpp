@@ -234,9 +234,16 @@ bool BlkConnection::map_segments(Slot& slot) {
         int16_t status;
         uint8_t* page = grants_.map(seg.gref, writable, slot.held, status);
         if (!page) return false;
-        // Straight onto the guest's page: no bounce buffer.
-        slot.iov.push_back({page + (size_t{seg.first_sect} << kSectorShift),
-                            (size_t{seg.last_sect} - seg.first_sect + 1) << kSectorShift});
+        // Straight onto the guest's page: no bounce buffer. A segment that continues the
+        // previous one in our mapping of guest RAM (a buffer contiguous in the guest, granted
+        // page by page) extends its iovec: fewer, longer copies for the kernel.
+        uint8_t* base = page + (size_t{seg.first_sect} << kSectorShift);
+        size_t len = (size_t{seg.last_sect} - seg.first_sect + 1) << kSectorShift;
+        if (!slot.iov.empty() &&
+            static_cast<uint8_t*>(slot.iov.back().iov_base) + slot.iov.back().iov_len == base)
+            slot.iov.back().iov_len += len;
+        else
+            slot.iov.push_back({base, len});
     }
     return true;
 }
