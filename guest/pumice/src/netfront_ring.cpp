@@ -281,6 +281,22 @@ bool Device::transmit(const net::Frame& frame) {
     return rc == 0;
 }
 
+void Device::begin_batch() {
+    IrqSpinGuard guard(tx_lock_);
+    tx_batch_ = true;
+}
+
+void Device::end_batch() {
+    bool notify = false;
+    {
+        IrqSpinGuard guard(tx_lock_);
+        tx_batch_ = false;
+        if (state() == State::connected) RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
+        if (notify) __atomic_add_fetch(&stats_.notifies, 1, __ATOMIC_RELAXED);
+    }
+    if (notify) events::notify(xb_.port());
+}
+
 // Copies the frame into free slots' pages (one page per slot), grants each read-only and
 // queues the requests: the first carries the frame's total size, each slot but the last
 // NETTXF_more_data.
@@ -290,7 +306,11 @@ long Device::push_tx_locked(const net::Frame& frame, size_t size, bool& notify) 
     if (size == 0 || size > kMaxFrame || (slots > 1 && !backend_sg_)) return -XEN_EMSGSIZE;
     handle_tx_locked();  // slots are reclaimed here, not on an event of their own
     if (state() != State::connected) return -XEN_ENODEV;
-    if (tx_nfree_ < slots || RING_FREE_REQUESTS(&tx_) < slots) return -XEN_ENOSPC;
+    if (tx_nfree_ < slots || RING_FREE_REQUESTS(&tx_) < slots) {
+        // Requests held back for the batch's end would never be answered: push them now.
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
+        return -XEN_ENOSPC;
+    }
 
     uint16_t ids[XEN_NETIF_NR_SLOTS_MIN + 1];
     if (slots > XEN_NETIF_NR_SLOTS_MIN) return -XEN_EMSGSIZE;
@@ -322,7 +342,7 @@ long Device::push_tx_locked(const net::Frame& frame, size_t size, bool& notify) 
         ++tx_.req_prod_pvt;
         offset += piece;
     }
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
+    if (!tx_batch_) RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
     ++stats_.tx_frames;
     stats_.tx_bytes += size;
     return 0;
