@@ -197,6 +197,16 @@ SlirpLink::~SlirpLink() {
 }
 
 bool SlirpLink::send(Frame frame) {
+    std::unique_lock slirp_lock(slirp_mutex_, std::try_to_lock);
+    if (slirp_lock.owns_lock()) {
+        input_queued();  // frames queued earlier go first
+        slirp_input(slirp_, frame.data(), static_cast<int>(frame.size()));
+        slirp_lock.unlock();
+        // The slirp thread's poll set and timeout may be stale now (a new socket, data
+        // waiting for POLLOUT, a timer armed sooner): it builds them anew.
+        signal_event(wake_.get());
+        return true;
+    }
     {
         std::lock_guard lock(mutex_);
         if (input_.size() >= kInputQueueFrames) return false;
@@ -210,6 +220,7 @@ void SlirpLink::run() {
     std::vector<pollfd> fds;
     pollfds_ = &fds;
     for (;;) {
+        std::unique_lock slirp_lock(slirp_mutex_);
         fds.clear();
         fds.push_back({stop_.get(), POLLIN, 0});
         fds.push_back({wake_.get(), POLLIN, 0});
@@ -217,8 +228,12 @@ void SlirpLink::run() {
         uint32_t timeout =
             static_cast<uint32_t>(next < 0 ? kMaxSleepMs : std::min(next, kMaxSleepMs));
         slirp_pollfds_fill(slirp_, &timeout, Callbacks::add_poll, this);
+        // Sockets send() creates meanwhile have no poll index yet (slirp skips them) and
+        // its signal on wake_ brings us back to fill again.
+        slirp_lock.unlock();
         int rc = ::poll(fds.data(), fds.size(), static_cast<int>(timeout));
         if (fds[0].revents) return;
+        slirp_lock.lock();
         slirp_pollfds_poll(slirp_, rc < 0, Callbacks::get_revents, this);
         if (fds[1].revents) {
             uint64_t count;
@@ -230,11 +245,11 @@ void SlirpLink::run() {
 }
 
 void SlirpLink::input_queued() {
+    std::unique_lock lock(mutex_);
+    if (input_.empty()) return;
     std::deque<Frame> frames;
-    {
-        std::lock_guard lock(mutex_);
-        frames.swap(input_);
-    }
+    frames.swap(input_);
+    lock.unlock();
     for (const Frame& f : frames) slirp_input(slirp_, f.data(), static_cast<int>(f.size()));
 }
 
