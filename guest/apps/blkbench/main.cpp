@@ -161,6 +161,13 @@ int main() {
            static_cast<unsigned long long>(res.bytes), static_cast<unsigned long long>(res.ns),
            static_cast<unsigned long long>(res.ios * time::kNsPerSec / ns),
            static_cast<unsigned long long>((res.bytes >> 20) * time::kNsPerSec / ns), o.qd, o.bs);
+    // How well requests and responses were batched: per ring request, notifies sent and
+    // handler passes that found responses.
+    blkfront::Device::Stats st = disk.stats();
+    printf(
+        "blkbench: ring requests=%llu responses=%llu notifies=%llu batches=%llu\n",
+        static_cast<unsigned long long>(st.requests), static_cast<unsigned long long>(st.responses),
+        static_cast<unsigned long long>(st.notifies), static_cast<unsigned long long>(st.batches));
     if (o.write) {
         uint64_t t = time::now_ns();
         long rc = disk.flush();

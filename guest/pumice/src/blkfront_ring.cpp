@@ -577,7 +577,10 @@ void Device::handle_responses_locked() {
         }
         break;
     }
-    if (any) bump_space_epoch();
+    if (any) {
+        ++stats_.batches;
+        bump_space_epoch();
+    }
 }
 
 // One response: checked (id in range and in flight, operation as asked, a known status)

@@ -161,6 +161,7 @@ class Device {
         uint64_t requests = 0;   // ring requests pushed
         uint64_t responses = 0;  // responses accepted
         uint64_t notifies = 0;   // event channel notifications sent
+        uint64_t batches = 0;    // passes of the event handler that found responses
         uint64_t bad_responses = 0;
     };
     Stats stats() const;
