@@ -136,7 +136,10 @@ void BlkConnection::run() {
 // sleeps: a frontend that queues its next requests meanwhile needs no notify (an exit
 // for a guest on the process platform) and the thread no wakeup.
 void BlkConnection::serve() {
-    while (serve_round(false) > 0 && wait_for_requests(kRequestSpin)) {
+    // Bounded, so that a frontend that never lets the ring go idle cannot keep the thread
+    // from looking at its stop signal.
+    for (uint32_t rounds = 0; rounds < kRoundsBeforePoll; ++rounds) {
+        if (serve_round(false) == 0 || !wait_for_requests(kRequestSpin)) break;
     }
     serve_round(true);
 }

@@ -123,6 +123,8 @@ class BlkConnection {
     uint32_t serve_round(bool arm);
     // How long the ring thread watches a busy ring for more requests before it sleeps.
     static constexpr std::chrono::microseconds kRequestSpin{50};
+    // Rounds served back to back before the thread polls its fds (the stop signal) again.
+    static constexpr uint32_t kRoundsBeforePoll = 64;
     bool wait_for_requests(std::chrono::nanoseconds how_long);
     void drain_in_flight();
     // Takes what the ring holds; with `arm`, asks for a notify (req_event) before it stops
