@@ -186,6 +186,7 @@ void Device::handle_rx_locked(bool& notify) {
             break_device("rx responses beyond the requests posted", rp, 0);
             return;
         }
+        if (rx_.rsp_cons != rp) ++stats_.rx_passes;
         while (rx_.rsp_cons != rp) {
             RING_IDX index = rx_.rsp_cons;
             netif_rx_response_t rsp;

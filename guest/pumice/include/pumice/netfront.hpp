@@ -90,6 +90,7 @@ class Device final : public net::Driver {
         uint64_t tx_errors = 0;   // responses with an error status
         uint64_t tx_dropped = 0;  // ring full, too long, not connected
         uint64_t notifies = 0;    // event channel notifications sent
+        uint64_t rx_passes = 0;   // passes over the rx ring that found responses
         uint64_t bad_responses = 0;
     };
     Stats stats() const;
