@@ -1,7 +1,10 @@
 #include "backends/blkback/blk_connection.hpp"
 
 #include <poll.h>
+
 #include <unistd.h>
+#include <chrono>
+#include <thread>
 
 #include <algorithm>
 #include <cstring>
@@ -123,11 +126,46 @@ void BlkConnection::run() {
         if (fds[2].revents) break;
         if (fds[0].revents) channel_.consume();
         if (fds[1].revents) reap_completions();
-        consume_requests();
-        submit_queued();
-        push_responses();
+        serve();
     }
     drain_in_flight();
+}
+
+// Rounds of requests and responses while the frontend keeps the ring busy. After answering
+// a round the thread watches the ring a little while before it asks for a notify and
+// sleeps: a frontend that queues its next requests meanwhile needs no notify (an exit
+// for a guest on the process platform) and the thread no wakeup.
+void BlkConnection::serve() {
+    // Bounded, so that a frontend that never lets the ring go idle cannot keep the thread
+    // from looking at its stop signal.
+    for (uint32_t rounds = 0; rounds < kRoundsBeforePoll; ++rounds) {
+        if (serve_round(false) == 0 || !wait_for_requests(kRequestSpin)) break;
+    }
+    serve_round(true);
+}
+
+uint32_t BlkConnection::serve_round(bool arm) {
+    uint32_t taken = consume_requests(arm);
+    submit_queued();
+    // Reads the page cache can serve complete during the submission (io_uring tries them
+    // inline): answer them in this round, not after another poll().
+    if (in_flight_ > 0) {
+        reap_completions();
+        submit_queued();  // what completions queued (a flush's sync, a barrier)
+    }
+    push_responses();
+    return taken;
+}
+
+bool BlkConnection::wait_for_requests(std::chrono::nanoseconds how_long) {
+    auto end = std::chrono::steady_clock::now() + how_long;
+    do {
+        RING_IDX rp =
+            std::atomic_ref<RING_IDX>(ring_.sring->req_prod).load(std::memory_order_acquire);
+        if (rp != ring_.req_cons) return true;
+        std::this_thread::yield();  // a busy machine's other threads come first
+    } while (std::chrono::steady_clock::now() < end);
+    return false;
 }
 
 void BlkConnection::drain_in_flight() {
@@ -141,9 +179,10 @@ void BlkConnection::drain_in_flight() {
     }
 }
 
-void BlkConnection::consume_requests() {
+uint32_t BlkConnection::consume_requests(bool arm) {
+    uint32_t taken = 0;
     for (;;) {
-        if (barrier_ || broken_) return;
+        if (barrier_ || broken_) return taken;
         RING_IDX rp =
             std::atomic_ref<RING_IDX>(ring_.sring->req_prod).load(std::memory_order_acquire);
         if (RING_REQUEST_PROD_OVERFLOW(&ring_, rp)) {
@@ -151,7 +190,7 @@ void BlkConnection::consume_requests() {
                        std::to_string(rp - ring_.rsp_prod_pvt) +
                        " requests ahead of the responses, " + "more than the ring's " +
                        std::to_string(ring_size_));
-            return;
+            return taken;
         }
         bool stalled = false;
         for (RING_IDX rc = ring_.req_cons; rc != rp;) {
@@ -164,6 +203,7 @@ void BlkConnection::consume_requests() {
             std::memcpy(&copy, RING_GET_REQUEST(&ring_, rc), sizeof copy);
             std::atomic_signal_fence(std::memory_order_seq_cst);  // checks see the copy only
             ring_.req_cons = ++rc;
+            ++taken;
             start_request(copy);
             if (barrier_) {  // nothing after a barrier starts before it completes
                 stalled = true;
@@ -171,10 +211,10 @@ void BlkConnection::consume_requests() {
             }
         }
         push_responses();
-        if (stalled) return;
+        if (stalled || !arm) return taken;
         int more = 0;
         RING_FINAL_CHECK_FOR_REQUESTS(&ring_, more);
-        if (!more) return;
+        if (!more) return taken;
     }
 }
 
@@ -234,9 +274,16 @@ bool BlkConnection::map_segments(Slot& slot) {
         int16_t status;
         uint8_t* page = grants_.map(seg.gref, writable, slot.held, status);
         if (!page) return false;
-        // Straight onto the guest's page: no bounce buffer.
-        slot.iov.push_back({page + (size_t{seg.first_sect} << kSectorShift),
-                            (size_t{seg.last_sect} - seg.first_sect + 1) << kSectorShift});
+        // Straight onto the guest's page: no bounce buffer. A segment that continues the
+        // previous one in our mapping of guest RAM (a buffer contiguous in the guest, granted
+        // page by page) extends its iovec: fewer, longer copies for the kernel.
+        uint8_t* base = page + (size_t{seg.first_sect} << kSectorShift);
+        size_t len = (size_t{seg.last_sect} - seg.first_sect + 1) << kSectorShift;
+        if (!slot.iov.empty() &&
+            static_cast<uint8_t*>(slot.iov.back().iov_base) + slot.iov.back().iov_len == base)
+            slot.iov.back().iov_len += len;
+        else
+            slot.iov.push_back({base, len});
     }
     return true;
 }

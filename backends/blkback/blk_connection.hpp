@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -118,8 +119,17 @@ class BlkConnection {
     };
 
     void run();
+    void serve();
+    uint32_t serve_round(bool arm);
+    // How long the ring thread watches a busy ring for more requests before it sleeps.
+    static constexpr std::chrono::microseconds kRequestSpin{50};
+    // Rounds served back to back before the thread polls its fds (the stop signal) again.
+    static constexpr uint32_t kRoundsBeforePoll = 64;
+    bool wait_for_requests(std::chrono::nanoseconds how_long);
     void drain_in_flight();
-    void consume_requests();
+    // Takes what the ring holds; with `arm`, asks for a notify (req_event) before it stops
+    // and takes what came meanwhile. Returns how many requests it took.
+    uint32_t consume_requests(bool arm = true);
     void start_request(const blkif_request_t& copy);
     // Fills slot.iov from the request's segments; false when a grant cannot be mapped.
     bool map_segments(Slot& slot);

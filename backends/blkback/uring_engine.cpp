@@ -10,6 +10,11 @@
 
 namespace xenolith::blkback {
 
+namespace {
+// From this size on a read or write is handed to io-wq (IOSQE_ASYNC).
+constexpr uint64_t kAsyncBytes = 256 * 1024;
+}  // namespace
+
 UringEngine::UringEngine(std::shared_ptr<const Image> image, unsigned depth)
     : image_(std::move(image)) {
     unsigned entries = depth < 8 ? 8 : depth;
@@ -72,6 +77,10 @@ void UringEngine::queue(const IoOp& op) {
                                     static_cast<off_t>(op.offset), static_cast<off_t>(op.length));
             break;
     }
+    // Large transfers go to the kernel's io-wq workers rather than being copied inline by
+    // the submitting ring thread: several copy at once, and the thread goes back to the ring.
+    if ((op.kind == IoOp::Kind::Read || op.kind == IoOp::Kind::Write) && op.length >= kAsyncBytes)
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
     io_uring_sqe_set_data64(sqe, op.tag);
     ++in_flight_;
 }

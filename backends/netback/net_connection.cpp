@@ -66,15 +66,24 @@ NetConnection::~NetConnection() {
 
 void NetConnection::receive(std::span<const uint8_t> frame) {
     if (broken_) return;
-    {
-        std::lock_guard lock(queue_mutex_);
-        if (rx_queue_.size() >= kRxQueueFrames) {
-            counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
-            return;
-        }
-        rx_queue_.emplace_back(frame.begin(), frame.end());
+    std::unique_lock lock(rx_mutex_);
+    if (!queue_rx_locked(frame) || !rx_break_.empty()) return;
+    pump_rx_locked();
+    int notify = 0;
+    if (!broken_ && rx_break_.empty()) RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&rx_, notify);
+    bool hostile = !rx_break_.empty();
+    lock.unlock();
+    if (notify) channel_.notify();
+    if (hostile) signal_event(wake_.get());  // the ring thread reports it and disconnects
+}
+
+bool NetConnection::queue_rx_locked(std::span<const uint8_t> frame) {
+    if (rx_queue_.size() >= kRxQueueFrames) {
+        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
+        return false;
     }
-    signal_event(wake_.get());
+    rx_queue_.emplace_back(frame.begin(), frame.end());
+    return true;
 }
 
 NetStats NetConnection::stats() const {
@@ -102,10 +111,11 @@ void NetConnection::run() {
             rx_waiting = false;
             continue;  // the rings are no longer trusted: wait for the stop
         }
+        bool notify_rx = false;
         more = process_tx();
-        more |= process_rx();
-        push_and_notify();
-        std::lock_guard lock(queue_mutex_);
+        more |= process_rx(notify_rx);
+        push_and_notify(notify_rx);
+        std::lock_guard lock(rx_mutex_);
         rx_waiting = !rx_queue_.empty();
     }
 }
@@ -202,23 +212,40 @@ void NetConnection::respond_tx(const TxChain& chain, int16_t status) {
 
 // --- RX: host → guest ------------------------------------------------------------------
 
-bool NetConnection::process_rx() {
-    for (uint32_t done = 0; done < kBudget && !broken_; ++done) {
+bool NetConnection::process_rx(bool& notify) {
+    std::string hostile;
+    bool more;
+    {
+        std::lock_guard lock(rx_mutex_);
+        more = pump_rx_locked();
+        if (!rx_break_.empty()) {
+            hostile = rx_break_;
+        } else if (!broken_) {
+            int n = 0;
+            RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&rx_, n);
+            notify = n != 0;
+        }
+    }
+    if (!hostile.empty()) {
+        disconnect(hostile);
+        return false;
+    }
+    return more;
+}
+
+bool NetConnection::pump_rx_locked() {
+    for (uint32_t done = 0; done < kBudget && !broken_ && rx_break_.empty(); ++done) {
         // Checked on every wakeup, frames or not: a corrupt ring is reported at once.
         RING_IDX rp = load_acquire(rx_.sring->req_prod);
         RING_IDX avail = rp - rx_.req_cons;
         if (avail > RING_SIZE(&rx_) || RING_REQUEST_PROD_OVERFLOW(&rx_, rp)) {
-            disconnect("rx ring producer " + std::to_string(rp) + " is more than " +
-                       std::to_string(RING_SIZE(&rx_)) + " requests ahead of consumer " +
-                       std::to_string(rx_.req_cons));
+            rx_break_ = "rx ring producer " + std::to_string(rp) + " is more than " +
+                        std::to_string(RING_SIZE(&rx_)) + " requests ahead of consumer " +
+                        std::to_string(rx_.req_cons);
             return false;
         }
-        const Frame* frame;
-        {
-            std::lock_guard lock(queue_mutex_);
-            if (rx_queue_.empty()) return false;
-            frame = &rx_queue_.front();  // only this thread pops, so it stays put
-        }
+        if (rx_queue_.empty()) return false;
+        const Frame* frame = &rx_queue_.front();
         uint32_t slots = static_cast<uint32_t>((frame->size() + hv::kPageSize - 1) / hv::kPageSize);
         if (slots == 0 || (slots > 1 && !frontend_.sg) || slots > XEN_NETIF_NR_SLOTS_MIN) {
             counters_.rx_oversize.fetch_add(1, std::memory_order_relaxed);
@@ -232,12 +259,9 @@ bool NetConnection::process_rx() {
         } else if (!deliver_rx(*frame, slots)) {
             return false;
         }
-        std::lock_guard lock(queue_mutex_);
         rx_queue_.pop_front();
     }
-    if (broken_) return false;
-    std::lock_guard lock(queue_mutex_);
-    return !rx_queue_.empty();
+    return !broken_ && rx_break_.empty() && !rx_queue_.empty();
 }
 
 bool NetConnection::deliver_rx(const Frame& frame, uint32_t slots) {
@@ -248,9 +272,9 @@ bool NetConnection::deliver_rx(const Frame& frame, uint32_t slots) {
         ++rx_.req_cons;
         hv::GrantMapping page = domain_->grant_table().map(req.gref, 0, false);
         if (!page.valid()) {
-            disconnect("rx grant reference " + std::to_string(req.gref) +
-                       " is not granted to the backend for writing (GNTST " +
-                       std::to_string(page.status()) + ")");
+            rx_break_ = "rx grant reference " + std::to_string(req.gref) +
+                        " is not granted to the backend for writing (GNTST " +
+                        std::to_string(page.status()) + ")";
             return false;
         }
         size_t chunk = std::min<size_t>(hv::kPageSize, frame.size() - offset);
@@ -272,18 +296,18 @@ bool NetConnection::deliver_rx(const Frame& frame, uint32_t slots) {
 
 // --- Both ------------------------------------------------------------------------------
 
-void NetConnection::push_and_notify() {
+// The tx responses (the rx ones are pushed under rx_mutex_), and one notify for both.
+void NetConnection::push_and_notify(bool notify_rx) {
     if (broken_) return;  // the ring is no longer written
-    int notify_tx = 0, notify_rx = 0;
+    int notify_tx = 0;
     RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&tx_, notify_tx);
-    RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&rx_, notify_rx);
     if (notify_tx || notify_rx) channel_.notify();
 }
 
 void NetConnection::disconnect(const std::string& reason) {
     if (broken_.exchange(true)) return;
     {
-        std::lock_guard lock(queue_mutex_);
+        std::lock_guard lock(rx_mutex_);
         rx_queue_.clear();
     }
     if (options_.on_broken) options_.on_broken(reason);

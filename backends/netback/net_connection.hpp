@@ -14,8 +14,12 @@
 // carries on. Work per wakeup is bounded (a budget of packets and frames), and so is memory:
 // the rx queue drops when full and counts what it dropped.
 //
-// Threads: the ring thread owns the rings. receive() runs on the link's thread and only
-// touches the queue (under its mutex). Counters are atomics.
+// Threads: the ring thread owns the tx ring. The rx ring and the rx queue are under
+// rx_mutex_: receive() (on the link's thread) queues the frame and, unless the ring thread
+// holds the mutex, copies what is queued into the guest's buffers itself and notifies, so
+// a frame from the host reaches the guest without a thread switch; the ring thread does the
+// same when the guest posts buffers. Only the ring thread disconnects: what receive() finds
+// hostile it leaves in rx_break_ and wakes that thread. Counters are atomics.
 #pragma once
 
 #include <atomic>
@@ -96,14 +100,18 @@ class NetConnection {
     void run();
     // Both return whether work is left over (the budget ran out).
     bool process_tx();
-    bool process_rx();
+    bool process_rx(bool& notify);
+    // Under rx_mutex_: copies up to kBudget queued frames into guest buffers; a hostile
+    // ring's reason goes to rx_break_. True when frames are left that could go now.
+    bool pump_rx_locked();
+    bool queue_rx_locked(std::span<const uint8_t> frame);  // false: full, dropped
     // Copies one checked chain's bytes out of the granted pages; false when hostile.
     bool copy_tx(const TxChain& chain, Frame& frame);
     void handle_tx_chain(TxChain& chain);
     void respond_tx(const TxChain& chain, int16_t status);
-    // Copies `frame` into the next guest buffers; false when hostile.
+    // Copies `frame` into the next guest buffers; false (and rx_break_ set) when hostile.
     bool deliver_rx(const Frame& frame, uint32_t slots);
-    void push_and_notify();
+    void push_and_notify(bool notify_rx);
     void disconnect(const std::string& reason);
 
     const std::shared_ptr<hv::Domain> domain_;
@@ -119,8 +127,9 @@ class NetConnection {
     UniqueFd wake_;  // the link queued frames
     UniqueFd stop_;
 
-    std::mutex queue_mutex_;  // rx_queue_
+    std::mutex rx_mutex_;  // rx_, rx_queue_, rx_break_
     std::deque<Frame> rx_queue_;
+    std::string rx_break_;  // why the rx ring is hostile, for the ring thread to report
 
     std::atomic<bool> broken_{false};
     struct Counters {

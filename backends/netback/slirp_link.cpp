@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,20 @@ int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+// Whether fd is a listening TCP socket bound to `port` (host byte order).
+bool is_listener_on(int fd, uint16_t port) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+        return false;
+    sockaddr_storage addr{};
+    len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0 ||
+        addr.ss_family != AF_INET)
+        return false;
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port) == port;
 }
 
 short to_poll_events(int slirp_events) {
@@ -150,7 +165,29 @@ SlirpLink::SlirpLink(std::vector<PortForward> forwards, Log log)
                         " (not an IPv4 address, or the host port is taken)");
         }
     }
+    widen_listen_backlogs(forwards);
     thread_ = std::thread([this] { run(); });
+}
+
+// libslirp listens on a TCP forward's host port with a backlog of 1. A client that opens
+// several connections at once (wrk, a browser) overflows it: the host kernel drops the
+// handshake's last ACK, the client believes it is connected and its first request waits
+// for its own retransmission timer (200 ms, then 400, 800 ms). listen() again on the same
+// socket only changes the backlog (Linux's inet_listen), so the forward's sockets get the
+// system's maximum; slirp still accepts them one per poll round. The sockets are found
+// among the fds slirp asks to poll, before its thread starts.
+void SlirpLink::widen_listen_backlogs(const std::vector<PortForward>& forwards) {
+    std::vector<pollfd> fds;
+    pollfds_ = &fds;
+    uint32_t timeout = 0;
+    slirp_pollfds_fill(slirp_, &timeout, Callbacks::add_poll, this);
+    pollfds_ = nullptr;
+    for (const PortForward& f : forwards) {
+        if (f.udp) continue;
+        for (const pollfd& p : fds)
+            if (is_listener_on(p.fd, f.host_port) && ::listen(p.fd, SOMAXCONN) < 0 && log_)
+                log_("slirp: cannot widen the listen backlog of " + describe(f));
+    }
 }
 
 SlirpLink::~SlirpLink() {
@@ -160,6 +197,16 @@ SlirpLink::~SlirpLink() {
 }
 
 bool SlirpLink::send(Frame frame) {
+    std::unique_lock slirp_lock(slirp_mutex_, std::try_to_lock);
+    if (slirp_lock.owns_lock()) {
+        input_queued();  // frames queued earlier go first
+        slirp_input(slirp_, frame.data(), static_cast<int>(frame.size()));
+        slirp_lock.unlock();
+        // The slirp thread's poll set and timeout may be stale now (a new socket, data
+        // waiting for POLLOUT, a timer armed sooner): it builds them anew.
+        signal_event(wake_.get());
+        return true;
+    }
     {
         std::lock_guard lock(mutex_);
         if (input_.size() >= kInputQueueFrames) return false;
@@ -173,6 +220,7 @@ void SlirpLink::run() {
     std::vector<pollfd> fds;
     pollfds_ = &fds;
     for (;;) {
+        std::unique_lock slirp_lock(slirp_mutex_);
         fds.clear();
         fds.push_back({stop_.get(), POLLIN, 0});
         fds.push_back({wake_.get(), POLLIN, 0});
@@ -180,8 +228,12 @@ void SlirpLink::run() {
         uint32_t timeout =
             static_cast<uint32_t>(next < 0 ? kMaxSleepMs : std::min(next, kMaxSleepMs));
         slirp_pollfds_fill(slirp_, &timeout, Callbacks::add_poll, this);
+        // Sockets send() creates meanwhile have no poll index yet (slirp skips them) and
+        // its signal on wake_ brings us back to fill again.
+        slirp_lock.unlock();
         int rc = ::poll(fds.data(), fds.size(), static_cast<int>(timeout));
         if (fds[0].revents) return;
+        slirp_lock.lock();
         slirp_pollfds_poll(slirp_, rc < 0, Callbacks::get_revents, this);
         if (fds[1].revents) {
             uint64_t count;
@@ -193,11 +245,11 @@ void SlirpLink::run() {
 }
 
 void SlirpLink::input_queued() {
+    std::unique_lock lock(mutex_);
+    if (input_.empty()) return;
     std::deque<Frame> frames;
-    {
-        std::lock_guard lock(mutex_);
-        frames.swap(input_);
-    }
+    frames.swap(input_);
+    lock.unlock();
     for (const Frame& f : frames) slirp_input(slirp_, f.data(), static_cast<int>(f.size()));
 }
 

@@ -59,6 +59,7 @@ class SlirpLink final : public HostLink {
   private:
     struct Timer;
     struct Callbacks;
+    void widen_listen_backlogs(const std::vector<PortForward>& forwards);
     void run();
     void poll_once();
     void input_queued();
@@ -70,7 +71,12 @@ class SlirpLink final : public HostLink {
     UniqueFd stop_;
     std::mutex mutex_;  // input_
     std::deque<Frame> input_;
-    // Slirp-thread state (after construction): its timers and the poll set being built.
+    // libslirp is not thread-safe: every call into it, and its timers and poll set, are
+    // under slirp_mutex_. The slirp thread lets go of it while it waits in poll(), so
+    // send() can hand a guest frame to slirp on the caller's thread (netback's ring
+    // thread) instead of waking the slirp thread for it: a thread hop less for every
+    // frame the guest sends. Lock order: slirp_mutex_, then mutex_.
+    std::mutex slirp_mutex_;
     std::vector<std::unique_ptr<Timer>> timers_;
     std::vector<pollfd>* pollfds_ = nullptr;
     std::thread thread_;

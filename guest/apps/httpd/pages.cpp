@@ -44,11 +44,12 @@ Response stats(const Server& server) {
     return text_response(200, "text/plain", 1024,
                          "domain: %s\ndomid: %s\nrequests: %llu\nconnections: %llu\nopen: %u\n"
                          "uptime_ms: %llu\nbytes_sent: %llu\nrx_frames: %llu\ntx_frames: %llu\n"
-                         "rx_dropped: %llu\ntx_dropped: %llu\n",
+                         "rx_dropped: %llu\ntx_dropped: %llu\ntx_errors: %llu\nnotifies: %llu\n"
+                         "rx_passes: %llu\n",
                          server.identity().name, server.identity().domid, ull(c.requests),
                          ull(c.accepted), c.open, ull(uptime_ms), ull(c.bytes_sent),
                          ull(v.rx_frames), ull(v.tx_frames), ull(v.rx_dropped + v.rx_errors),
-                         ull(v.tx_dropped));
+                         ull(v.tx_dropped), ull(v.tx_errors), ull(v.notifies), ull(v.rx_passes));
 }
 
 // "n=<digits>" as the whole query; false when absent or malformed.

@@ -149,6 +149,14 @@ int main() {
     printf("netbench: stream bytes=%llu ns=%llu mbit_s=%llu\n",
            static_cast<unsigned long long>(s.bytes), static_cast<unsigned long long>(ns),
            static_cast<unsigned long long>(ns ? s.bytes * 8 * 1000 / ns : 0));
+    // What the frontend did meanwhile: drops here mean TCP had to send again.
+    netfront::Device::Stats v = vif.stats();
+    printf(
+        "netbench: %s tx_frames=%llu tx_dropped=%llu tx_errors=%llu rx_frames=%llu "
+        "notifies=%llu\n",
+        vif.name(), static_cast<unsigned long long>(v.tx_frames),
+        static_cast<unsigned long long>(v.tx_dropped), static_cast<unsigned long long>(v.tx_errors),
+        static_cast<unsigned long long>(v.rx_frames), static_cast<unsigned long long>(v.notifies));
     if (s.pcb) {
         // No callback may see the cleared arg: the host's FIN can still arrive (lwIP's
         // default receive handler then finishes the close).

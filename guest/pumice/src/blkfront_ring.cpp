@@ -214,6 +214,23 @@ long Device::check_io(const Io& io) const {
 }
 
 long Device::submit(Io& io) {
+    return submit_one(io, true);
+}
+
+size_t Device::submit(Io* const* ios, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        if (long rc = submit_one(*ios[i], i + 1 == n); rc < 0) {
+            ios[i]->result = rc;
+            publish();  // what the earlier ones wrote
+            return i;
+        }
+    }
+    return n;
+}
+
+// publish: make the ring requests visible to the backend (and notify it if it asks) after
+// the last part; otherwise they wait for a later publish.
+long Device::submit_one(Io& io, bool publish) {
     {
         IrqSpinGuard guard(lock_);
         if (long rc = state_error_locked()) return rc;
@@ -225,7 +242,7 @@ long Device::submit(Io& io) {
     io.parts_ = 1;  // submit's own reference: the Io cannot complete while parts are added
     long rc = 0;
     if (io.op == Op::flush || io.op == Op::discard) {
-        rc = submit_part(io, io.sector, nullptr, 0);
+        rc = submit_part(io, io.sector, nullptr, 0, publish);
         if (rc < 0) return rc;
     } else {
         auto* p = static_cast<uint8_t*>(io.buf);
@@ -234,12 +251,13 @@ long Device::submit(Io& io) {
         bool first = true;
         while (left) {
             uint32_t bytes = part_bytes(p, left);
-            rc = submit_part(io, sector, p, bytes);
+            rc = submit_part(io, sector, p, bytes, publish && bytes == left);
             if (rc < 0) {
                 if (first) return rc;  // nothing queued: the Io will not complete
                 long zero = 0;         // the parts queued complete it, with this error
                 __atomic_compare_exchange_n(&io.result, &zero, rc, false, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE);
+                if (publish) this->publish();  // the parts written so far
                 break;
             }
             first = false;
@@ -263,7 +281,7 @@ uint32_t Device::part_bytes(const uint8_t* p, uint64_t left) const {
 
 // ---- building and pushing a request ---------------------------------------------------
 
-long Device::submit_part(Io& io, uint64_t sector, uint8_t* buf, uint32_t bytes) {
+long Device::submit_part(Io& io, uint64_t sector, uint8_t* buf, uint32_t bytes, bool publish) {
     bool rw = io.op == Op::read || io.op == Op::write;
     bool copy = rw && (info_.persistent || reinterpret_cast<uintptr_t>(buf) % kSectorSize);
     uint32_t nseg = 0;
@@ -301,7 +319,7 @@ long Device::submit_part(Io& io, uint64_t sector, uint8_t* buf, uint32_t bytes) 
         fill_segments(*r);
     }
     __atomic_add_fetch(&io.parts_, 1, __ATOMIC_ACQ_REL);  // before the handler can see it
-    long rc = push(*r);
+    long rc = push(*r, publish);
     if (rc < 0) {
         __atomic_sub_fetch(&io.parts_, 1, __ATOMIC_ACQ_REL);  // submit's reference keeps it > 0
         {
@@ -438,9 +456,10 @@ void Device::fill_segments(Request& r) {
     }
 }
 
-// Puts the request on the ring (waiting for a free slot) and notifies the backend unless
-// it said (req_event) that it will look anyway.
-long Device::push(Request& r) {
+// Puts the request on the ring (waiting for a free slot); with `publish`, makes it (and
+// any written before it) visible and notifies the backend unless it said (req_event) that
+// it will look anyway.
+long Device::push(Request& r, bool publish) {
     bool notify = false;
     for (;;) {
         uint64_t seen;
@@ -452,9 +471,11 @@ long Device::push(Request& r) {
                 inflight_[id] = &r;
                 write_slot(r, id);
                 ++front_.req_prod_pvt;
-                RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&front_, notify);
                 ++stats_.requests;
-                if (notify) ++stats_.notifies;
+                if (publish) {
+                    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&front_, notify);
+                    if (notify) ++stats_.notifies;
+                }
                 break;
             }
             seen = space_epoch();
@@ -463,6 +484,18 @@ long Device::push(Request& r) {
     }
     if (notify) events::notify(xb_.port());
     return 0;
+}
+
+// Publishes the requests written but not yet pushed (a batch in progress).
+void Device::publish() {
+    bool notify = false;
+    {
+        IrqSpinGuard guard(lock_);
+        if (front_.req_prod_pvt == front_.sring->req_prod) return;
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&front_, notify);
+        if (notify) ++stats_.notifies;
+    }
+    if (notify) events::notify(xb_.port());
 }
 
 // The request in the ring slot at req_prod_pvt, built whole here and copied in (the slot
@@ -544,7 +577,10 @@ void Device::handle_responses_locked() {
         }
         break;
     }
-    if (any) bump_space_epoch();
+    if (any) {
+        ++stats_.batches;
+        bump_space_epoch();
+    }
 }
 
 // One response: checked (id in range and in flight, operation as asked, a known status)
@@ -674,6 +710,7 @@ void Device::bump_space_epoch() {
 }
 
 void Device::wait_for_space(uint64_t seen) {
+    publish();  // space comes from responses, which need the requests of a batch in progress
     space_wq_.wait_until([this, seen] { return space_epoch() != seen; });
 }
 

@@ -186,6 +186,7 @@ void Device::handle_rx_locked(bool& notify) {
             break_device("rx responses beyond the requests posted", rp, 0);
             return;
         }
+        if (rx_.rsp_cons != rp) ++stats_.rx_passes;
         while (rx_.rsp_cons != rp) {
             RING_IDX index = rx_.rsp_cons;
             netif_rx_response_t rsp;
@@ -281,6 +282,22 @@ bool Device::transmit(const net::Frame& frame) {
     return rc == 0;
 }
 
+void Device::begin_batch() {
+    IrqSpinGuard guard(tx_lock_);
+    tx_batch_ = true;
+}
+
+void Device::end_batch() {
+    bool notify = false;
+    {
+        IrqSpinGuard guard(tx_lock_);
+        tx_batch_ = false;
+        if (state() == State::connected) RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
+        if (notify) __atomic_add_fetch(&stats_.notifies, 1, __ATOMIC_RELAXED);
+    }
+    if (notify) events::notify(xb_.port());
+}
+
 // Copies the frame into free slots' pages (one page per slot), grants each read-only and
 // queues the requests: the first carries the frame's total size, each slot but the last
 // NETTXF_more_data.
@@ -288,9 +305,13 @@ long Device::push_tx_locked(const net::Frame& frame, size_t size, bool& notify) 
     if (state() != State::connected) return -XEN_ENODEV;
     const uint32_t slots = static_cast<uint32_t>((size + kPage - 1) / kPage);
     if (size == 0 || size > kMaxFrame || (slots > 1 && !backend_sg_)) return -XEN_EMSGSIZE;
-    if (tx_nfree_ < slots || RING_FREE_REQUESTS(&tx_) < slots) handle_tx_locked();
+    handle_tx_locked();  // slots are reclaimed here, not on an event of their own
     if (state() != State::connected) return -XEN_ENODEV;
-    if (tx_nfree_ < slots || RING_FREE_REQUESTS(&tx_) < slots) return -XEN_ENOSPC;
+    if (tx_nfree_ < slots || RING_FREE_REQUESTS(&tx_) < slots) {
+        // Requests held back for the batch's end would never be answered: push them now.
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
+        return -XEN_ENOSPC;
+    }
 
     uint16_t ids[XEN_NETIF_NR_SLOTS_MIN + 1];
     if (slots > XEN_NETIF_NR_SLOTS_MIN) return -XEN_EMSGSIZE;
@@ -322,7 +343,7 @@ long Device::push_tx_locked(const net::Frame& frame, size_t size, bool& notify) 
         ++tx_.req_prod_pvt;
         offset += piece;
     }
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
+    if (!tx_batch_) RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx_, notify);
     ++stats_.tx_frames;
     stats_.tx_bytes += size;
     return 0;
@@ -341,9 +362,13 @@ void Device::handle_tx_locked() {
             ++tx_.rsp_cons;
             if (!reclaim_tx_locked(rsp)) return;
         }
-        int more;
-        RING_FINAL_CHECK_FOR_RESPONSES(&tx_, more);
-        if (!more) break;
+        // Answered slots are reclaimed by the next transmit (or any event), so an event per
+        // batch of tx responses would only wake the vCPU, an exit each on the process
+        // platform. Ask for one only once half the ring waits to be reclaimed. Then look
+        // again, as RING_FINAL_CHECK_FOR_RESPONSES does, for responses pushed meanwhile.
+        tx_.sring->rsp_event = tx_.rsp_cons + kTxSlots / 2;
+        xen_mb();
+        if (__atomic_load_n(&tx_.sring->rsp_prod, __ATOMIC_ACQUIRE) == tx_.rsp_cons) break;
     }
 }
 

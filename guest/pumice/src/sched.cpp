@@ -142,7 +142,7 @@ void idle_loop() {
         if (!cpu.has_ipi && smp::online() > 1 && deadline > now + kIpiFallbackPollNs) {
             deadline = now + kIpiFallbackPollNs;
         }
-        if (deadline != kNoDeadline) time::arm_timer(deadline);
+        if (deadline != kNoDeadline) time::arm_timer_by(deadline, now);
         // Unmasks events and sleeps until one is pending (the timer, an IPI, ...); the
         // upcall runs on the way out, then we look at the queues again.
         hv::sched_op(SCHEDOP_block, nullptr);

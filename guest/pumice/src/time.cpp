@@ -51,9 +51,20 @@ uint64_t wallclock_ns() {
 long arm_timer(uint64_t deadline_ns) {
     vcpu_set_singleshot_timer_t timer{};
     timer.timeout_abs_ns = deadline_ns;
-    long rc = hv::vcpu_op(VCPUOP_set_singleshot_timer, this_cpu().id, &timer);
+    Cpu& cpu = this_cpu();
+    long rc = hv::vcpu_op(VCPUOP_set_singleshot_timer, cpu.id, &timer);
     if (rc == -XEN_ENOSYS) rc = hv::set_timer_op(deadline_ns);
+    // A failed arm leaves no deadline we could rely on.
+    cpu.timer_armed_ns = rc == 0 ? deadline_ns : 0;
     return rc;
+}
+
+// Every hypercall is an exit, which on the process platform costs tens of microseconds: an
+// idle loop that re-armed the same deadline on each pass paid one per wakeup.
+long arm_timer_by(uint64_t deadline_ns, uint64_t now_ns) {
+    uint64_t armed = this_cpu().timer_armed_ns;
+    if (armed > now_ns && armed <= deadline_ns) return 0;
+    return arm_timer(deadline_ns);
 }
 
 }  // namespace pumice::time

@@ -121,6 +121,10 @@ class Device {
     // 0, or a negative Xen errno (-XEN_ENODEV: no such device; -XEN_ETIMEDOUT).
     long open(const char* dir, uint64_t timeout_ns = 10 * 1000 * 1000 * 1000ull);
     long open(uint32_t devid, uint64_t timeout_ns = 10 * 1000 * 1000 * 1000ull);
+    // Whether the next open() offers feature-persistent (default true). Persistent grants
+    // cost a copy between the pool and the caller's buffer; without them each request
+    // grants the caller's pages, which is cheaper for large requests.
+    void set_persistent(bool offer) { frontend_persistent_ = offer; }
     // Waits (a while) for requests in flight, then Closing → the backend's Closing/Closed →
     // Closed, and ends every grant. Requests still in flight fail with -XEN_ENODEV.
     long close();
@@ -140,6 +144,11 @@ class Device {
     // Queues `io` (blocking while the ring or the grant pool is full): 0 and it will
     // complete, or a negative Xen errno and it will not.
     long submit(Io& io);
+    // Queues ios[0..n) in order and tells the backend once, after the last (each submit()
+    // may notify it: a trap on the process platform). Returns how many were queued; if
+    // fewer than n, ios[returned]->result holds why it was not, and it and those after it
+    // will not complete. Requests already written are published before it ever blocks.
+    size_t submit(Io* const* ios, size_t n);
     // Waits for an Io submitted without a CompletionQueue; returns its result.
     long wait(Io& io);
 
@@ -152,6 +161,7 @@ class Device {
         uint64_t requests = 0;   // ring requests pushed
         uint64_t responses = 0;  // responses accepted
         uint64_t notifies = 0;   // event channel notifications sent
+        uint64_t batches = 0;    // passes of the event handler that found responses
         uint64_t bad_responses = 0;
     };
     Stats stats() const;
@@ -179,14 +189,16 @@ class Device {
     long check_range(uint64_t sector, uint64_t nsectors) const;
     long state_error_locked() const;
     uint32_t part_bytes(const uint8_t* p, uint64_t left) const;
-    long submit_part(Io& io, uint64_t sector, uint8_t* buf, uint32_t bytes);
+    long submit_one(Io& io, bool publish);
+    long submit_part(Io& io, uint64_t sector, uint8_t* buf, uint32_t bytes, bool publish);
     long attach_pages(Request& r);
     static Page& request_page(Request& r, uint32_t i);
     long take_pool(Request& r);
     PoolPage* new_pool_page();
     long grant_pages(Request& r);
     static void fill_segments(Request& r);
-    long push(Request& r);
+    long push(Request& r, bool publish);
+    void publish();
     void write_slot(const Request& r, uint32_t id);
     void handle_responses_locked();
     bool complete_locked(const blkif_response_t& rsp);

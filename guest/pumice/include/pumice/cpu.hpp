@@ -28,6 +28,7 @@ struct Cpu {
     Thread* sleepers;          // threads in sleep_until(), unsorted
     Thread* dead;              // exited thread to finish once off its stack
     evtchn_port_t timer_port;  // VIRQ_TIMER bound to this vCPU
+    uint64_t timer_armed_ns;   // the one-shot timer's deadline as last armed (time::arm_timer)
     evtchn_port_t ipi_port;    // kicks this vCPU out of SCHEDOP_block
     bool has_ipi;
 

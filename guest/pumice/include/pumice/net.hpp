@@ -65,6 +65,12 @@ class Driver {
     // Queues one Ethernet frame (destination MAC first, no FCS) for the wire; false if it
     // had to be dropped (ring full, link down).
     virtual bool transmit(const Frame& frame) = 0;
+    // The stack brackets each batch of its work (received frames, due timeouts) with
+    // these, on its vCPU and without yielding in between: a driver may hold back telling
+    // its device about frames transmitted inside a batch until end_batch(), so that a
+    // batch costs one notification however many frames it sent.
+    virtual void begin_batch() {}
+    virtual void end_batch() {}
 
   protected:
     ~Driver() = default;
@@ -123,8 +129,9 @@ class Interface {
     MacAddress mac_;
     uint16_t mtu_;
     struct netif* netif_ = nullptr;
-    uint64_t rx_dropped_ = 0;  // updated from any vCPU
-    uint64_t tx_dropped_ = 0;  // stack's vCPU only
+    uint64_t rx_dropped_ = 0;    // updated from any vCPU
+    uint64_t tx_dropped_ = 0;    // stack's vCPU only
+    Interface* next_ = nullptr;  // the stack's list of interfaces
 };
 
 struct StackConfig {
@@ -168,6 +175,9 @@ class Stack {
     static void free_rx_frame(struct pbuf* frame);
     static void rx_thread(void* self);
     static void timer_thread(void* self);
+    // Around each batch of lwIP work: the drivers' begin_batch()/end_batch().
+    void begin_batch();
+    void end_batch();
 
     struct RxFrame;
     SpinLock rx_lock_;  // the queue below; taken with events masked (receive() may be in a handler)
@@ -178,6 +188,7 @@ class Stack {
     RxFrame* rx_tail_ = nullptr;
     bool rx_kick_ = false;  // wake() called
     bool has_default_ = false;
+    Interface* interfaces_ = nullptr;  // added by add_interface, never removed
 };
 
 }  // namespace pumice::net

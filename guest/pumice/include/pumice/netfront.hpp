@@ -74,6 +74,11 @@ class Device final : public net::Driver {
     // net::Driver: copies the frame into granted pages and pushes it; false (and counted in
     // tx_dropped) when the ring is full, the frame too long, or the device not connected.
     bool transmit(const net::Frame& frame) override;
+    // Inside the stack's batches, transmitted frames are put on the ring but published to
+    // the backend (and the backend notified, if it asks) only at the batch's end, or when
+    // the ring is full.
+    void begin_batch() override;
+    void end_batch() override;
 
     struct Stats {
         uint64_t rx_frames = 0;  // handed to the interface
@@ -85,6 +90,7 @@ class Device final : public net::Driver {
         uint64_t tx_errors = 0;   // responses with an error status
         uint64_t tx_dropped = 0;  // ring full, too long, not connected
         uint64_t notifies = 0;    // event channel notifications sent
+        uint64_t rx_passes = 0;   // passes over the rx ring that found responses
         uint64_t bad_responses = 0;
     };
     Stats stats() const;
@@ -157,6 +163,7 @@ class Device final : public net::Driver {
     TxSlot* tx_slots_ = nullptr;  // kTxSlots, by request id
     uint16_t tx_free_[kTxSlots] = {};
     uint32_t tx_nfree_ = 0;
+    bool tx_batch_ = false;  // between begin_batch() and end_batch(): requests not yet pushed
 
     Stats stats_;  // rx_* under rx_lock_, tx_* under tx_lock_, the other two atomic
 };

@@ -23,5 +23,9 @@ inline uint64_t rdtsc() {
 
 // Arms the calling vCPU's one-shot timer (VIRQ_TIMER) for an absolute system time.
 long arm_timer(uint64_t deadline_ns);
+// Makes sure the one-shot timer fires by deadline_ns: arms it unless the deadline it was
+// last armed with is still ahead of `now_ns` and no later than deadline_ns (the timer then
+// wakes the vCPU early, or on time, without another hypercall).
+long arm_timer_by(uint64_t deadline_ns, uint64_t now_ns);
 
 }  // namespace pumice::time

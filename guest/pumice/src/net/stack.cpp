@@ -86,6 +86,8 @@ Interface* Stack::add_interface(Driver& driver, const InterfaceConfig& config) {
     }
     netif_set_up(interface->netif_);
     interface->set_link(config.link_up);
+    interface->next_ = interfaces_;
+    interfaces_ = interface;
     return interface;
 }
 
@@ -159,17 +161,30 @@ void Stack::rx_thread(void* arg) {
         // Delivering may queue more (replies over an in-memory wire, loopback): go on
         // until both are empty, letting the vCPU's other threads in between batches.
         do {
+            stack.begin_batch();
             stack.deliver_queued();
             netif_poll_all();
+            stack.end_batch();
             yield();
         } while (__atomic_load_n(&stack.rx_head_, __ATOMIC_ACQUIRE) != nullptr);
     }
 }
 
-void Stack::timer_thread(void*) {
+void Stack::begin_batch() {
+    for (Interface* i = interfaces_; i; i = i->next_) i->driver_.begin_batch();
+}
+
+void Stack::end_batch() {
+    for (Interface* i = interfaces_; i; i = i->next_) i->driver_.end_batch();
+}
+
+void Stack::timer_thread(void* arg) {
+    auto& stack = *static_cast<Stack*>(arg);
     for (;;) {
+        stack.begin_batch();
         sys_check_timeouts();
         netif_poll_all();  // what the timeouts sent to a local address
+        stack.end_batch();
         uint32_t ms = sys_timeouts_sleeptime();
         if (ms > kMaxTimerSleepMs) ms = kMaxTimerSleepMs;
         sleep_ns(ms * time::kNsPerMs);

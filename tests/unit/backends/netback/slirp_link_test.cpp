@@ -5,6 +5,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -183,6 +186,46 @@ TEST(SlirpLinkTest, HostConnectionToAForwardedPortReachesTheGuestAsASyn) {
               std::vector<uint8_t>({10, 0, 2, 15}));
     EXPECT_EQ(std::memcmp(f.data(), kGuestMac, 6), 0);
     EXPECT_TRUE(l4_checksum_ok(f));
+}
+
+// The backlog of the TCP socket listening on 127.0.0.1:port, as the kernel reports it
+// (sock_diag: idiag_wqueue is a listener's maximum backlog; what `ss -ltn` shows).
+std::optional<uint32_t> listen_backlog(uint16_t port) {
+    UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (!nl) return std::nullopt;
+    struct {
+        nlmsghdr nlh;
+        inet_diag_req_v2 req;
+    } msg{};
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.req.sdiag_family = AF_INET;
+    msg.req.sdiag_protocol = IPPROTO_TCP;
+    msg.req.idiag_states = 1u << 10;  // TCP_LISTEN
+    if (::send(nl.get(), &msg, sizeof msg, 0) != static_cast<ssize_t>(sizeof msg))
+        return std::nullopt;
+    alignas(nlmsghdr) char buf[16384];
+    for (;;) {
+        ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
+        if (n <= 0) return std::nullopt;
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) return std::nullopt;
+            auto* d = static_cast<inet_diag_msg*>(NLMSG_DATA(h));
+            if (ntohs(d->id.idiag_sport) == port && d->id.idiag_src[0] == htonl(INADDR_LOOPBACK))
+                return d->idiag_wqueue;
+        }
+    }
+}
+
+// libslirp listens with a backlog of 1; a client opening several connections at once would
+// have its handshakes dropped and wait for its retransmission timer.
+TEST(SlirpLinkTest, AForwardListensWithAWideBacklog) {
+    uint16_t port = free_tcp_port();
+    SlirpLink link({PortForward{false, "127.0.0.1", port, 80}});
+    std::optional<uint32_t> backlog = listen_backlog(port);
+    ASSERT_TRUE(backlog) << "no listener on 127.0.0.1:" << port << " in sock_diag";
+    EXPECT_GE(*backlog, 128u);
 }
 
 TEST(SlirpLinkTest, AForwardThatCannotBindIsRefusedByName) {
