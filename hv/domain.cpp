@@ -252,6 +252,26 @@ void Domain::stop_with(DomainState s) {
     if (listener) listener(s);
 }
 
+bool Domain::set_hypercall_trace(std::shared_ptr<HypercallTrace> trace) {
+    std::lock_guard lock(trace_mutex_);
+    if (trace && trace_) return false;
+    trace_ = std::move(trace);
+    tracing_.store(trace_ != nullptr);
+    if (trace_ && stopping() && live_vcpu_threads_.load() == 0) trace_->close();
+    return true;
+}
+
+void Domain::trace_hypercall(HypercallRecord record) {
+    std::lock_guard lock(trace_mutex_);
+    if (trace_) trace_->record(std::move(record));
+}
+
+void Domain::vcpu_thread_exited() {
+    if (live_vcpu_threads_.fetch_sub(1) != 1 || !stopping()) return;
+    std::lock_guard lock(trace_mutex_);
+    if (trace_) trace_->close();
+}
+
 void Domain::set_shutdown_code(unsigned reason) {
     std::lock_guard lock(mutex_);
     shutdown_code_ = reason;

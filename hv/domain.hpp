@@ -22,6 +22,7 @@
 #include "hv/evtchn.hpp"
 #include "hv/grant_table.hpp"
 #include "hv/guest_memory.hpp"
+#include "hv/hypercall_trace.hpp"
 #include "hv/pvclock.hpp"
 #include "hv/vcpu.hpp"
 #include "platform/platform.hpp"
@@ -164,6 +165,18 @@ class Domain {
     std::optional<uint32_t> exit_status() const;
     std::string crash_report() const;
 
+    // --- Tracing (hv/hypercall_trace.hpp) --------------------------------------------
+    // Any thread. One trace at a time: false when another is set; nullptr removes it. The
+    // trace is closed once the domain has stopped and its last vCPU thread has left, so
+    // the last call (a shutdown) is in it before its reader hears the end.
+    bool set_hypercall_trace(std::shared_ptr<HypercallTrace> trace);
+    // vCPU threads: one relaxed load when nobody traces.
+    bool tracing_hypercalls() const { return tracing_.load(std::memory_order_relaxed); }
+    void trace_hypercall(HypercallRecord record);
+    // vCPU threads, at their start and end.
+    void vcpu_thread_started() { live_vcpu_threads_.fetch_add(1); }
+    void vcpu_thread_exited();
+
     // --- Accounting -------------------------------------------------------------------
     void count_unknown_hypercall(uint64_t nr);
     uint64_t unknown_hypercalls() const { return unknown_total_.load(); }
@@ -205,6 +218,11 @@ class Domain {
     uint64_t boot_tss_ = 0;
     std::function<std::string(uint64_t)> symbolizer_;
     std::function<void(DomainState)> stop_listener_;
+
+    std::mutex trace_mutex_;  // trace_; a leaf
+    std::shared_ptr<HypercallTrace> trace_;
+    std::atomic<bool> tracing_{false};
+    std::atomic<int> live_vcpu_threads_{0};
 
     mutable std::mutex mutex_;  // state, reasons, console input
     std::condition_variable state_changed_;

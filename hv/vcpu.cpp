@@ -20,6 +20,7 @@
 #include "base/error.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypercall.hpp"
+#include "hv/hypercall_names.hpp"
 #include "hv/hypercall_page.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/pvclock.hpp"
@@ -70,7 +71,10 @@ long Vcpu::up() {
         std::lock_guard lock(mutex_);
         if (!initialised_) return -XEN_EINVAL;
         up_.store(true);
-        if (!thread_.joinable()) thread_ = std::thread([this] { thread_main(); });
+        if (!thread_.joinable()) {
+            domain_.vcpu_thread_started();
+            thread_ = std::thread([this] { thread_main(); });
+        }
     }
     scheduling().refresh(*this);
     kick();
@@ -255,6 +259,7 @@ void Vcpu::thread_main() {
     if (has_posix_timer_) ::timer_delete(posix_timer_);
     has_posix_timer_ = false;
     platform::bind_kick_target(nullptr);
+    domain_.vcpu_thread_exited();
 }
 
 void Vcpu::apply_context() {
@@ -393,6 +398,9 @@ void Vcpu::run_hypercall(uint64_t nr) {
     HypercallArgs args{r.rdi, r.rsi, r.rdx, r.r10, r.r8};
     HypercallContext ctx{domain_, *this, guest()};
     long ret = dispatch_hypercall(ctx, nr, args);
+    if (domain_.tracing_hypercalls())
+        domain_.trace_hypercall({TimeSource::system_time_ns(), id_, nr, ret,
+                                 describe_hypercall(nr, args, ret, ctx.guest)});
     // The handler may have blocked; the registers are still this exit's.
     cpu_->regs().rax = static_cast<uint64_t>(ret);
     cpu_->mark_regs_dirty();

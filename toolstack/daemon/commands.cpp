@@ -10,6 +10,7 @@
 #include "toolstack/daemon/args.hpp"
 #include "toolstack/daemon/daemon.hpp"
 #include "toolstack/daemon/debug_commands.hpp"
+#include "toolstack/daemon/trace_commands.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
 #include "toolstack/daemon/sched_commands.hpp"
 
@@ -264,6 +265,7 @@ std::map<std::string, Handler> Daemon::handlers() {
     h["metrics"] = [this](const json&, Session&) { return json{{"text", metrics_text()}}; };
     add_sched_handlers(h, hv_.scheduling(), d);
     add_debug_handlers(h, d);
+    add_trace_handlers(h, d);
     return h;
 }
 

@@ -32,6 +32,13 @@ int domname_command(const std::string& domid);
 int console_command(const std::string& domain);
 // xn debug DOM --gdb ENDPOINT (debug_command.cpp).
 int debug_command(const std::string& domain, const std::string& endpoint);
+// xn trace DOM --hypercalls [--max N] (trace_command.cpp).
+struct TraceOptions {
+    std::string domain;
+    bool hypercalls = false;
+    uint64_t max = 0;  // 0: until the domain ends or Ctrl-C
+};
+int trace_command(const TraceOptions& o);
 
 int list_command(const std::vector<std::string>& domains, bool long_form, bool verbose);
 int uptime_command(const std::vector<std::string>& domains, bool short_form);

@@ -76,6 +76,13 @@ int main(int argc, char** argv) {
         ->add_option("--gdb", gdb_endpoint,
                      "where gdb connects: tcp:127.0.0.1:PORT (PORT 0 picks one) or unix:PATH")
         ->required();
+    TraceOptions trace_opts;
+    auto* trace_cmd =
+        app.add_subcommand("trace", "Print a domain's hypercalls as it makes them (xentrace)");
+    trace_cmd->add_option("domain", trace_opts.domain)->required();
+    trace_cmd->add_flag("--hypercalls", trace_opts.hypercalls,
+                        "one line per hypercall: vCPU, name, decoded arguments, result");
+    trace_cmd->add_option("--max", trace_opts.max, "stop after this many lines");
     auto* rename_cmd = app.add_subcommand("rename", "Rename a domain");
     rename_cmd->add_option("domain", dom)->required();
     rename_cmd->add_option("new-name", arg2)->required();
@@ -249,6 +256,7 @@ int main(int argc, char** argv) {
     if (*top_cmd) return top_command(top);
     if (*block_attach_cmd) return block_attach_command(dom, spec);
     if (*debug_cmd) return debug_command(dom, gdb_endpoint);
+    if (*trace_cmd) return trace_command(trace_opts);
     if (*block_detach_cmd) return block_detach_command(dom, arg2, force);
     if (*block_list_cmd) return block_list_command(doms);
     if (*network_attach_cmd) return network_attach_command(dom, spec);

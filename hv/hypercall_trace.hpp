@@ -1,0 +1,48 @@
+// A domain's hypercall trace (`xn trace DOM --hypercalls`, xentrace in Xen): each hypercall
+// its vCPUs make becomes one record, described on the vCPU's thread as the call returns
+// (hv/hypercall_names.hpp), into a bounded buffer that one reader drains. A reader that
+// falls behind loses records, counted, as xentrace's do; the guest never waits for it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace xenolith::hv {
+
+struct HypercallRecord {
+    uint64_t time_ns = 0;  // the domain's system time when the call returned
+    uint32_t vcpu = 0;
+    uint64_t nr = 0;
+    long result = 0;
+    std::string text;  // describe_hypercall()'s line
+};
+
+class HypercallTrace {
+  public:
+    explicit HypercallTrace(size_t capacity = 65536) : capacity_(capacity) {}
+
+    // vCPU threads. Dropped (and counted) when the buffer is full.
+    void record(HypercallRecord r);
+    // Waits up to `timeout` for a record (or close()), then takes up to `max` of them, the
+    // oldest first; `dropped` gets the count lost since the last take.
+    std::vector<HypercallRecord> take(std::chrono::milliseconds timeout, size_t max,
+                                      uint64_t& dropped);
+    // No more records will come (the domain ended): a waiting take() returns.
+    void close();
+    bool closed() const;
+
+  private:
+    const size_t capacity_;
+    mutable std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<HypercallRecord> records_;
+    uint64_t dropped_ = 0;
+    bool closed_ = false;
+};
+
+}  // namespace xenolith::hv
