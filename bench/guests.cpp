@@ -66,7 +66,8 @@ hv::DomainParams params(const std::string& what, uint64_t memory_mib, platform::
 }
 
 std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std::string& cmdline,
-                      uint64_t memory_mib, platform::Accel accel, launch::StoreService* store) {
+                      uint64_t memory_mib, platform::Accel accel, launch::StoreService* store,
+                      const std::function<void(hv::Domain&)>& before_start) {
     auto d = hv.create_domain(params("guest", memory_mib, accel));
     struct Reaper {
         hv::Hypervisor& owner;
@@ -75,6 +76,7 @@ std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std
     } reaper{hv, d->id()};
     Console console;
     launch::PvGuest guest = launch::setup_pv_guest(hv, *d, image, cmdline, console.sink(), store);
+    if (before_start) before_start(*d);
     d->start();
     hv::DomainState end = d->wait_for_stop();
     guest.console.reset();  // its last drain lands in `console`

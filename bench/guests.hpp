@@ -52,9 +52,11 @@ std::string stop_description(hv::Domain& d, hv::DomainState s);
 hv::DomainParams params(const std::string& what, uint64_t memory_mib, platform::Accel accel);
 // Boots a Pumice guest on `accel` to its end and returns its console; throws Error when it
 // does not power off cleanly.
+// `before_start`, when given, sees the built domain just before it starts.
 std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std::string& cmdline,
                       uint64_t memory_mib, platform::Accel accel,
-                      launch::StoreService* store = nullptr);
+                      launch::StoreService* store = nullptr,
+                      const std::function<void(hv::Domain&)>& before_start = {});
 // The first line of `console` starting with `prefix`; throws Error when there is none.
 std::string line_with(const std::string& console, const std::string& prefix);
 // Waits until `d` stops, destroying it after `timeout_ms` (a hung guest must not hang the

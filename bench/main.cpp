@@ -38,6 +38,7 @@
 #include "bench/bare_vm.hpp"
 #include "bench/guests.hpp"
 #include "bench/io_bench.hpp"
+#include "bench/vmi_bench.hpp"
 #include "bench/process_bench.hpp"
 #include "bench/report.hpp"
 #include "bench/sched_bench.hpp"
@@ -89,7 +90,8 @@ struct Options {
     unsigned xn_run_reps = 21;
     SchedBenchOptions sched;  // sched_decision_cost, wake_latency
     IoBenchOptions io;        // the "io" section (bench/io_bench.hpp)
-    std::string only;         // "io": that section alone
+    VmiBenchOptions vmi;      // the "vmi" section (bench/vmi_bench.hpp)
+    std::string only;         // "io" or "vmi": that section alone
 };
 
 // ---- 1. create to first hypercall --------------------------------------------------------
@@ -859,18 +861,22 @@ int run(const Options& o) {
         {"order", "floor and ours alternate, the first of each pair alternating (ABBA...)"},
     };
     doc["config"]["io"] = io_config(o.io);
+    doc["config"]["vmi"] = vmi_config(o.vmi);
+    json vmi = json::object();
 
     auto finish = [&] {
         // One line per benchmark first, the details after.
         doc["summary"] = brief(benches);
         doc["summary"]["process"] = brief(process);
         doc["summary"]["io"] = brief(io);
+        doc["summary"]["vmi"] = brief(vmi);
         double load[3] = {};
         if (::getloadavg(load, 3) == 3)
             doc["machine"]["loadavg_end"] = {round3(load[0]), round3(load[1]), round3(load[2])};
         doc["benchmarks"] = benches;
         doc["process"] = process;
         doc["io"] = io;
+        doc["vmi"] = vmi;
         doc["errors"] = errors;
         doc["ok"] = errors.empty();
         std::printf("%s\n", doc.dump(2).c_str());
@@ -914,6 +920,19 @@ int run(const Options& o) {
     };
     if (o.only == "io") {
         io_section();
+        return finish();
+    }
+    // Introspection on the process platform (bench/vmi_bench.hpp).
+    auto vmi_section = [&] {
+        VmiBenchOptions vmi_options = o.vmi;
+        vmi_options.guest_dir = guest_dir;
+        if (!here.process_reason.empty())
+            vmi["all"] = not_measured(here.process_reason);
+        else
+            vmi_benchmarks(hv, vmi_options, vmi, errors);
+    };
+    if (o.only == "vmi") {
+        vmi_section();
         return finish();
     }
     Ctx c{o, hv, guest_dir, *first, *bench, benches, errors};
@@ -973,6 +992,7 @@ int run(const Options& o) {
     toolstack_benchmarks(ts, benches, process, errors);
 
     io_section();
+    vmi_section();
     return finish();
 }
 
@@ -1065,7 +1085,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 4096));
     app.add_option("--io-stream-reps", o.io.stream_reps, "io: TCP streams, each side")
         ->check(CLI::PositiveNumber);
-    app.add_option("--only", o.only, "run one section alone")->check(CLI::IsMember({"io"}));
+    app.add_option("--only", o.only, "run one section alone")->check(CLI::IsMember({"io", "vmi"}));
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }
