@@ -69,11 +69,7 @@ std::string run_guest(hv::Hypervisor& hv, const boot::ElfImage& image, const std
                       uint64_t memory_mib, platform::Accel accel, launch::StoreService* store,
                       const std::function<void(hv::Domain&)>& before_start) {
     auto d = hv.create_domain(params("guest", memory_mib, accel));
-    struct Reaper {
-        hv::Hypervisor& owner;
-        ::domid_t id;
-        ~Reaper() { owner.destroy_domain(id); }
-    } reaper{hv, d->id()};
+    DomainReaper reaper{hv, d->id()};
     Console console;
     launch::PvGuest guest = launch::setup_pv_guest(hv, *d, image, cmdline, console.sink(), store);
     if (before_start) before_start(*d);

@@ -46,6 +46,13 @@ struct Console {
     }
 };
 
+// Destroys a domain when it goes out of scope (a failed figure leaves none behind).
+struct DomainReaper {
+    hv::Hypervisor& owner;
+    ::domid_t id;
+    ~DomainReaper() { owner.destroy_domain(id); }
+};
+
 // "crashed: ..." or the state and shutdown reason.
 std::string stop_description(hv::Domain& d, hv::DomainState s);
 // A fresh name, `memory_mib`, one vCPU, on `accel`.

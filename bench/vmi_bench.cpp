@@ -32,11 +32,7 @@ double breakpoint_ours(hv::Hypervisor& hv, const boot::ElfImage& debugee, uint64
     const auto tick = debugee.lookup("debugee_tick");
     if (!tick) throw Error("the debugee guest has no symbol debugee_tick");
     auto d = hv.create_domain(params("vmi", memory_mib, kProcess));
-    struct Reaper {
-        hv::Hypervisor& owner;
-        ::domid_t id;
-        ~Reaper() { owner.destroy_domain(id); }
-    } reaper{hv, d->id()};
+    DomainReaper reaper{hv, d->id()};
     Console console;
     launch::PvGuest guest = launch::setup_pv_guest(hv, *d, debugee, "period_ms=1", console.sink());
     d->start();

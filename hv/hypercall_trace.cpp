@@ -1,10 +1,12 @@
 #include "hv/hypercall_trace.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace xenolith::hv {
 
 void HypercallTrace::record(HypercallRecord r) {
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
         if (records_.size() >= capacity_) {
@@ -12,14 +14,16 @@ void HypercallTrace::record(HypercallRecord r) {
             return;
         }
         records_.push_back(std::move(r));
+        wake = records_.size() == std::min(kWakeBatch, capacity_);
     }
-    ready_.notify_one();
+    if (wake) ready_.notify_one();
 }
 
 std::vector<HypercallRecord> HypercallTrace::take(std::chrono::milliseconds timeout, size_t max,
                                                   uint64_t& dropped) {
     std::unique_lock lock(mutex_);
-    ready_.wait_for(lock, timeout, [&] { return !records_.empty() || closed_; });
+    ready_.wait_for(lock, timeout,
+                    [&] { return records_.size() >= std::min(kWakeBatch, capacity_) || closed_; });
     std::vector<HypercallRecord> out;
     while (!records_.empty() && out.size() < max) {
         out.push_back(std::move(records_.front()));

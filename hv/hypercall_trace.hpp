@@ -26,10 +26,15 @@ class HypercallTrace {
   public:
     explicit HypercallTrace(size_t capacity = 65536) : capacity_(capacity) {}
 
+    // Records gathered before the reader is woken early: a wake per record (a futex call
+    // and a thread switch) would cost the traced vCPU more than the record itself.
+    static constexpr size_t kWakeBatch = 256;
+
     // vCPU threads. Dropped (and counted) when the buffer is full.
     void record(HypercallRecord r);
-    // Waits up to `timeout` for a record (or close()), then takes up to `max` of them, the
-    // oldest first; `dropped` gets the count lost since the last take.
+    // Waits up to `timeout` for a batch of records (or close()), then takes up to `max`,
+    // the oldest first; fewer than a batch are taken when the timeout ends the wait.
+    // `dropped` gets the count lost since the last take.
     std::vector<HypercallRecord> take(std::chrono::milliseconds timeout, size_t max,
                                       uint64_t& dropped);
     // No more records will come (the domain ended): a waiting take() returns.

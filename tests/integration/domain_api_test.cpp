@@ -22,27 +22,13 @@ namespace {
 
 using hv::DomainState;
 
-class DomainApi : public IntegrationTest {
+class DomainApi : public HypervisorTest {
   protected:
-    void SetUp() override {
-        IntegrationTest::SetUp();
-        if (HasFatalFailure()) return;
-        hv_ = std::make_unique<hv::Hypervisor>();
-    }
-    void TearDown() override {
-        if (!hv_) return;
-        for (const auto& d : hv_->domains()) hv_->destroy_domain(d->id());
-        hv_.reset();
-    }
-    hv::Hypervisor& hv() { return *hv_; }
-
     static vcpu_runstate_info_t runstate(hv::Domain& d, uint32_t vcpu = 0) {
         vcpu_runstate_info_t info{};
         d.vcpu(vcpu).get_runstate(info);
         return info;
     }
-
-    std::unique_ptr<hv::Hypervisor> hv_;
 };
 
 // ---- boot, console, exit status ------------------------------------------------------

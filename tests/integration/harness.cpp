@@ -440,4 +440,16 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+void HypervisorTest::SetUp() {
+    IntegrationTest::SetUp();
+    if (HasFatalFailure()) return;
+    hv_ = std::make_unique<hv::Hypervisor>();
+}
+
+void HypervisorTest::TearDown() {
+    if (!hv_) return;
+    for (const auto& d : hv_->domains()) hv_->destroy_domain(d->id());
+    hv_.reset();
+}
+
 }  // namespace xenolith::integration

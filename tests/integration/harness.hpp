@@ -30,8 +30,8 @@ inline constexpr const char* kGuestDir = GUEST_DIR;
 inline constexpr const char* kKvmPath = "/dev/kvm";
 // Every app guest/CMakeLists.txt builds.
 inline const std::vector<std::string> kApps = {
-    "hello",    "spin",     "crash",     "smp",     "bench",   "first",
-    "pingpong", "echo",     "grantcopy", "xsprobe", "xsbench", "hostile",
+    "hello",    "spin",     "crash",     "smp",     "bench",    "first",
+    "pingpong", "echo",     "grantcopy", "xsprobe", "xsbench",  "hostile",
     "blktest",  "blkbench", "nettest",   "httpd",   "netbench", "debugee"};
 
 // Absolute path of a built guest app.
@@ -46,6 +46,17 @@ std::string executable_problem(const std::string& path);
 class IntegrationTest : public ::testing::Test {
   protected:
     void SetUp() override;
+};
+
+// A fixture with its own in-process hypervisor; every domain left in it is destroyed after
+// the test.
+class HypervisorTest : public IntegrationTest {
+  protected:
+    void SetUp() override;
+    void TearDown() override;
+    hv::Hypervisor& hv() { return *hv_; }
+
+    std::unique_ptr<hv::Hypervisor> hv_;
 };
 
 // ---- text ------------------------------------------------------------------------------

@@ -15,18 +15,8 @@ using hv::DomainState;
 using hv::HypercallRecord;
 using hv::HypercallTrace;
 
-class HypercallTracing : public IntegrationTest {
+class HypercallTracing : public HypervisorTest {
   protected:
-    void SetUp() override {
-        IntegrationTest::SetUp();
-        if (HasFatalFailure()) return;
-        hv_ = std::make_unique<hv::Hypervisor>();
-    }
-    void TearDown() override {
-        if (!hv_) return;
-        for (const auto& d : hv_->domains()) hv_->destroy_domain(d->id());
-        hv_.reset();
-    }
     // Everything the trace holds until it is closed (bounded: 10 s).
     static std::vector<HypercallRecord> drain(HypercallTrace& trace) {
         std::vector<HypercallRecord> all;
@@ -41,7 +31,6 @@ class HypercallTracing : public IntegrationTest {
         ADD_FAILURE() << "the trace was not closed";
         return all;
     }
-    std::unique_ptr<hv::Hypervisor> hv_;
 };
 
 TEST_F(HypercallTracing, HelloIsEveryCallItMadeInOrderEndingWithItsShutdown) {

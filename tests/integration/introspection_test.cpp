@@ -21,27 +21,19 @@ using vmi::Action;
 using vmi::Introspector;
 using vmi::Reason;
 
-class Introspection : public IntegrationTest {
+class Introspection : public HypervisorTest {
   protected:
     void SetUp() override {
-        IntegrationTest::SetUp();
+        HypervisorTest::SetUp();
         if (HasFatalFailure()) return;
-        hv_ = std::make_unique<hv::Hypervisor>();
         image_ = std::make_unique<boot::ElfImage>(boot::ElfImage::load(guest_path("debugee")));
     }
-    void TearDown() override {
-        if (!hv_) return;
-        for (const auto& d : hv_->domains()) hv_->destroy_domain(d->id());
-        hv_.reset();
-    }
-    hv::Hypervisor& hv() { return *hv_; }
     uint64_t symbol(const char* name) const {
         auto s = image_->lookup(name);
         EXPECT_TRUE(s) << name;
         return s ? s->address : 0;
     }
 
-    std::unique_ptr<hv::Hypervisor> hv_;
     std::unique_ptr<boot::ElfImage> image_;
 };
 

@@ -3,8 +3,10 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "base/error.hpp"
+#include "toolstack/api/hex.hpp"
 #include "toolstack/daemon/args.hpp"
 #include "vmi/introspector.hpp"
 
@@ -21,48 +23,24 @@ constexpr const char* kSlot = "debugger";
 constexpr uint64_t kMaxWaitMs = 5000;
 constexpr uint64_t kMaxStopMs = 30000;
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
+using api::hex_value;
 
-// "0x..." (or plain hex digits) as a 64-bit value; EINVAL naming `what` otherwise.
-uint64_t parse_hex(const json& value, const std::string& what) {
+// A hex string argument as a 64-bit value; EINVAL naming `what` otherwise.
+uint64_t hex_arg(const json& value, const std::string& what) {
     if (!value.is_string()) throw ApiError("EINVAL", what + " must be a hex string");
-    std::string_view s = value.get_ref<const std::string&>();
-    if (s.starts_with("0x") || s.starts_with("0X")) s.remove_prefix(2);
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size())
-        throw ApiError("EINVAL", what + " is not a 64-bit hex number");
-    return v;
-}
-
-std::string to_hex_bytes(const std::vector<uint8_t>& bytes) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (uint8_t b : bytes) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
+    std::optional<uint64_t> v = api::parse_hex_value(value.get_ref<const std::string&>());
+    if (!v) throw ApiError("EINVAL", what + " is not a 64-bit hex number");
+    return *v;
 }
 
 std::vector<uint8_t> from_hex_bytes(const json& value) {
     if (!value.is_string()) throw ApiError("EINVAL", "data must be a string of hex digits");
     const std::string& s = value.get_ref<const std::string&>();
-    if (s.size() % 2 || s.size() / 2 > vmi::Introspector::kMaxTransfer)
-        throw ApiError("EINVAL",
-                       "data must be an even number of hex digits, at most 2 MiB of them");
-    std::vector<uint8_t> out(s.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) {
-        auto [end, ec] = std::from_chars(s.data() + 2 * i, s.data() + 2 * i + 2, out[i], 16);
-        if (ec != std::errc() || end != s.data() + 2 * i + 2)
-            throw ApiError("EINVAL", "data holds a character that is no hex digit");
-    }
-    return out;
+    if (s.size() / 2 > vmi::Introspector::kMaxTransfer)
+        throw ApiError("EINVAL", "data may hold at most 1 MiB");
+    std::optional<std::vector<uint8_t>> bytes = api::parse_hex_bytes(s);
+    if (!bytes) throw ApiError("EINVAL", "data must be an even number of hex digits");
+    return *bytes;
 }
 
 // The registers by name, in both directions.
@@ -84,12 +62,12 @@ constexpr RegisterField kRegisters[] = {
 
 json registers_json(const platform::Registers& r, const platform::ControlRegisters& c) {
     json out = json::object();
-    for (const auto& f : kRegisters) out[f.name] = hex(r.*(f.field));
-    out["cr0"] = hex(c.cr0);
-    out["cr2"] = hex(c.cr2);
-    out["cr3"] = hex(c.cr3);
-    out["cr4"] = hex(c.cr4);
-    out["efer"] = hex(c.efer);
+    for (const auto& f : kRegisters) out[f.name] = hex_value(r.*(f.field));
+    out["cr0"] = hex_value(c.cr0);
+    out["cr2"] = hex_value(c.cr2);
+    out["cr3"] = hex_value(c.cr3);
+    out["cr4"] = hex_value(c.cr4);
+    out["efer"] = hex_value(c.efer);
     return out;
 }
 
@@ -102,7 +80,7 @@ platform::Registers apply_registers(platform::Registers r, const json& changes) 
         for (const auto& candidate : kRegisters)
             if (name == candidate.name) f = &candidate;
         if (!f) throw ApiError("EINVAL", "'" + name + "' is no register that can be set");
-        r.*(f->field) = parse_hex(value, name);
+        r.*(f->field) = hex_arg(value, name);
     }
     return r;
 }
@@ -219,9 +197,10 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
                 throw;
             }
             if (!e) return json{{"event", nullptr}};
-            return json{
-                {"event",
-                 {{"vcpu", e->vcpu}, {"reason", reason_name(e->reason)}, {"rip", hex(e->rip)}}}};
+            return json{{"event",
+                         {{"vcpu", e->vcpu},
+                          {"reason", reason_name(e->reason)},
+                          {"rip", hex_value(e->rip)}}}};
         });
     };
     h["debug_registers"] = [](const json& args, Session& s) {
@@ -244,21 +223,21 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
     h["debug_read"] = [](const json& args, Session& s) {
         vmi::Introspector& v = debugger(s);
         if (!args.contains("address")) throw ApiError("EINVAL", "missing argument 'address'");
-        const uint64_t address = parse_hex(args["address"], "address");
+        const uint64_t address = hex_arg(args["address"], "address");
         const size_t length =
             static_cast<size_t>(number_arg(args, "length", vmi::Introspector::kMaxTransfer));
         return guarded(v, [&] {
             std::vector<uint8_t> bytes = flag_arg(args, "physical")
                                              ? v.read_physical(address, length)
                                              : v.read_virtual(vcpu_arg(args, v), address, length);
-            return json{{"data", to_hex_bytes(bytes)}};
+            return json{{"data", api::hex_bytes(bytes)}};
         });
     };
     h["debug_write"] = [](const json& args, Session& s) {
         vmi::Introspector& v = debugger(s);
         if (!args.contains("address") || !args.contains("data"))
             throw ApiError("EINVAL", "debug_write needs 'address' and 'data'");
-        const uint64_t address = parse_hex(args["address"], "address");
+        const uint64_t address = hex_arg(args["address"], "address");
         std::vector<uint8_t> bytes = from_hex_bytes(args["data"]);
         return guarded(v, [&] {
             size_t n = flag_arg(args, "physical")
@@ -270,7 +249,7 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
     h["debug_breakpoint"] = [](const json& args, Session& s) {
         vmi::Introspector& v = debugger(s);
         if (!args.contains("address")) throw ApiError("EINVAL", "missing argument 'address'");
-        const uint64_t address = parse_hex(args["address"], "address");
+        const uint64_t address = hex_arg(args["address"], "address");
         const std::string action = string_arg(args, "action");
         if (action != "insert" && action != "remove")
             throw ApiError("EINVAL", "action is \"insert\" or \"remove\"");

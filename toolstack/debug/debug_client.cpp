@@ -1,9 +1,9 @@
 #include "toolstack/debug/debug_client.hpp"
 
-#include <charconv>
 #include <cstdio>
 
 #include "base/error.hpp"
+#include "toolstack/api/hex.hpp"
 
 namespace xenolith::debug {
 
@@ -11,44 +11,20 @@ namespace {
 
 using nlohmann::json;
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
+using api::hex_value;
 
 // The daemon's "0x..." strings; anything else is a broken daemon.
 uint64_t from_hex(const json& value) {
     const std::string& s = value.get_ref<const std::string&>();
-    std::string_view digits(s);
-    if (digits.starts_with("0x")) digits.remove_prefix(2);
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, 16);
-    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
-        throw Error("the daemon sent '" + s + "' for a hex number");
-    return v;
-}
-
-std::string to_hex_bytes(std::span<const uint8_t> bytes) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (uint8_t b : bytes) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
+    std::optional<uint64_t> v = api::parse_hex_value(s);
+    if (!v) throw Error("the daemon sent '" + s + "' for a hex number");
+    return *v;
 }
 
 std::vector<uint8_t> from_hex_bytes(const std::string& s) {
-    if (s.size() % 2) throw Error("the daemon sent an odd number of hex digits");
-    std::vector<uint8_t> out(s.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) {
-        auto [end, ec] = std::from_chars(s.data() + 2 * i, s.data() + 2 * i + 2, out[i], 16);
-        if (ec != std::errc() || end != s.data() + 2 * i + 2)
-            throw Error("the daemon sent a byte that is not hex");
-    }
-    return out;
+    std::optional<std::vector<uint8_t>> bytes = api::parse_hex_bytes(s);
+    if (!bytes) throw Error("the daemon sent bytes that are not hex");
+    return *bytes;
 }
 
 const char* action_name(Action a) {
@@ -109,34 +85,35 @@ RegisterSet DebugClient::registers(uint32_t vcpu) {
 
 void DebugClient::set_registers(uint32_t vcpu, const RegisterSet& changes) {
     json regs = json::object();
-    for (const auto& [name, value] : changes) regs[name] = hex(value);
+    for (const auto& [name, value] : changes) regs[name] = hex_value(value);
     client_->call("debug_set_registers", {{"vcpu", vcpu}, {"registers", regs}});
 }
 
 std::vector<uint8_t> DebugClient::read(uint32_t vcpu, uint64_t address, size_t length,
                                        bool physical) {
-    json r = client_->call(
-        "debug_read",
-        {{"vcpu", vcpu}, {"address", hex(address)}, {"length", length}, {"physical", physical}});
+    json r = client_->call("debug_read", {{"vcpu", vcpu},
+                                          {"address", hex_value(address)},
+                                          {"length", length},
+                                          {"physical", physical}});
     return from_hex_bytes(r.at("data").get<std::string>());
 }
 
 size_t DebugClient::write(uint32_t vcpu, uint64_t address, std::span<const uint8_t> bytes,
                           bool physical) {
     json r = client_->call("debug_write", {{"vcpu", vcpu},
-                                           {"address", hex(address)},
-                                           {"data", to_hex_bytes(bytes)},
+                                           {"address", hex_value(address)},
+                                           {"data", api::hex_bytes(bytes)},
                                            {"physical", physical}});
     return r.at("written").get<size_t>();
 }
 
 void DebugClient::insert_breakpoint(uint32_t vcpu, uint64_t address) {
     client_->call("debug_breakpoint",
-                  {{"vcpu", vcpu}, {"address", hex(address)}, {"action", "insert"}});
+                  {{"vcpu", vcpu}, {"address", hex_value(address)}, {"action", "insert"}});
 }
 
 void DebugClient::remove_breakpoint(uint64_t address) {
-    client_->call("debug_breakpoint", {{"address", hex(address)}, {"action", "remove"}});
+    client_->call("debug_breakpoint", {{"address", hex_value(address)}, {"action", "remove"}});
 }
 
 }  // namespace xenolith::debug
