@@ -70,14 +70,21 @@ TEST_F(HypercallTracing, HelloIsEveryCallItMadeInOrderEndingWithItsShutdown) {
     EXPECT_FALSE(g.domain().tracing_hypercalls());
 }
 
-TEST_F(HypercallTracing, ATraceSetOnAnEndedDomainIsClosedAtOnce) {
+TEST_F(HypercallTracing, ATraceSetOnAnEndedDomainIsClosedPromptly) {
     ApiGuest g(*hv_, "hello", "sleep_ms=1");
     g.start();
     ASSERT_EQ(g.wait_for_stop(10s), std::optional(DomainState::Shutdown));
-    // The vCPU thread leaves a moment after the domain stopped.
+    // The domain has stopped, but its vCPU thread may still be on its way out of the
+    // shutdown call, which it then records: at most that one.
     auto trace = std::make_shared<HypercallTrace>();
     ASSERT_TRUE(g.domain().set_hypercall_trace(trace));
-    EXPECT_TRUE(drain(*trace).empty());
+    const auto t0 = Clock::now();
+    std::vector<HypercallRecord> records = drain(*trace);
+    EXPECT_LT(Clock::now() - t0, 2s);
+    ASSERT_LE(records.size(), 1u);
+    if (!records.empty()) {
+        EXPECT_EQ(records[0].text, "sched_op(shutdown, poweroff) = 0");
+    }
 }
 
 }  // namespace
