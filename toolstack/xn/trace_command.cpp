@@ -61,6 +61,9 @@ int trace_command(const TraceOptions& o) {
         if (dropped)
             std::fprintf(stderr, "xn trace: %" PRIu64 " records lost (the reader fell behind)\n",
                          dropped);
+        // Let go of the domain's trace before exiting, so that a trace started right after
+        // this one never finds it still held.
+        client->call("trace_stop");
         return 0;
     });
 }
