@@ -10,9 +10,9 @@
 #include "toolstack/daemon/args.hpp"
 #include "toolstack/daemon/daemon.hpp"
 #include "toolstack/daemon/debug_commands.hpp"
-#include "toolstack/daemon/trace_commands.hpp"
 #include "toolstack/daemon/host_cpus.hpp"
 #include "toolstack/daemon/sched_commands.hpp"
+#include "toolstack/daemon/trace_commands.hpp"
 
 namespace xenolith::daemon {
 

@@ -21,7 +21,7 @@ namespace xenolith::daemon {
 
 // One client connection, as a handler sees it.
 class Session {
-public:
+  public:
     Session(int fd, int stop_fd) : fd_(fd), stop_fd_(stop_fd), reader_(fd) {}
     int fd() const { return fd_; }
     // Readable when the daemon is stopping: long-running handlers poll it.
@@ -41,7 +41,7 @@ public:
     void set_request_id(nlohmann::json id) { request_id_ = std::move(id); }
     void reply(bool ok, const nlohmann::json& body);
 
-private:
+  private:
     int fd_;
     int stop_fd_;
     api::LineReader reader_;
@@ -53,7 +53,7 @@ private:
 using Handler = std::function<nlohmann::json(const nlohmann::json& args, Session& session)>;
 
 class ControlServer {
-public:
+  public:
     // Listens on `socket_path` at once (a stale socket is replaced; the instance lock
     // guarantees no live daemon owns it). Throws Error.
     ControlServer(const std::string& socket_path, std::map<std::string, Handler> handlers);
@@ -66,7 +66,7 @@ public:
     // Ends every session (their reads see end-of-stream; streams see stop_fd) and joins.
     void stop();
 
-private:
+  private:
     struct Connection {
         UniqueFd fd;
         std::thread thread;
