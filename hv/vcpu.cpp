@@ -382,18 +382,8 @@ void Vcpu::handle_exit(const platform::Exit& exit) {
 
 void Vcpu::run_hypercall(uint64_t nr) {
     counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
-    if (domain_.is_pvh()) {
-        // Arguments are addresses in whatever paging mode the guest is in right now.
-        const platform::ControlRegisters s = cpu_->control_registers();
-        constexpr uint64_t kCr0Pg = 1ull << 31, kEferLma = 1ull << 10;
-        access_cr3_ = s.cr3;
-        if (!(s.cr0 & kCr0Pg))
-            access_mode_ = GuestAccess::Mode::Physical;
-        else if (s.efer & kEferLma)
-            access_mode_ = GuestAccess::Mode::Kernel64;
-        else
-            access_mode_ = GuestAccess::Mode::Unsupported;
-    }
+    // Arguments are addresses in whatever paging mode the guest is in right now.
+    if (domain_.is_pvh()) refresh_pvh_access();
     platform::Registers& r = cpu_->regs();
     HypercallArgs args{r.rdi, r.rsi, r.rdx, r.r10, r.r8};
     HypercallContext ctx{domain_, *this, guest()};
@@ -580,14 +570,21 @@ void Vcpu::request_debug_stop() {
     kick();
 }
 
-GuestAccess Vcpu::debug_guest() {
-    if (!domain_.is_pvh()) return GuestAccess(domain_.memory(), cr3_);
+void Vcpu::refresh_pvh_access() {
     const platform::ControlRegisters s = cpu_->control_registers();
     constexpr uint64_t kCr0Pg = 1ull << 31, kEferLma = 1ull << 10;
-    GuestAccess::Mode mode = !(s.cr0 & kCr0Pg)     ? GuestAccess::Mode::Physical
-                             : (s.efer & kEferLma) ? GuestAccess::Mode::Kernel64
-                                                   : GuestAccess::Mode::Unsupported;
-    return GuestAccess(domain_.memory(), s.cr3, mode);
+    access_cr3_ = s.cr3;
+    if (!(s.cr0 & kCr0Pg))
+        access_mode_ = GuestAccess::Mode::Physical;
+    else if (s.efer & kEferLma)
+        access_mode_ = GuestAccess::Mode::Kernel64;
+    else
+        access_mode_ = GuestAccess::Mode::Unsupported;
+}
+
+GuestAccess Vcpu::debug_guest() {
+    if (domain_.is_pvh()) refresh_pvh_access();
+    return guest();
 }
 
 bool Vcpu::debug_single_step(bool on) {

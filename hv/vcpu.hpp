@@ -138,6 +138,8 @@ class Vcpu {
     void deliver_pvh_upcall();
     void install_hypercall_page(uint64_t msr_value);
     void handle_debug_exit(const platform::Exit& exit);
+    // PVH: access_cr3_ and access_mode_ from the guest's paging state now.
+    void refresh_pvh_access();
     // Parks in the hook's stopped() (blocked, for the scheduler, unless `asleep` says the
     // vCPU already is); false without a hook.
     bool debug_stop(DebugHook::Reason why, bool asleep = false);
