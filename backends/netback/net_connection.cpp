@@ -72,9 +72,13 @@ void NetConnection::receive(std::span<const uint8_t> frame) {
     int notify = 0;
     if (!broken_ && rx_break_.empty()) RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&rx_, notify);
     bool hostile = !rx_break_.empty();
+    // Frames left for want of buffers: the ring thread must know, to poll a frontend that
+    // never notifies when it posts buffers (it may be asleep with nothing to wait for).
+    bool left = !rx_queue_.empty();
     lock.unlock();
     if (notify) channel_.notify();
-    if (hostile) signal_event(wake_.get());  // the ring thread reports it and disconnects
+    // hostile: the ring thread reports it and disconnects
+    if (hostile || left) signal_event(wake_.get());
 }
 
 bool NetConnection::queue_rx_locked(std::span<const uint8_t> frame) {
