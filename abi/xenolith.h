@@ -18,6 +18,11 @@
  * hypercall. */
 #define XENOLITH_NOTIFY_PORT 0x5c
 
+/* Introspection probe port (PVH, KVM): `out %al, $XENOLITH_PROBE_PORT` in a trampoline the
+ * hypervisor itself places in the guest (docs/vmi.md, "System-call trace") exits to the
+ * hypervisor with the guest's registers as they were; no guest code writes it. */
+#define XENOLITH_PROBE_PORT 0x57
+
 /* Bytes between hypercall-page stubs, as in Xen. */
 #define XENOLITH_HYPERCALL_STUB_SIZE 32
 

@@ -12,7 +12,7 @@
 
 #include "base/error.hpp"
 #include "bench/guests.hpp"
-#include "hv/hypercall_trace.hpp"
+#include "hv/trace_buffer.hpp"
 #include "toolstack/launch/pv_guest.hpp"
 #include "vmi/introspector.hpp"
 
@@ -124,7 +124,7 @@ json breakpoint_round_trip(hv::Hypervisor& hv, const VmiBenchOptions& o,
 // The `bench` guest's ns per hypercall, its domain traced and the trace drained meanwhile.
 double hypercall_traced(hv::Hypervisor& hv, const boot::ElfImage& bench, uint64_t n,
                         uint64_t memory_mib, uint64_t& records) {
-    auto trace = std::make_shared<hv::HypercallTrace>();
+    auto trace = std::make_shared<hv::TraceBuffer>();
     std::atomic<bool> done{false};
     records = 0;
     std::thread reader([&] {

@@ -14,7 +14,9 @@
 //   0x0000_4000  grant seed page (reserved): grant-table frame 0 until the guest maps it
 //   0x0000_5000  ACPI tables (ACPI type), RSDP first; one page
 //   0x0000_6000  RAM
-//   0x000a_0000  reserved: the legacy VGA/BIOS range, which Linux would reserve anyway
+//   0x000a_0000  reserved: the legacy VGA/BIOS range, which Linux would reserve anyway; its
+//                first two pages hold the system-call trace's trampoline when one is set
+//                (vmi/linux/entry_trampoline.hpp)
 //   0x0010_0000  RAM: kernel segments (from 1 MiB up), then the initramfs after the kernel
 //   0xf000_0000  the MMIO hole (HVM_BELOW_4G_RAM_END), left out of the map
 //   4 GiB        the rest of the RAM, when the domain has more than fits below the hole
@@ -70,6 +72,10 @@ inline constexpr uint8_t kPvhResetValue = 1;             // RESET_VALUE
 // Legacy PC range kept out of RAM.
 inline constexpr uint64_t kPvhLegacyHoleStart = 0xa0000;
 inline constexpr uint64_t kPvhLegacyHoleEnd = 0x100000;
+// The system-call trace's trampoline page and the page table that maps it: reserved RAM
+// the guest never allocates, written only once a trace starts.
+inline constexpr uint64_t kPvhProbeCodePaddr = kPvhLegacyHoleStart;
+inline constexpr uint64_t kPvhProbeTablePaddr = kPvhLegacyHoleStart + kPvhPageSize;
 // Kernel segments must lie at or above 1 MiB, clear of the boot page and the legacy range.
 inline constexpr uint64_t kPvhMinKernelAddress = kPvhLegacyHoleEnd;
 inline constexpr uint64_t kPvhHighRamStart = uint64_t{1} << 32;

@@ -252,7 +252,7 @@ void Domain::stop_with(DomainState s) {
     if (listener) listener(s);
 }
 
-bool Domain::set_hypercall_trace(std::shared_ptr<HypercallTrace> trace) {
+bool Domain::set_hypercall_trace(std::shared_ptr<TraceBuffer> trace) {
     std::lock_guard lock(trace_mutex_);
     if (trace && trace_) return false;
     trace_ = std::move(trace);
@@ -261,15 +261,33 @@ bool Domain::set_hypercall_trace(std::shared_ptr<HypercallTrace> trace) {
     return true;
 }
 
-void Domain::trace_hypercall(HypercallRecord record) {
+void Domain::trace_hypercall(TraceRecord record) {
     std::lock_guard lock(trace_mutex_);
     if (trace_) trace_->record(std::move(record));
+}
+
+bool Domain::set_probe_hook(std::shared_ptr<ProbeHook> hook) {
+    {
+        std::lock_guard lock(trace_mutex_);
+        if (hook && probe_) return false;
+        probe_ = std::move(hook);
+        probe_generation_.fetch_add(1);
+        if (probe_ && stopping() && live_vcpu_threads_.load() == 0) probe_->domain_ended();
+    }
+    for (auto& v : vcpus_) v->kick();
+    return true;
+}
+
+std::shared_ptr<ProbeHook> Domain::probe_hook() const {
+    std::lock_guard lock(trace_mutex_);
+    return probe_;
 }
 
 void Domain::vcpu_thread_exited() {
     if (live_vcpu_threads_.fetch_sub(1) != 1 || !stopping()) return;
     std::lock_guard lock(trace_mutex_);
     if (trace_) trace_->close();
+    if (probe_) probe_->domain_ended();
 }
 
 void Domain::set_shutdown_code(unsigned reason) {

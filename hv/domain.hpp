@@ -22,8 +22,9 @@
 #include "hv/evtchn.hpp"
 #include "hv/grant_table.hpp"
 #include "hv/guest_memory.hpp"
-#include "hv/hypercall_trace.hpp"
+#include "hv/probe_hook.hpp"
 #include "hv/pvclock.hpp"
+#include "hv/trace_buffer.hpp"
 #include "hv/vcpu.hpp"
 #include "platform/platform.hpp"
 #include "platform/select.hpp"
@@ -165,14 +166,20 @@ class Domain {
     std::optional<uint32_t> exit_status() const;
     std::string crash_report() const;
 
-    // --- Tracing (hv/hypercall_trace.hpp) --------------------------------------------
+    // --- Tracing (hv/trace_buffer.hpp) --------------------------------------------
     // Any thread. One trace at a time: false when another is set; nullptr removes it. The
     // trace is closed once the domain has stopped and its last vCPU thread has left, so
     // the last call (a shutdown) is in it before its reader hears the end.
-    bool set_hypercall_trace(std::shared_ptr<HypercallTrace> trace);
+    bool set_hypercall_trace(std::shared_ptr<TraceBuffer> trace);
     // vCPU threads: one relaxed load when nobody traces.
     bool tracing_hypercalls() const { return tracing_.load(std::memory_order_relaxed); }
-    void trace_hypercall(HypercallRecord record);
+    void trace_hypercall(TraceRecord record);
+    // One probe at a time (hv/probe_hook.hpp): false when another is set; nullptr removes
+    // it. Any thread: every vCPU is kicked to attach or detach before it next runs.
+    bool set_probe_hook(std::shared_ptr<ProbeHook> hook);
+    // vCPU threads: the hook and a count of its changes (one relaxed load per entry).
+    std::shared_ptr<ProbeHook> probe_hook() const;
+    uint64_t probe_generation() const { return probe_generation_.load(std::memory_order_relaxed); }
     // vCPU threads, at their start and end.
     void vcpu_thread_started() { live_vcpu_threads_.fetch_add(1); }
     void vcpu_thread_exited();
@@ -219,9 +226,12 @@ class Domain {
     std::function<std::string(uint64_t)> symbolizer_;
     std::function<void(DomainState)> stop_listener_;
 
-    std::mutex trace_mutex_;  // trace_; a leaf
-    std::shared_ptr<HypercallTrace> trace_;
+    // trace_ and probe_; taken last (only a trace buffer's own lock is taken inside it).
+    mutable std::mutex trace_mutex_;
+    std::shared_ptr<TraceBuffer> trace_;
     std::atomic<bool> tracing_{false};
+    std::shared_ptr<ProbeHook> probe_;  // guarded by trace_mutex_
+    std::atomic<uint64_t> probe_generation_{0};
     std::atomic<int> live_vcpu_threads_{0};
 
     mutable std::mutex mutex_;  // state, reasons, console input

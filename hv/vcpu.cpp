@@ -332,6 +332,7 @@ bool Vcpu::prepare_to_run() {
         }
         break;
     }
+    if (domain_.probe_generation() != probe_generation_) sync_probe();
     check_timer();
     if (TimeSource::system_time_ns() - last_clock_update_ > kClockRefreshNs) refresh_clock();
     // A debugger's single step runs the instruction at RIP, not an event callback's first.
@@ -389,8 +390,11 @@ void Vcpu::run_hypercall(uint64_t nr) {
     HypercallContext ctx{domain_, *this, guest()};
     long ret = dispatch_hypercall(ctx, nr, args);
     if (domain_.tracing_hypercalls())
-        domain_.trace_hypercall({TimeSource::system_time_ns(), id_, nr, ret,
-                                 describe_hypercall(nr, args, ret, ctx.guest)});
+        domain_.trace_hypercall({.time_ns = TimeSource::system_time_ns(),
+                                 .vcpu = id_,
+                                 .nr = nr,
+                                 .result = ret,
+                                 .text = describe_hypercall(nr, args, ret, ctx.guest)});
     // The handler may have blocked; the registers are still this exit's.
     cpu_->regs().rax = static_cast<uint64_t>(ret);
     cpu_->mark_regs_dirty();
@@ -606,7 +610,22 @@ bool Vcpu::debug_stop(DebugHook::Reason why, bool asleep) {
     return true;
 }
 
+void Vcpu::sync_probe() {
+    probe_generation_ = domain_.probe_generation();
+    std::shared_ptr<ProbeHook> now = domain_.probe_hook();
+    if (now == probe_) return;
+    if (probe_) probe_->detach(*this);
+    probe_ = std::move(now);
+    if (probe_) probe_->attach(*this);
+}
+
 void Vcpu::handle_debug_exit(const platform::Exit& exit) {
+    if (exit.value == static_cast<uint64_t>(platform::DebugExit::Probe)) {
+        // A probe this vCPU has left may still be hit once by a vCPU already past its
+        // entry: the trampoline runs on into the real code either way.
+        if (probe_) probe_->hit(*this);
+        return;
+    }
     platform::Registers& r = cpu_->regs();
     if (exit.value == static_cast<uint64_t>(platform::DebugExit::Breakpoint)) {
         const uint64_t at = r.rip - 1;  // the int3's own address

@@ -26,6 +26,7 @@
 #include "base/unique_fd.hpp"
 #include "hv/debug_hook.hpp"
 #include "hv/guest_access.hpp"
+#include "hv/probe_hook.hpp"
 #include "platform/platform.hpp"
 #include "sched/unit.hpp"
 
@@ -114,6 +115,10 @@ class Vcpu {
     GuestAccess debug_guest();
     // False where the platform cannot single-step.
     bool debug_single_step(bool on);
+    // A model-specific register (nullopt / false where the platform has none to give).
+    // Here and in a ProbeHook's calls.
+    std::optional<uint64_t> debug_read_msr(uint32_t index) { return cpu_->read_msr(index); }
+    bool debug_write_msr(uint32_t index, uint64_t value) { return cpu_->write_msr(index, value); }
 
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
     // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's
@@ -138,6 +143,8 @@ class Vcpu {
     void deliver_pvh_upcall();
     void install_hypercall_page(uint64_t msr_value);
     void handle_debug_exit(const platform::Exit& exit);
+    // Attaches to the domain's probe hook, or detaches from a dropped one.
+    void sync_probe();
     // PVH: access_cr3_ and access_mode_ from the guest's paging state now.
     void refresh_pvh_access();
     // Parks in the hook's stopped() (blocked, for the scheduler, unless `asleep` says the
@@ -182,6 +189,9 @@ class Vcpu {
     std::atomic<DebugHook*> debug_hook_{nullptr};
     std::atomic<bool> debug_stop_requested_{false};
     bool stepping_ = false;  // vCPU thread: the debugger asked for one instruction
+    // vCPU thread: the probe hook this vCPU is attached to, as of which change.
+    std::shared_ptr<ProbeHook> probe_;
+    uint64_t probe_generation_ = 0;
     static constexpr uint64_t kNoArea = ~uint64_t{0};
     uint64_t runstate_gpa_ = kNoArea;  // vCPU thread only
     // How hypercall arguments translate: set from the guest's paging state at each PVH

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace xenolith::platform {
@@ -92,8 +93,9 @@ struct Exit {
 
 // Exit::Debug's value. Breakpoint: the guest executed an int3, and RIP is past it (whether
 // it is a debugger's breakpoint or the guest's own is for vmi/ to say). SingleStep: the
-// instruction set_single_step() asked for has run.
-enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1 };
+// instruction set_single_step() asked for has run. Probe: the guest wrote
+// XENOLITH_PROBE_PORT (a trampoline vmi/ placed), and RIP is past that `out`.
+enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1, Probe = 2 };
 
 class Vcpu {
   public:
@@ -130,6 +132,18 @@ class Vcpu {
     // vCPU's thread. False where the platform cannot step.
     virtual bool set_single_step(bool on) {
         (void)on;
+        return false;
+    }
+
+    // Introspection: a model-specific register of the vCPU (a PVH guest's MSR_LSTAR). On
+    // the vCPU's thread, between runs. nullopt / false where the platform has no MSRs to
+    // give (the process platform) or KVM refused.
+    virtual std::optional<uint64_t> read_msr(uint32_t index) {
+        (void)index;
+        return std::nullopt;
+    }
+    virtual bool write_msr(uint32_t index, uint64_t value) {
+        (void)index, (void)value;
         return false;
     }
 

@@ -269,6 +269,8 @@ std::optional<platform::Exit> KvmVcpu::decode_pvh_exit() {
         case KVM_EXIT_IO:
             // The hypercall page's stubs use the PV path; any other port has no device.
             if (run->io.port == XENOLITH_HYPERCALL_PORT) return std::nullopt;
+            if (run->io.port == XENOLITH_PROBE_PORT && run->io.direction == KVM_EXIT_IO_OUT)
+                return probe_exit();
             return pvh_port_io();
         case KVM_EXIT_MMIO:
             // No device model: reads of unbacked addresses see all ones (an absent
@@ -305,6 +307,12 @@ platform::Exit KvmVcpu::pvh_port_io() {
         if (value == acpi.reset_value) return {platform::Exit::Kind::Reboot};
     }
     return {platform::Exit::Kind::Interrupted};
+}
+
+platform::Exit KvmVcpu::probe_exit() {
+    // As for a hypercall's `out`: the neutral RIP is past it (the probe's is imm8 too).
+    if (rip_on_out_) regs_.rip += kOutImm8Length;
+    return {platform::Exit::Kind::Debug, static_cast<uint64_t>(platform::DebugExit::Probe)};
 }
 
 platform::Exit KvmVcpu::pvh_msr() {

@@ -33,12 +33,15 @@ class KvmVcpu final : public platform::Vcpu {
     platform::ControlRegisters control_registers() override;
     void complete_hypercall_page(bool ok) override { cpu_.run_area()->msr.error = ok ? 0 : 1; }
     bool retire_vector(uint8_t vector) override { return cpu_.clear_in_service(vector); }
+    std::optional<uint64_t> read_msr(uint32_t index) override { return cpu_.get_msr(index); }
+    bool write_msr(uint32_t index, uint64_t value) override { return cpu_.set_msr(index, value); }
 
   private:
     platform::Exit decode_exit();
     platform::Exit decode_port_io();
     std::optional<platform::Exit> decode_pvh_exit();
     platform::Exit pvh_port_io();
+    platform::Exit probe_exit();
     platform::Exit pvh_msr();
 
     const KvmVm& vm_;

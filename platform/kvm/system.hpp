@@ -25,6 +25,14 @@ struct CpuidHeader {
 static_assert(sizeof(CpuidHeader) == 8);
 inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
 inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+// struct kvm_msrs likewise: its header, and the ioctls' numbers as C compilers make them.
+struct MsrsHeader {
+    uint32_t nmsrs;
+    uint32_t pad;
+};
+static_assert(sizeof(MsrsHeader) == 8);
+inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
+inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 
 class System {
   public:

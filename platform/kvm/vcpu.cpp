@@ -107,4 +107,30 @@ bool Vcpu::clear_in_service(uint8_t vector) {
     return true;
 }
 
+namespace {
+// The kvm_msrs header with room for one entry.
+struct OneMsr {
+    MsrsHeader header;
+    kvm_msr_entry entry;
+};
+static_assert(sizeof(OneMsr) == sizeof(MsrsHeader) + sizeof(kvm_msr_entry));
+}  // namespace
+
+std::optional<uint64_t> Vcpu::get_msr(uint32_t index) const {
+    OneMsr m{};
+    m.header.nmsrs = 1;
+    m.entry.index = index;
+    // KVM_GET_MSRS returns how many it read: 0 when it does not know the MSR.
+    if (check_syscall(::ioctl(fd_.get(), kGetMsrs, &m), "KVM_GET_MSRS") != 1) return std::nullopt;
+    return m.entry.data;
+}
+
+bool Vcpu::set_msr(uint32_t index, uint64_t value) {
+    OneMsr m{};
+    m.header.nmsrs = 1;
+    m.entry.index = index;
+    m.entry.data = value;
+    return check_syscall(::ioctl(fd_.get(), kSetMsrs, &m), "KVM_SET_MSRS") == 1;
+}
+
 }  // namespace xenolith::kvm

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/mapping.hpp"
@@ -54,6 +55,10 @@ class Vcpu {
     // Clears `vector`'s bit in the in-kernel LAPIC's in-service register, as an EOI for it
     // would. Returns whether it was set. Only between runs, on the vCPU's thread.
     bool clear_in_service(uint8_t vector);
+    // One MSR through KVM_GET_MSRS / KVM_SET_MSRS: nullopt / false when KVM does not know
+    // it; throws SystemError when the ioctl fails.
+    std::optional<uint64_t> get_msr(uint32_t index) const;
+    bool set_msr(uint32_t index, uint64_t value);
 
   private:
     void flush_regs();

@@ -70,5 +70,21 @@ TEST_F(DaemonTrace, OneTracePerDomainAndMaxStopsIt) {
     EXPECT_NE(none.err.find("--hypercalls"), std::string::npos) << describe(none);
 }
 
+// System calls are a PVH Linux guest's (the nested host traces one: tests/nested/README.md);
+// a PV domain's kernel makes hypercalls, and the daemon says so, leaving the domain as it was.
+TEST_F(DaemonTrace, SyscallsOfAPvDomainAreRefusedWithTheReason) {
+    ASSERT_TRUE(start_daemon());
+    ASSERT_TRUE(create("debugee", "busy", "period_ms=1"));
+    ProcessResult r = xn({"trace", "busy", "--syscalls"});
+    EXPECT_EQ(r.exit_code, 1) << describe(r);
+    EXPECT_NE(r.err.find("only in a PVH guest"), std::string::npos) << describe(r);
+    ProcessResult both = xn({"trace", "busy", "--syscalls", "--hypercalls"});
+    EXPECT_NE(both.exit_code, 0) << describe(both);
+    // Nothing was left held: a hypercall trace starts at once.
+    ProcessResult after = xn({"trace", "busy", "--hypercalls", "--max", "2"});
+    EXPECT_EQ(after.exit_code, 0) << describe(after);
+    EXPECT_EQ(split_lines(after.out).size(), 3u) << after.out;
+}
+
 }  // namespace
 }  // namespace xenolith::integration

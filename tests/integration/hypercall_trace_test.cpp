@@ -1,25 +1,25 @@
-// A domain's hypercall trace (hv/hypercall_trace.hpp) against real guests: every call the
+// A domain's hypercall trace (hv/trace_buffer.hpp) against real guests: every call the
 // guest makes, in order, described, and the trace closed only after the last one.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "hv/hypercall_trace.hpp"
 #include "hv/hypervisor.hpp"
+#include "hv/trace_buffer.hpp"
 #include "tests/integration/harness.hpp"
 
 namespace xenolith::integration {
 namespace {
 
 using hv::DomainState;
-using hv::HypercallRecord;
-using hv::HypercallTrace;
+using hv::TraceBuffer;
+using hv::TraceRecord;
 
 class HypercallTracing : public HypervisorTest {
   protected:
     // Everything the trace holds until it is closed (bounded: 10 s).
-    static std::vector<HypercallRecord> drain(HypercallTrace& trace) {
-        std::vector<HypercallRecord> all;
+    static std::vector<TraceRecord> drain(TraceBuffer& trace) {
+        std::vector<TraceRecord> all;
         const auto deadline = Clock::now() + 10s;
         while (Clock::now() < deadline) {
             uint64_t dropped = 0;
@@ -35,14 +35,14 @@ class HypercallTracing : public HypervisorTest {
 
 TEST_F(HypercallTracing, HelloIsEveryCallItMadeInOrderEndingWithItsShutdown) {
     ApiGuest g(*hv_, "hello", "sleep_ms=2 exit=3");
-    auto trace = std::make_shared<HypercallTrace>();
+    auto trace = std::make_shared<TraceBuffer>();
     ASSERT_TRUE(g.domain().set_hypercall_trace(trace));
-    EXPECT_FALSE(g.domain().set_hypercall_trace(std::make_shared<HypercallTrace>()))
+    EXPECT_FALSE(g.domain().set_hypercall_trace(std::make_shared<TraceBuffer>()))
         << "a second trace of the same domain";
     g.start();
     ASSERT_EQ(g.wait_for_stop(10s), std::optional(DomainState::Shutdown))
         << g.domain().crash_report();
-    std::vector<HypercallRecord> records = drain(*trace);
+    std::vector<TraceRecord> records = drain(*trace);
     ASSERT_GE(records.size(), 4u);
     // Exactly the calls the vCPU made: the counter the hypervisor keeps agrees.
     EXPECT_EQ(records.size(), g.domain().vcpu(0).counters().hypercalls.load());
@@ -54,7 +54,7 @@ TEST_F(HypercallTracing, HelloIsEveryCallItMadeInOrderEndingWithItsShutdown) {
     // status, waiting for its console to drain, and powering off.
     EXPECT_EQ(records.front().text.rfind("callback_op(register, ", 0), 0u) << records.front().text;
     EXPECT_EQ(records.back().text, "sched_op(shutdown, poweroff) = 0");
-    auto status = std::find_if(records.begin(), records.end(), [](const HypercallRecord& r) {
+    auto status = std::find_if(records.begin(), records.end(), [](const TraceRecord& r) {
         return r.text == "sched_op(exit_status, 3) = 0";
     });
     EXPECT_TRUE(status != records.end() && status + 1 != records.end());
@@ -76,10 +76,10 @@ TEST_F(HypercallTracing, ATraceSetOnAnEndedDomainIsClosedPromptly) {
     ASSERT_EQ(g.wait_for_stop(10s), std::optional(DomainState::Shutdown));
     // The domain has stopped, but its vCPU thread may still be on its way out of the
     // shutdown call, which it then records: at most that one.
-    auto trace = std::make_shared<HypercallTrace>();
+    auto trace = std::make_shared<TraceBuffer>();
     ASSERT_TRUE(g.domain().set_hypercall_trace(trace));
     const auto t0 = Clock::now();
-    std::vector<HypercallRecord> records = drain(*trace);
+    std::vector<TraceRecord> records = drain(*trace);
     EXPECT_LT(Clock::now() - t0, 2s);
     ASSERT_LE(records.size(), 1u);
     if (!records.empty()) {

@@ -734,6 +734,25 @@ static void probe_lapic_msi(void)
 
 // ---- (d) MSR filter ---------------------------------------------------------------------
 
+/* One MSR through the vCPU's KVM_GET_MSRS / KVM_SET_MSRS: the system-call trace reads and
+ * redirects MSR_LSTAR this way (docs/vmi.md). Returns the ioctl's result (-errno on error). */
+static int msr_io1(int vcpu_fd, unsigned long request, uint32_t index, uint64_t *value)
+{
+    struct {
+        struct kvm_msrs h;
+        struct kvm_msr_entry e;
+    } m;
+    memset(&m, 0, sizeof m);
+    m.h.nmsrs = 1;
+    m.e.index = index;
+    m.e.data = *value;
+    int rc = ioctl(vcpu_fd, request, &m);
+    if (rc < 0)
+        return -errno;
+    *value = m.e.data;
+    return rc;
+}
+
 static void probe_msr_filter(void)
 {
     const char *name = "msr_filter";
@@ -801,6 +820,32 @@ static void probe_msr_filter(void)
         return;
     }
     report(name, 1, "%s; the guest ran on after the reply", d);
+    uint64_t value = 0xffffffff81e00000ull, back = 0;
+    int set = msr_io1(v.vcpu, KVM_SET_MSRS, 0xc0000082, &value);
+    int get = msr_io1(v.vcpu, KVM_GET_MSRS, 0xc0000082, &back);
+    report("msr_lstar_filtered", set == 1 && get == 1 && back == value,
+           "after a run, with the filter: KVM_SET_MSRS -> %d, KVM_GET_MSRS -> %d (%s)", set, get,
+           get < 0 ? strerror(-get) : "ok");
+    vm_close(&v);
+}
+
+static void probe_msr_lstar(void)
+{
+    const char *name = "msr_lstar";
+    char err[384];
+    struct vm v;
+    if (vm_open(&v, err, sizeof err) < 0 || vm_add_vcpu(&v, err, sizeof err) < 0) {
+        report(name, 0, "%s", err);
+        vm_close(&v);
+        return;
+    }
+    const uint32_t lstar = 0xc0000082;
+    uint64_t value = 0xffffffff81e00000ull, back = 0;
+    int set = msr_io1(v.vcpu, KVM_SET_MSRS, lstar, &value);
+    int get = msr_io1(v.vcpu, KVM_GET_MSRS, lstar, &back);
+    report(name, set == 1 && get == 1 && back == value,
+           "KVM_SET_MSRS -> %d, KVM_GET_MSRS -> %d, value %#llx (%s)", set, get,
+           (unsigned long long)back, get < 0 ? strerror(-get) : "ok");
     vm_close(&v);
 }
 
@@ -822,6 +867,7 @@ int main(int argc, char **argv)
         probe_debug_diagnostics();
         probe_lapic_msi();
         probe_msr_filter();
+        probe_msr_lstar();
     }
     printf("PROBE-SUMMARY pass=%d fail=%d elapsed_ms=%llu\n", g_pass, g_fail,
            (unsigned long long)((now_ns() - t0) / 1000000u));

@@ -402,6 +402,49 @@ io_wait() {
     done
 }
 
+# io_trace_start: `xn trace --syscalls` on the guest while it finds the hot-plugged disk
+# (docs/vmi.md, "System-call trace"); 1 when the trace does not start
+IO_TRACE=/tmp/io-syscalls.out
+io_trace_start() {
+    $XN trace $PVH_IO_NAME --syscalls >$IO_TRACE 2>&1 &
+    io_trace_pid=$!
+    end=$(($(now_ms) + 30000))
+    until grep -q "^# tracing" $IO_TRACE; do
+        if ! kill -0 $io_trace_pid 2>/dev/null || [ "$(now_ms)" -ge "$end" ]; then
+            cat $IO_TRACE
+            note_fail "pvh-io: xn trace --syscalls did not start"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# io_trace_check: stops the trace; it must show the guest's `/bin/dd` and `/bin/cat` (io-test)
+# executed, with their arguments, and the files they opened, with their paths
+io_trace_check() {
+    kill -INT $io_trace_pid
+    wait $io_trace_pid
+    rc=$?
+    lines=$(grep -c " cr3=0x[0-9a-f]* rip=0x[0-9a-f]* " $IO_TRACE)
+    echo "--- xn trace --syscalls: $lines calls; the execve and openat ones ---"
+    grep -E " (execve|openat)\(" $IO_TRACE | head -40
+    if [ "$rc" != 0 ]; then
+        tail -5 $IO_TRACE
+        note_fail "pvh-io: xn trace --syscalls exited $rc"
+        return 1
+    fi
+    for want in 'execve("/bin/dd", ["/bin/dd", "if=/dev/xvdb", "bs=512", "count=1"]' \
+        'openat(AT_FDCWD, "/dev/xvdb", ' \
+        'execve("/bin/cat", ["/bin/cat", "/sys/block/xvdb/size"]' \
+        'openat(AT_FDCWD, "/sys/block/xvdb/size", '; do
+        if ! grep -qF "$want" $IO_TRACE; then
+            note_fail "pvh-io: the system-call trace has no $want"
+            return 1
+        fi
+    done
+    echo "NESTED-INFO pvh-io: the system-call trace shows /bin/dd and /bin/cat executed and their files opened ($lines calls)"
+}
+
 # io_devices: the domain's disks and vifs as `xn` lists them
 io_devices() {
     $XN block-list $PVH_IO_NAME
@@ -421,6 +464,7 @@ io_in_guest() {
     io_wait "net ping ok" 60 || return 1
     echo "NESTED-TIME pvh_io_net_ms=$(($(now_ms) - io_t0))"
     io_wait "waiting for xvdb" 30 || return 1
+    io_trace_start || return 1
     io_devices
     # what Linux's frontends wrote (rings, event channels, features), for the log
     domid=$($XN domid $PVH_IO_NAME 2>&1)
@@ -445,6 +489,7 @@ io_in_guest() {
         return 1
     fi
     io_wait "xvdb gone" 60 || return 1
+    io_trace_check || return 1
     io_wait "done" 10 || return 1
     if [ "$($XN block-list $PVH_IO_NAME | wc -l)" != 2 ]; then
         $XN block-list $PVH_IO_NAME

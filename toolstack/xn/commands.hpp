@@ -32,10 +32,11 @@ int domname_command(const std::string& domid);
 int console_command(const std::string& domain);
 // xn debug DOM --gdb ENDPOINT (debug_command.cpp).
 int debug_command(const std::string& domain, const std::string& endpoint);
-// xn trace DOM --hypercalls [--max N] (trace_command.cpp).
+// xn trace DOM --hypercalls|--syscalls [--max N] (trace_command.cpp).
 struct TraceOptions {
     std::string domain;
     bool hypercalls = false;
+    bool syscalls = false;
     uint64_t max = 0;  // 0: until the domain ends or Ctrl-C
 };
 int trace_command(const TraceOptions& o);

@@ -78,10 +78,15 @@ int main(int argc, char** argv) {
         ->required();
     TraceOptions trace_opts;
     auto* trace_cmd =
-        app.add_subcommand("trace", "Print a domain's hypercalls as it makes them (xentrace)");
+        app.add_subcommand("trace", "Print a domain's hypercalls or system calls as it makes them");
     trace_cmd->add_option("domain", trace_opts.domain)->required();
-    trace_cmd->add_flag("--hypercalls", trace_opts.hypercalls,
-                        "one line per hypercall: vCPU, name, decoded arguments, result");
+    auto* hypercalls_flag =
+        trace_cmd->add_flag("--hypercalls", trace_opts.hypercalls,
+                            "one line per hypercall: vCPU, name, decoded arguments, result");
+    trace_cmd
+        ->add_flag("--syscalls", trace_opts.syscalls,
+                   "one line per system call of a PVH Linux guest: vCPU, CR3, user RIP, call")
+        ->excludes(hypercalls_flag);
     trace_cmd->add_option("--max", trace_opts.max, "stop after this many lines");
     auto* rename_cmd = app.add_subcommand("rename", "Rename a domain");
     rename_cmd->add_option("domain", dom)->required();

@@ -7,7 +7,7 @@
 
 #include "abi/xenolith.h"
 #include "hv/hypercall_names.hpp"
-#include "hv/hypercall_trace.hpp"
+#include "hv/trace_buffer.hpp"
 #include "tests/unit/hv/hypercall_fixture.hpp"
 
 namespace xenolith::hv::testing {
@@ -71,8 +71,8 @@ TEST_F(HypercallNames, UnknownOperationsShowTheirNumbers) {
 }
 
 TEST(HypercallTraceBuffer, DropsWhatDoesNotFitAndCountsIt) {
-    HypercallTrace trace(2);
-    for (uint32_t i = 0; i < 5; ++i) trace.record({i, 0, 0, 0, "r" + std::to_string(i)});
+    TraceBuffer trace(2);
+    for (uint32_t i = 0; i < 5; ++i) trace.record({.time_ns = i, .text = "r" + std::to_string(i)});
     uint64_t dropped = 0;
     auto got = trace.take(std::chrono::milliseconds(0), 10, dropped);
     ASSERT_EQ(got.size(), 2u);

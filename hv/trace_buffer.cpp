@@ -1,11 +1,11 @@
-#include "hv/hypercall_trace.hpp"
+#include "hv/trace_buffer.hpp"
 
 #include <algorithm>
 #include <utility>
 
 namespace xenolith::hv {
 
-void HypercallTrace::record(HypercallRecord r) {
+void TraceBuffer::record(TraceRecord r) {
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
@@ -19,12 +19,12 @@ void HypercallTrace::record(HypercallRecord r) {
     if (wake) ready_.notify_one();
 }
 
-std::vector<HypercallRecord> HypercallTrace::take(std::chrono::milliseconds timeout, size_t max,
-                                                  uint64_t& dropped) {
+std::vector<TraceRecord> TraceBuffer::take(std::chrono::milliseconds timeout, size_t max,
+                                           uint64_t& dropped) {
     std::unique_lock lock(mutex_);
     ready_.wait_for(lock, timeout,
                     [&] { return records_.size() >= std::min(kWakeBatch, capacity_) || closed_; });
-    std::vector<HypercallRecord> out;
+    std::vector<TraceRecord> out;
     while (!records_.empty() && out.size() < max) {
         out.push_back(std::move(records_.front()));
         records_.pop_front();
@@ -33,7 +33,7 @@ std::vector<HypercallRecord> HypercallTrace::take(std::chrono::milliseconds time
     return out;
 }
 
-void HypercallTrace::close() {
+void TraceBuffer::close() {
     {
         std::lock_guard lock(mutex_);
         closed_ = true;
@@ -41,7 +41,7 @@ void HypercallTrace::close() {
     ready_.notify_all();
 }
 
-bool HypercallTrace::closed() const {
+bool TraceBuffer::closed() const {
     std::lock_guard lock(mutex_);
     return closed_;
 }
