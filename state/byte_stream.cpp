@@ -13,8 +13,8 @@ void ByteSource::read_exact(std::span<uint8_t> out, const char* what) {
     while (done < out.size()) {
         const size_t n = read_some(out.subspan(done));
         if (n == 0)
-            throw StreamError(offset_ + done, std::string("the stream ends inside ") + what +
-                                                  " (" + std::to_string(out.size() - done) +
+            throw StreamError(offset_ + done, std::string("the stream ends inside ") + what + " (" +
+                                                  std::to_string(out.size() - done) +
                                                   " more bytes expected)");
         done += n;
     }

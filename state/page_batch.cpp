@@ -42,16 +42,21 @@ PageBatchEncoder::PageBatchEncoder() : ctx_(std::make_unique<Context>()) {
 
 PageBatchEncoder::~PageBatchEncoder() = default;
 
-std::vector<uint8_t> PageBatchEncoder::encode(std::span<const PageRef> pages) {
+EncodedBatch PageBatchEncoder::encode(std::span<const PageRef> pages) {
     if (pages.empty() || pages.size() > kMaxBatchPages)
         throw Error("a page batch of " + std::to_string(pages.size()) + " pages");
     std::vector<uint8_t> raw;  // the non-zero pages, back to back
-    std::vector<uint8_t> body(kBatchHeaderBytes + pages.size() * 8);
+    EncodedBatch out;
+    std::vector<uint8_t>& body = out.body;
+    body.resize(kBatchHeaderBytes + pages.size() * 8);
     for (size_t i = 0; i < pages.size(); ++i) {
         const bool zero = all_zero(pages[i].data);
         const uint64_t entry = pages[i].pfn | (zero ? kZeroPage : 0);
         std::memcpy(body.data() + kBatchHeaderBytes + i * 8, &entry, sizeof entry);
-        if (!zero) raw.insert(raw.end(), pages[i].data, pages[i].data + kPageSize);
+        if (zero)
+            ++out.zero_pages;
+        else
+            raw.insert(raw.end(), pages[i].data, pages[i].data + kPageSize);
     }
     uint32_t frame_bytes = 0;
     if (!raw.empty()) {
@@ -66,7 +71,7 @@ std::vector<uint8_t> PageBatchEncoder::encode(std::span<const PageRef> pages) {
     const uint32_t count = static_cast<uint32_t>(pages.size());
     std::memcpy(body.data(), &count, sizeof count);
     std::memcpy(body.data() + 4, &frame_bytes, sizeof frame_bytes);
-    return body;
+    return out;
 }
 
 struct PageBatchDecoder::Context {

@@ -24,12 +24,17 @@ struct PageRef {
     const uint8_t* data = nullptr;  // kPageSize bytes
 };
 
+struct EncodedBatch {
+    std::vector<uint8_t> body;  // the PageData record's
+    uint32_t zero_pages = 0;    // of the batch's pages, how many went as a flag
+};
+
 class PageBatchEncoder {
   public:
     PageBatchEncoder();
     ~PageBatchEncoder();
     // A PageData body for 1 to kMaxBatchPages pages. Throws Error on a zstd failure.
-    std::vector<uint8_t> encode(std::span<const PageRef> pages);
+    EncodedBatch encode(std::span<const PageRef> pages);
 
   private:
     struct Context;

@@ -63,8 +63,8 @@ Record StreamReader::next() {
             if (pad[i] != 0) throw StreamError(at, "a record's padding is not zero");
         if (!known(type)) {
             if (type & kRecordOptional) continue;
-            throw StreamError(at, "record type " + std::to_string(type) +
-                                      " is not one this version knows");
+            throw StreamError(
+                at, "record type " + std::to_string(type) + " is not one this version knows");
         }
         if (r.type == RecordType::End) {
             if (length != 0) throw StreamError(at, "the END record has a body");

@@ -30,7 +30,7 @@ std::vector<uint8_t> sample_stream() {
     const auto zero = page_of(0), text = page_of('x'), noise = random_page(7);
     const PageRef pages[] = {{3, text.data()}, {4, zero.data()}, {63, noise.data()}};
     PageBatchEncoder enc;
-    w.record(RecordType::PageData, enc.encode(pages));
+    w.record(RecordType::PageData, enc.encode(pages).body);
     w.end();
     return sink.bytes();
 }
@@ -62,7 +62,9 @@ TEST(DomainStream, ZeroPagesCostNoFrame) {
     std::vector<PageRef> pages;
     for (uint64_t i = 0; i < kMaxBatchPages; ++i) pages.push_back({i, zero.data()});
     PageBatchEncoder enc;
-    EXPECT_EQ(enc.encode(pages).size(), 8 + kMaxBatchPages * 8);
+    const EncodedBatch b = enc.encode(pages);
+    EXPECT_EQ(b.body.size(), 8 + kMaxBatchPages * 8);
+    EXPECT_EQ(b.zero_pages, kMaxBatchPages);
 }
 
 TEST(DomainStream, EveryTruncationIsRefusedWithItsOffset) {
@@ -141,7 +143,7 @@ TEST(DomainStream, PageBatchesAreCheckedBeforeAnyPageIsGiven) {
     const auto text = page_of('t');
     const PageRef one[] = {{5, text.data()}};
     PageBatchEncoder enc;
-    const std::vector<uint8_t> good = enc.encode(one);
+    const std::vector<uint8_t> good = enc.encode(one).body;
     PageBatchDecoder dec;
     int calls = 0;
     auto sink = [&](uint64_t, std::span<const uint8_t>) { ++calls; };
