@@ -114,6 +114,8 @@ class Vcpu {
     GuestAccess debug_guest();
     // False where the platform cannot single-step.
     bool debug_single_step(bool on);
+    // What the platform offers the debugger here (platform::DebugSupport). Any thread.
+    platform::DebugSupport debug_support() const { return cpu_->debug_support(); }
 
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
     // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's

@@ -95,6 +95,13 @@ struct Exit {
 // instruction set_single_step() asked for has run.
 enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1 };
 
+// What introspection a vCPU's platform offers: for each feature, empty when it works, else
+// one sentence saying why not (a debugger's client shows it; tests report it).
+struct DebugSupport {
+    std::string breakpoints;  // the guest's int3 returns Exit::Debug(Breakpoint)
+    std::string single_step;  // Vcpu::set_single_step
+};
+
 class Vcpu {
   public:
     virtual ~Vcpu() = default;
@@ -131,6 +138,10 @@ class Vcpu {
     virtual bool set_single_step(bool on) {
         (void)on;
         return false;
+    }
+    // Introspection: what this vCPU offers (see DebugSupport). Any thread.
+    virtual DebugSupport debug_support() const {
+        return {"this platform has no debug exits", "this platform cannot single-step"};
     }
 
     // PVH (only where Vm::supports_hvm()): answer the last HypercallPage exit (false: the

@@ -107,4 +107,10 @@ bool Vcpu::clear_in_service(uint8_t vector) {
     return true;
 }
 
+bool Vcpu::set_guest_debug(uint32_t control) {
+    kvm_guest_debug debug{};
+    debug.control = control;
+    return ::ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug) == 0;
+}
+
 }  // namespace xenolith::kvm

@@ -54,6 +54,9 @@ class Vcpu {
     // Clears `vector`'s bit in the in-kernel LAPIC's in-service register, as an EOI for it
     // would. Returns whether it was set. Only between runs, on the vCPU's thread.
     bool clear_in_service(uint8_t vector);
+    // KVM_SET_GUEST_DEBUG with `control` (KVM_GUESTDBG_* flags) and no debug registers.
+    // False when the host refuses it (no KVM_CAP_SET_GUEST_DEBUG, or a flag it lacks).
+    bool set_guest_debug(uint32_t control);
 
   private:
     void flush_regs();
