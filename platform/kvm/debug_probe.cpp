@@ -22,7 +22,7 @@ constexpr uint64_t kCode = 0x1000, kPml4 = 0x2000, kPdpt = 0x3000, kPd = 0x4000,
 constexpr uint64_t kStackTop = 0x8000;
 constexpr uint64_t kPresentWritableUser = 0x7, kLargePage = 0x80;
 constexpr uint8_t kInt3 = 0xcc, kNop = 0x90, kHlt = 0xf4;
-constexpr uint8_t kOutAlImm8 = 0xe6, kProbePort = 0x80;  // the TSS's zero bitmap allows it
+constexpr uint8_t kOutAlImm8 = 0xe6, kProbePort = 0x80;
 constexpr uint32_t kDebugVector = 1, kBreakpointVector = 3;
 constexpr uint64_t kDr6SingleStep = 1u << 14;
 
@@ -56,7 +56,9 @@ Outcome run_once(const System& system, std::initializer_list<uint8_t> code, uint
     r = kvm_regs{};
     r.rip = kCode;
     r.rsp = kStackTop;
-    r.rflags = 0x2;
+    // IOPL 3, as PV guests boot: VT-x and AMD-V then allow the `out` without looking at the
+    // TSS (QEMU's TCG refuses the busy TSS's bitmap); PVM ignores IOPL and reads the bitmap.
+    r.rflags = 0x3002;
     cpu.mark_regs_dirty();
     Outcome out;
     if (control != 0 && !cpu.set_guest_debug(control)) {
