@@ -60,6 +60,8 @@ Outcome run_once(const System& system, std::initializer_list<uint8_t> code, uint
     // TSS (QEMU's TCG refuses the busy TSS's bitmap); PVM ignores IOPL and reads the bitmap.
     r.rflags = 0x3002;
     cpu.mark_regs_dirty();
+    // Before KVM_SET_GUEST_DEBUG: KVM arms a step at the RIP the vCPU has then.
+    cpu.write_regs_now();
     Outcome out;
     if (control != 0 && !cpu.set_guest_debug(control)) {
         out.exit_reason = ~0u;

@@ -209,6 +209,13 @@ platform::Exit KvmVcpu::run() {
         to_kvm(regs_, cpu_.regs());
         cpu_.mark_regs_dirty();
         regs_dirty_ = false;
+        // KVM arms a step for the RIP it had when KVM_SET_GUEST_DEBUG came, and a register
+        // write at another RIP (a hypercall's result, a debugger's change) drops the trap
+        // flag: the registers go in first, then the step is armed again.
+        if (single_step_) {
+            cpu_.write_regs_now();
+            apply_guest_debug(true);
+        }
     }
     in_run_.store(true);
     const bool exited = cpu_.run();

@@ -40,6 +40,12 @@ void Vcpu::mark_regs_dirty() {
     regs_dirty_ = true;
 }
 
+void Vcpu::write_regs_now() {
+    if (!regs_dirty_) return;
+    regs_dirty_ = false;
+    check_syscall(::ioctl(fd_.get(), KVM_SET_REGS, &regs()), "KVM_SET_REGS");
+}
+
 void Vcpu::flush_regs() {
     if (!regs_dirty_) return;
     regs_dirty_ = false;
