@@ -119,6 +119,8 @@ class Vcpu {
     // Here and in a ProbeHook's calls.
     std::optional<uint64_t> debug_read_msr(uint32_t index) { return cpu_->read_msr(index); }
     bool debug_write_msr(uint32_t index, uint64_t value) { return cpu_->write_msr(index, value); }
+    // What the platform offers the debugger here (platform::DebugSupport). Any thread.
+    platform::DebugSupport debug_support() const { return cpu_->debug_support(); }
 
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
     // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's

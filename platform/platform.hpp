@@ -97,6 +97,13 @@ struct Exit {
 // XENOLITH_PROBE_PORT (a trampoline vmi/ placed), and RIP is past that `out`.
 enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1, Probe = 2 };
 
+// What introspection a vCPU's platform offers: for each feature, empty when it works, else
+// one sentence saying why not (a debugger's client shows it; tests report it).
+struct DebugSupport {
+    std::string breakpoints;  // the guest's int3 returns Exit::Debug(Breakpoint)
+    std::string single_step;  // Vcpu::set_single_step
+};
+
 class Vcpu {
   public:
     virtual ~Vcpu() = default;
@@ -133,6 +140,10 @@ class Vcpu {
     virtual bool set_single_step(bool on) {
         (void)on;
         return false;
+    }
+    // Introspection: what this vCPU offers (see DebugSupport). Any thread.
+    virtual DebugSupport debug_support() const {
+        return {"this platform has no debug exits", "this platform cannot single-step"};
     }
 
     // Introspection: a model-specific register of the vCPU (a PVH guest's MSR_LSTAR). On

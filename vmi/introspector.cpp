@@ -82,6 +82,9 @@ void Introspector::stopped(hv::Vcpu& vcpu, Reason why) {
     const uint64_t rip = vcpu.debug_registers().rip;
     std::unique_lock lock(mutex_);
     Slot& slot = slots_[vcpu.id()];
+    if (std::optional<uint64_t> rsp = std::exchange(slot.pushf_rsp, std::nullopt);
+        rsp && why == Reason::SingleStep)
+        clear_pushed_trap_flag(vcpu, *rsp);
     slot.stopped = true;
     slot.next = Action::Stay;
     if (why != Reason::Requested) events_.push_back({vcpu.id(), why, rip});
@@ -107,11 +110,41 @@ void Introspector::stopped(hv::Vcpu& vcpu, Reason why) {
         changed_.wait_for(lock, kStoppedPoll);
     }
     const bool step = !detaching_ && slot.next == Action::Step;
+    // Stepping sets the trap flag (ptrace and KVM alike), and a stepped `pushf` saves it
+    // with the guest's flags; its `popf` would later make the guest trap on its own. The
+    // guest's own trap flag, if it had one, stays.
+    constexpr uint64_t kTrapFlag = 1u << 8;
+    const platform::Registers& regs = vcpu.debug_registers();
+    if (step && !(regs.rflags & kTrapFlag) && at_pushf(vcpu)) slot.pushf_rsp = regs.rsp - 8;
     slot.stopped = false;
     slot.next = Action::Stay;
     changed_.notify_all();
     lock.unlock();
     vcpu.debug_single_step(step);
+}
+
+bool Introspector::at_pushf(hv::Vcpu& vcpu) {
+    const hv::GuestAccess guest = vcpu.debug_guest();
+    uint64_t at = vcpu.debug_registers().rip;
+    // Operand-size and REX prefixes may come first (`66 9c`, `48 9c`).
+    for (int i = 0; i < 4; ++i, ++at) {
+        std::optional<uint64_t> gpa = guest.translate(at, false);
+        std::span<uint8_t> byte = gpa ? vcpu.domain().memory().span(*gpa, 1) : std::span<uint8_t>{};
+        if (byte.empty()) return false;
+        if (byte[0] == 0x9c) return true;
+        if (byte[0] != 0x66 && (byte[0] & 0xf0) != 0x40) return false;
+    }
+    return false;
+}
+
+void Introspector::clear_pushed_trap_flag(hv::Vcpu& vcpu, uint64_t rsp) {
+    // The pushed image's low word holds TF whether 16 or 64 bits were pushed; a 16-bit
+    // pushf leaves RSP 2 lower than the 64-bit one: look where RSP is now.
+    const uint64_t top = vcpu.debug_registers().rsp;
+    if (top != rsp && top != rsp + 6) return;  // not the pushf we stepped (an upcall came)
+    std::optional<uint64_t> gpa = vcpu.debug_guest().translate(top + 1, true);
+    std::span<uint8_t> byte = gpa ? vcpu.domain().memory().span(*gpa, 1) : std::span<uint8_t>{};
+    if (!byte.empty()) byte[0] &= static_cast<uint8_t>(~1u);  // bit 8 of the word at RSP
 }
 
 hv::DebugHook::Int3 Introspector::classify_int3(hv::Vcpu& vcpu, uint64_t address) {
@@ -154,6 +187,13 @@ void Introspector::stop_all(std::chrono::milliseconds timeout) {
 
 void Introspector::resume(const std::map<uint32_t, Action>& actions, Action others) {
     for (const auto& [vcpu, action] : actions) check_vcpu(vcpu);
+    // A step the platform cannot make is refused here: the vCPU would run on instead.
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+        auto it = actions.find(i);
+        if ((it != actions.end() ? it->second : others) != Action::Step) continue;
+        const std::string why = domain_->vcpu(i).debug_support().single_step;
+        if (!why.empty()) throw Error("cannot step " + vcpu_name(i) + ": " + why);
+    }
     std::lock_guard lock(mutex_);
     if (!events_.empty()) return;  // wait() reports it at once
     for (uint32_t i = 0; i < slots_.size(); ++i) {
@@ -282,10 +322,14 @@ size_t Introspector::write_virtual(uint32_t vcpu, uint64_t va, std::span<const u
 // ---- breakpoints --------------------------------------------------------------------------
 
 void Introspector::insert_breakpoint(uint32_t vcpu, uint64_t va) {
-    std::optional<uint64_t> gpa;
-    run_on(vcpu, [&](hv::Vcpu& v) { gpa = v.debug_guest().translate(va, false); });
+    check_vcpu(vcpu);
     char where[32];
     std::snprintf(where, sizeof where, "0x%llx", static_cast<unsigned long long>(va));
+    // Every vCPU may run into it, so every one must trap int3 (they share one platform).
+    const std::string why = domain_->vcpu(vcpu).debug_support().breakpoints;
+    if (!why.empty()) throw Error(std::string("no breakpoint at ") + where + ": " + why);
+    std::optional<uint64_t> gpa;
+    run_on(vcpu, [&](hv::Vcpu& v) { gpa = v.debug_guest().translate(va, false); });
     if (!gpa || domain_->memory().span(*gpa, 1).empty())
         throw Error(std::string("no breakpoint at ") + where + ": the address is not mapped");
     std::lock_guard lock(mutex_);

@@ -84,7 +84,8 @@ class Introspector final : public hv::DebugHook {
     static constexpr size_t kMaxTransfer = 1 << 20;
 
     // --- Software breakpoints, at guest-virtual addresses of `vcpu`'s page tables ------
-    // Throws Error when the address does not translate or already has one.
+    // Throws Error when the address does not translate or already has one, or when the
+    // platform cannot trap the guest's int3 here (with its reason, platform::DebugSupport).
     void insert_breakpoint(uint32_t vcpu, uint64_t va);
     // Throws Error when there is none at `va`.
     void remove_breakpoint(uint64_t va);
@@ -101,6 +102,9 @@ class Introspector final : public hv::DebugHook {
         std::function<void(hv::Vcpu&)> job;
         bool job_done = false;
         std::exception_ptr job_error;
+        // The step just made runs a `pushf` of the guest's own flags, whose copy on the
+        // stack will hold the trap flag the step set: at its stop, that bit comes out.
+        std::optional<uint64_t> pushf_rsp;
     };
     struct Breakpoint {
         uint64_t gpa = 0;
@@ -117,6 +121,10 @@ class Introspector final : public hv::DebugHook {
     void read_gpa_locked(uint64_t gpa, std::span<uint8_t> out) const;
     void write_gpa_locked(uint64_t gpa, std::span<const uint8_t> in);
     void remove_all_breakpoints_locked();
+    // On the vCPU's thread: whether the instruction at RIP pushes RFLAGS (`pushf`), and
+    // after the step, clearing the trap flag in what it pushed at `rsp`.
+    static bool at_pushf(hv::Vcpu& vcpu);
+    static void clear_pushed_trap_flag(hv::Vcpu& vcpu, uint64_t rsp);
 
     std::shared_ptr<hv::Domain> domain_;
     mutable std::mutex mutex_;

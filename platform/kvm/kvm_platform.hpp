@@ -55,6 +55,7 @@ class KvmVm final : public platform::Vm {
     void set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) override;
 
     const AcpiPorts& acpi_ports() const { return acpi_; }
+    const KvmPlatform& platform() const { return platform_; }
 
   private:
     const KvmPlatform& platform_;

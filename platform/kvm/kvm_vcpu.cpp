@@ -8,6 +8,7 @@
 #include <string>
 
 #include "abi/xenolith.h"
+#include "platform/kvm/debug_probe.hpp"
 #include "platform/kvm/hvm_cpuid.hpp"
 #include "platform/kvm/kvm_platform.hpp"
 
@@ -179,6 +180,11 @@ void KvmVcpu::boot(const platform::BootContext& ctx) {
             regs_ = ctx.regs;
             regs_.rflags = kRflagsIopl3If;
             regs_dirty_ = true;
+            // A PV guest has no exception handlers: its int3 is a debugger's breakpoint or
+            // a crash, and either way hv/ hears of it as Exit::Debug (as on the process
+            // platform). Where the host cannot, it stays a triple fault.
+            breakpoint_exits_ = true;
+            breakpoint_exits_ = apply_guest_debug(false);
             break;
         case Mode::Pvh32:
             cpu_.set_sregs(pvh_sregs(ctx.segments));
@@ -203,6 +209,13 @@ platform::Exit KvmVcpu::run() {
         to_kvm(regs_, cpu_.regs());
         cpu_.mark_regs_dirty();
         regs_dirty_ = false;
+        // KVM arms a step for the RIP it had when KVM_SET_GUEST_DEBUG came, and a register
+        // write at another RIP (a hypercall's result, a debugger's change) drops the trap
+        // flag: the registers go in first, then the step is armed again.
+        if (single_step_) {
+            cpu_.write_regs_now();
+            apply_guest_debug(true);
+        }
     }
     in_run_.store(true);
     const bool exited = cpu_.run();
@@ -239,6 +252,8 @@ platform::Exit KvmVcpu::decode_exit() {
                          run->fail_entry.hardware_entry_failure_reason);
         case KVM_EXIT_INTR:
             return {platform::Exit::Kind::Interrupted};
+        case KVM_EXIT_DEBUG:
+            return decode_debug();
         default:
             return fault("unexpected KVM exit reason %" PRIu64, run->exit_reason);
     }
@@ -253,6 +268,9 @@ platform::Exit KvmVcpu::decode_port_io() {
         // The neutral RIP is past the `out`. Written back (a hypercall's result, an upcall),
         // it differs from KVM's, so KVM does not step over the `out` a second time.
         if (rip_on_out_) regs_.rip += kOutImm8Length;
+        // Stepping, KVM would finish an `out` whose RIP it finds unchanged with a step trap
+        // of its own at the next KVM_RUN, before any guest instruction: write RIP back.
+        if (rip_on_out_ && single_step_) regs_dirty_ = true;
         const auto kind = run->io.port == XENOLITH_HYPERCALL_PORT ? platform::Exit::Kind::Hypercall
                                                                   : platform::Exit::Kind::Notify;
         return {kind, value};
@@ -321,6 +339,63 @@ platform::Exit KvmVcpu::pvh_msr() {
     if (run->exit_reason == KVM_EXIT_X86_WRMSR && run->msr.index == kXenHypercallMsr)
         return {platform::Exit::Kind::HypercallPage, run->msr.data};
     return {platform::Exit::Kind::Interrupted};
+}
+
+// ---- introspection -----------------------------------------------------------------------
+
+bool KvmVcpu::apply_guest_debug(bool step) {
+    uint32_t control = 0;
+    if (breakpoint_exits_) control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+    if (step) control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+    // Held back while stepping: an interrupt KVM injects would make the step land on its
+    // handler's first instruction (PVH's LAPIC timer). KVM_GUESTDBG_BLOCKIRQ is Linux 5.15+;
+    // older hosts step without it.
+    if (step && cpu_.set_guest_debug(control | KVM_GUESTDBG_BLOCKIRQ)) return true;
+    return cpu_.set_guest_debug(control);
+}
+
+platform::DebugSupport KvmVcpu::debug_support() const {
+    platform::DebugSupport s;
+    const GuestDebugProbe& probe = guest_debug_probe(vm_.platform().system());
+    s.single_step = probe.single_step;
+    // A PVH guest handles its own int3s (Linux patches its code with them): a debugger's
+    // breakpoints would need the others re-injected, which is not built.
+    s.breakpoints = hvm_ ? "software breakpoints in PVH guests are not supported on KVM yet"
+                         : probe.breakpoints;
+    return s;
+}
+
+bool KvmVcpu::set_single_step(bool on) {
+    if (on == single_step_) return true;
+    if (!apply_guest_debug(on)) return false;
+    single_step_ = on;
+    return true;
+}
+
+platform::Exit KvmVcpu::decode_debug() {
+    const kvm_debug_exit_arch& d = cpu_.run_area()->debug.arch;
+    constexpr uint32_t kDebugVector = 1, kBreakpointVector = 3;
+    constexpr uint64_t kDr6SingleStep = 1u << 14;  // DR6.BS
+    if (d.exception == kBreakpointVector && breakpoint_exits_) {
+        // VT-x and AMD-V stop on the int3 itself (`pc` is its address, as QEMU's gdbstub
+        // reads it); the seam's RIP is past it, as after the trap. PV code segments have
+        // base 0, so RIP and the linear `pc` compare directly.
+        if (regs_.rip == d.pc) {
+            regs_.rip += 1;
+            regs_dirty_ = true;
+        }
+        platform::Exit e{platform::Exit::Kind::Debug,
+                         static_cast<uint64_t>(platform::DebugExit::Breakpoint)};
+        e.what = "guest exception: breakpoint (int3)";
+        return e;
+    }
+    if (d.exception == kDebugVector && single_step_ && (d.dr6 & kDr6SingleStep)) {
+        platform::Exit e{platform::Exit::Kind::Debug,
+                         static_cast<uint64_t>(platform::DebugExit::SingleStep)};
+        e.what = "guest exception: debug trap";
+        return e;
+    }
+    return fault("unexpected debug exit (exception %" PRIu64 ")", d.exception);
 }
 
 }  // namespace xenolith::kvm

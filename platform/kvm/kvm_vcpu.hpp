@@ -35,6 +35,8 @@ class KvmVcpu final : public platform::Vcpu {
     bool retire_vector(uint8_t vector) override { return cpu_.clear_in_service(vector); }
     std::optional<uint64_t> read_msr(uint32_t index) override { return cpu_.get_msr(index); }
     bool write_msr(uint32_t index, uint64_t value) override { return cpu_.set_msr(index, value); }
+    bool set_single_step(bool on) override;
+    platform::DebugSupport debug_support() const override;
 
   private:
     platform::Exit decode_exit();
@@ -43,6 +45,9 @@ class KvmVcpu final : public platform::Vcpu {
     platform::Exit pvh_port_io();
     platform::Exit probe_exit();
     platform::Exit pvh_msr();
+    platform::Exit decode_debug();
+    // KVM_SET_GUEST_DEBUG for the current breakpoint and step settings.
+    bool apply_guest_debug(bool step);
 
     const KvmVm& vm_;
     kvm::Vcpu cpu_;
@@ -52,6 +57,11 @@ class KvmVcpu final : public platform::Vcpu {
     const bool rip_on_out_;
     platform::Registers regs_;
     bool regs_dirty_ = false;
+    // Introspection (KVM_SET_GUEST_DEBUG): a PV guest's int3 exits to user space from boot
+    // on (it has no handler of its own, so it is a crash or a debugger's breakpoint);
+    // stepping is on only while a debugger asks for it.
+    bool breakpoint_exits_ = false;
+    bool single_step_ = false;
     std::atomic<bool> in_run_{false};
     std::atomic<pthread_t> runner_{};
 };

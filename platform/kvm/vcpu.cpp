@@ -40,6 +40,12 @@ void Vcpu::mark_regs_dirty() {
     regs_dirty_ = true;
 }
 
+void Vcpu::write_regs_now() {
+    if (!regs_dirty_) return;
+    regs_dirty_ = false;
+    check_syscall(::ioctl(fd_.get(), KVM_SET_REGS, &regs()), "KVM_SET_REGS");
+}
+
 void Vcpu::flush_regs() {
     if (!regs_dirty_) return;
     regs_dirty_ = false;
@@ -131,6 +137,12 @@ bool Vcpu::set_msr(uint32_t index, uint64_t value) {
     m.entry.index = index;
     m.entry.data = value;
     return check_syscall(::ioctl(fd_.get(), kSetMsrs, &m), "KVM_SET_MSRS") == 1;
+}
+
+bool Vcpu::set_guest_debug(uint32_t control) {
+    kvm_guest_debug debug{};
+    debug.control = control;
+    return ::ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug) == 0;
 }
 
 }  // namespace xenolith::kvm

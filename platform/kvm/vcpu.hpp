@@ -40,6 +40,9 @@ class Vcpu {
     // and written back on the next run() once mark_regs_dirty() is called.
     kvm_regs& regs();
     void mark_regs_dirty();
+    // Writes changed general registers with KVM_SET_REGS now instead of at the next run():
+    // for what KVM computes from them when it is called (KVM_SET_GUEST_DEBUG's step).
+    void write_regs_now();
     kvm_sregs get_sregs() const;
     // Has KVM leave the segment and control registers in kvm_run at every exit too, where
     // the host offers it, so that exit_sregs() costs no ioctl. For vCPUs that need them on
@@ -59,6 +62,9 @@ class Vcpu {
     // it; throws SystemError when the ioctl fails.
     std::optional<uint64_t> get_msr(uint32_t index) const;
     bool set_msr(uint32_t index, uint64_t value);
+    // KVM_SET_GUEST_DEBUG with `control` (KVM_GUESTDBG_* flags) and no debug registers.
+    // False when the host refuses it (no KVM_CAP_SET_GUEST_DEBUG, or a flag it lacks).
+    bool set_guest_debug(uint32_t control);
 
   private:
     void flush_regs();

@@ -38,6 +38,8 @@ class ProcessVcpu final : public Vcpu {
         single_step_ = on;
         return true;
     }
+    // ptrace gives both everywhere: int3 is SIGTRAP, a step is PTRACE_SINGLESTEP.
+    DebugSupport debug_support() const override { return {}; }
 
   private:
     void attach();

@@ -2,7 +2,8 @@
 // at the PVH entry state, ask for the hypercall page through the Xen MSR, make hypercalls
 // through its stubs with paging off, and shut the domain down; or power it off through the
 // ACPI sleep register. On a PVM host (the build machines) KVM emulates every CPL-0
-// instruction, which is slow but exact, so these run everywhere /dev/kvm does.
+// instruction, which is slow but exact, so these run everywhere /dev/kvm does. The
+// introspector steps one (where the host's KVM can step: the nested host; not PVM).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -16,7 +17,10 @@
 #include "boot/pvh_layout.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypervisor.hpp"
+#include "hv/vcpu.hpp"
+#include "tests/integration/not_run.hpp"
 #include "toolstack/launch/pvh_guest.hpp"
+#include "vmi/introspector.hpp"
 
 namespace xenolith::integration {
 namespace {
@@ -109,6 +113,16 @@ struct Code {
         mov_eax(reason);
         mov_mem_eax(scratch);
         hypercall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, scratch);
+    }
+    void inc_mem(uint32_t addr) {  // incl addr
+        u8(0xff);
+        u8(0x05);
+        u32(addr);
+    }
+    void jmp_back_to(size_t at) {  // jmp rel8
+        const long rel = static_cast<long>(at) - static_cast<long>(bytes.size() + 2);
+        u8(0xeb);
+        u8(static_cast<uint8_t>(static_cast<int8_t>(rel)));
     }
     void hlt_loop() {
         u8(0xf4);
@@ -263,6 +277,83 @@ TEST_F(PvhPlatform, MsrWriteOutsideRamIsAFault) {
     auto state = wait(std::chrono::seconds(20));
     ASSERT_TRUE(state);
     EXPECT_EQ(*state, hv::DomainState::Crashed);
+}
+
+// The introspector on a PVH vCPU with paging off (its addresses are physical, read through
+// hv::Vcpu::refresh_pvh_access): stopped in a loop that counts in memory and makes a
+// hypercall through its stub, each step is one instruction inside the code or the stub page,
+// the stepped `out` is still the hypercall, a stepped `pushf; popf` leaves no trap flag
+// behind, the count read through the vCPU matches the increments stepped, and a count
+// written from outside is where the guest goes on counting.
+TEST_F(PvhPlatform, TheIntrospectorStepsAPvhVcpuAndReadsAndWritesItsMemory) {
+    XENOLITH_NOT_RUN_UNLESS_AVAILABLE(domain_->vcpu(0).debug_support().single_step);
+    Code c;
+    c.mov_esp(kStack);
+    c.install_hypercall_page();
+    const size_t loop = c.bytes.size();
+    c.inc_mem(static_cast<uint32_t>(kData));
+    c.u8(0x9c);  // pushf: stepped, its copy holds the step's trap flag unless taken out
+    c.u8(0x9d);  // popf: which would leave the guest trapping (no IDT: a triple fault)
+    c.hypercall(__HYPERVISOR_xen_version, XENVER_version, 0);
+    c.jmp_back_to(loop);
+    boot(c);
+    const auto count = [&] { return *domain_->memory().read<uint32_t>(kData); };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (count() < 3 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_GE(count(), 3u) << "the loop did not run: " << domain_->crash_report();
+
+    vmi::Introspector vmi(domain_);
+    vmi.stop_all(std::chrono::seconds(5));
+    EXPECT_EQ(vmi.control_registers(0).cr0 & (1u << 31), 0u) << "paging is on";
+    const auto read_count = [&] {
+        std::vector<uint8_t> b = vmi.read_virtual(0, kData, 4);
+        uint32_t v = 0;
+        if (b.size() == 4) std::memcpy(&v, b.data(), 4);
+        return v;
+    };
+    const uint32_t start = read_count();
+    EXPECT_EQ(start, count());
+    const hv::VcpuCounters& counters = domain_->vcpu(0).counters();
+    uint32_t increments = 0;
+    int hypercalls = 0, pushfs = 0;
+    for (int i = 0; i < 300 && hypercalls < 2; ++i) {
+        const uint64_t rip = vmi.registers(0).rip;
+        const std::vector<uint8_t> op = vmi.read_virtual(0, rip, 2);
+        ASSERT_EQ(op.size(), 2u);
+        const bool inc = op[0] == 0xff && op[1] == 0x05;
+        const bool out = op[0] == 0xe7;  // the stub's `out %eax, $port`
+        if (op[0] == 0x9c) ++pushfs;
+        const uint64_t calls = counters.hypercalls.load();
+        vmi.resume({{0, vmi::Action::Step}}, vmi::Action::Stay);
+        std::optional<vmi::StopEvent> ev = vmi.wait(std::chrono::seconds(5));
+        ASSERT_TRUE(ev) << "step " << i << " from 0x" << std::hex << rip;
+        ASSERT_EQ(ev->reason, vmi::Reason::SingleStep);
+        ASSERT_EQ(ev->rip, vmi.registers(0).rip);
+        const bool in_code = ev->rip >= kCode && ev->rip < kCode + c.bytes.size();
+        const bool in_stubs = ev->rip >= kHypercallPage && ev->rip < kHypercallPage + 4096;
+        ASSERT_TRUE(in_code || in_stubs) << "step " << i << " went to 0x" << std::hex << ev->rip;
+        if (inc) ++increments;
+        if (out) {
+            EXPECT_EQ(ev->rip, rip + 2) << "step " << i;
+            EXPECT_EQ(counters.hypercalls.load(), calls + 1) << "step " << i;
+            ++hypercalls;
+        }
+    }
+    EXPECT_EQ(hypercalls, 2);
+    EXPECT_GE(increments, 1u);
+    EXPECT_GE(pushfs, 1);
+    EXPECT_EQ(read_count(), start + increments);
+
+    const uint32_t from_outside = 1000000;
+    ASSERT_EQ(vmi.write_virtual(
+                  0, kData, {reinterpret_cast<const uint8_t*>(&from_outside), sizeof from_outside}),
+              4u);
+    vmi.resume({}, vmi::Action::Continue);
+    const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (count() < from_outside + 3 && std::chrono::steady_clock::now() < later)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_GE(count(), from_outside + 3) << domain_->crash_report();
 }
 
 }  // namespace

@@ -294,12 +294,13 @@ $bad"
     ln -sfn /xenolith/build/toolstack/xenolithd "$STAGE$BUILD/toolstack/xenolithd"
     ln -sfn /xenolith/build/guest/apps "$STAGE$BUILD/guest/apps"
     for rel in tests/integration/xenolith-integration tests/integration/xenolith-daemon-integration \
-        tests/integration/xenolith-pvh-integration; do
+        tests/integration/xenolith-pvh-integration tests/integration/xenolith-vmi-integration; do
         [ -x "$BUILD/$rel" ] || die "$BUILD/$rel is missing: build first (guests on, sanitizers off)"
     done
     for b in "$BUILD/tests/integration/xenolith-integration" \
         "$BUILD/tests/integration/xenolith-daemon-integration" \
-        "$BUILD/tests/integration/xenolith-pvh-integration"; do
+        "$BUILD/tests/integration/xenolith-pvh-integration" \
+        "$BUILD/tests/integration/xenolith-vmi-integration"; do
         mkdir -p "$(dirname "$STAGE$b")"
         strip -o "$STAGE$b" "$b"
         copy_libs "$STAGE" "$b"

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/error.hpp"
+#include "hv/vcpu.hpp"
 #include "toolstack/api/hex.hpp"
 #include "toolstack/daemon/args.hpp"
 #include "vmi/introspector.hpp"
@@ -141,7 +142,13 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
         } catch (const Error& e) {
             throw ApiError("EBUSY", e.what());
         }
-        return json{{"domid", id}, {"vcpus", domain->nr_vcpus()}};
+        // What this host's platform cannot do for the debugger, each with its reason, so
+        // that a client can say so before it tries (platform::DebugSupport).
+        json unavailable = json::object();
+        const platform::DebugSupport can = domain->vcpu(0).debug_support();
+        if (!can.breakpoints.empty()) unavailable["breakpoints"] = can.breakpoints;
+        if (!can.single_step.empty()) unavailable["single_step"] = can.single_step;
+        return json{{"domid", id}, {"vcpus", domain->nr_vcpus()}, {"unavailable", unavailable}};
     };
     h["debug_detach"] = [](const json&, Session& s) {
         debugger(s);  // EINVAL when not attached

@@ -47,6 +47,10 @@ DebugClient::DebugClient(std::unique_ptr<api::Client> connection)
 uint32_t DebugClient::attach(const std::string& domain) {
     json r = client_->call("debug_attach", {{"domain", domain}});
     domid_ = r.at("domid").get<uint32_t>();
+    unavailable_.clear();
+    if (auto it = r.find("unavailable"); it != r.end() && it->is_object())
+        for (const auto& [what, why] : it->items())
+            if (why.is_string()) unavailable_[what] = why.get<std::string>();
     return r.at("vcpus").get<uint32_t>();
 }
 

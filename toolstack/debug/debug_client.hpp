@@ -44,6 +44,9 @@ class DebugClient {
     uint32_t attach(const std::string& domain);
     void detach();
     uint32_t domid() const { return domid_; }
+    // After attach(): what this host's platform cannot do for a debugger ("breakpoints",
+    // "single_step"), each with the reason (debug_attach's `unavailable`).
+    const std::map<std::string, std::string>& unavailable() const { return unavailable_; }
 
     void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
     void resume(const std::map<uint32_t, Action>& actions, Action others);
@@ -66,6 +69,7 @@ class DebugClient {
   private:
     std::unique_ptr<api::Client> client_;
     uint32_t domid_ = 0;
+    std::map<std::string, std::string> unavailable_;
 };
 
 }  // namespace xenolith::debug

@@ -40,6 +40,10 @@ int debug_command(const std::string& domain, const std::string& endpoint) {
         client.stop();
         std::printf("xn debug: domain %u stopped (%u vCPU%s); gdb can connect to %s\n",
                     client.domid(), vcpus, vcpus == 1 ? "" : "s", listener.endpoint().c_str());
+        // What gdb will be refused here, said once up front (gdb's own message is vague).
+        for (const auto& [what, why] : client.unavailable())
+            std::printf("xn debug: no %s on this host: %s\n",
+                        what == "single_step" ? "single steps" : what.c_str(), why.c_str());
         std::fflush(stdout);
         debug::RemoteTarget target(client, vcpus);
         UniqueFd connection = listener.accept();
