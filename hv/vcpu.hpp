@@ -119,6 +119,14 @@ class Vcpu {
     // Here and in a ProbeHook's calls.
     std::optional<uint64_t> debug_read_msr(uint32_t index) { return cpu_->read_msr(index); }
     bool debug_write_msr(uint32_t index, uint64_t value) { return cpu_->write_msr(index, value); }
+    // Inside stopped(Reason::Write): the guest-physical address the instruction at RIP
+    // writes, and the answer (perform: the write happens as the vCPU runs on; else it is
+    // dropped, for a caller that changes RIP).
+    uint64_t debug_write_address() const { return write_gpa_; }
+    void debug_complete_write(bool perform);
+    // Inside stopped(): once the hook returns, the domain crashes with `why` and this
+    // vCPU's registers, as for a guest fault.
+    void debug_crash(std::string why) { debug_crash_ = std::move(why); }
 
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
     // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's
@@ -192,6 +200,12 @@ class Vcpu {
     // vCPU thread: the probe hook this vCPU is attached to, as of which change.
     std::shared_ptr<ProbeHook> probe_;
     uint64_t probe_generation_ = 0;
+    // vCPU thread: the write of the last DebugExit::Write, while unanswered, and the crash
+    // a debugger asked for.
+    uint64_t write_gpa_ = 0;
+    bool write_pending_ = false;
+    bool write_runs_next_ = false;
+    std::optional<std::string> debug_crash_;
     static constexpr uint64_t kNoArea = ~uint64_t{0};
     uint64_t runstate_gpa_ = kNoArea;  // vCPU thread only
     // How hypercall arguments translate: set from the guest's paging state at each PVH
