@@ -35,6 +35,7 @@ class KvmVcpu final : public platform::Vcpu {
     bool retire_vector(uint8_t vector) override { return cpu_.clear_in_service(vector); }
     std::optional<uint64_t> read_msr(uint32_t index) override { return cpu_.get_msr(index); }
     bool write_msr(uint32_t index, uint64_t value) override { return cpu_.set_msr(index, value); }
+    void complete_write(bool perform) override;
 
   private:
     platform::Exit decode_exit();
@@ -43,6 +44,9 @@ class KvmVcpu final : public platform::Vcpu {
     platform::Exit pvh_port_io();
     platform::Exit probe_exit();
     platform::Exit pvh_msr();
+    // A guest write KVM could not make: into a read-only (watched) RAM slot, or one
+    // released meanwhile, which is made at once. nullopt: not RAM.
+    std::optional<platform::Exit> ram_write_exit();
 
     const KvmVm& vm_;
     kvm::Vcpu cpu_;
@@ -54,6 +58,13 @@ class KvmVcpu final : public platform::Vcpu {
     bool regs_dirty_ = false;
     std::atomic<bool> in_run_{false};
     std::atomic<pthread_t> runner_{};
+    // The last DebugExit::Write's data, until complete_write().
+    struct PendingWrite {
+        uint64_t gpa = 0;
+        uint8_t data[8] = {};
+        uint32_t len = 0;
+    };
+    std::optional<PendingWrite> write_;
 };
 
 // The segment and control registers of a PV vCPU at CPL 3 (docs/guest-abi.md), starting
