@@ -94,10 +94,11 @@ struct Exit {
 // Exit::Debug's value. Breakpoint: the guest executed an int3, and RIP is past it (whether
 // it is a debugger's breakpoint or the guest's own is for vmi/ to say). SingleStep: the
 // instruction set_single_step() asked for has run. Probe: the guest wrote
-// XENOLITH_PROBE_PORT (a trampoline vmi/ placed), and RIP is past that `out`. Write: the
-// instruction at RIP is about to write to a page Vm::watch_writes() watches, at
-// guest-physical `fault_address`; it has not written yet, and the next run() waits for
-// Vcpu::complete_write().
+// XENOLITH_PROBE_PORT (a trampoline vmi/ placed), and RIP is past that `out`. Write: an
+// instruction writes to a page Vm::watch_writes() watches, at guest-physical
+// `fault_address`; the write is not made until complete_write() says so. RIP is the
+// writer's on the process platform, and past it on KVM (whose emulator has finished the
+// instruction but for the store).
 enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1, Probe = 2, Write = 3 };
 
 class Vcpu {

@@ -43,16 +43,10 @@ void RamLayout::watch(uint64_t gpa, uint64_t len, bool on) {
     }
 }
 
-// Runs of pages alike, each its own slot: slot 0 the first, the rest numbered above the
-// extra pages'. Old slots go first (KVM refuses overlapping ones).
-void RamLayout::relayout() {
-    struct Run {
-        uint64_t start, end;
-        bool read_only;
-    };
-    std::vector<Run> runs;
+std::vector<RamRun> ram_runs(const std::set<uint64_t>& watched, uint64_t size) {
+    std::vector<RamRun> runs;
     uint64_t at = 0;
-    for (uint64_t p : watched_) {
+    for (uint64_t p : watched) {
         if (!runs.empty() && runs.back().read_only && runs.back().end == p) {
             runs.back().end = p + kPage;
         } else {
@@ -61,12 +55,19 @@ void RamLayout::relayout() {
         }
         at = p + kPage;
     }
-    if (at < size_) runs.push_back({at, size_, false});
+    if (at < size) runs.push_back({at, size, false});
+    return runs;
+}
+
+// Each run its own slot: slot 0 the first, the rest numbered above the extra pages'. Old
+// slots go first (KVM refuses overlapping ones).
+void RamLayout::relayout() {
+    const std::vector<RamRun> runs = ram_runs(watched_, size_);
     if (runs.size() > kMoreRamSlots)
         throw Error("too many separate watched ranges for KVM's memory slots");
     slots_.clear();
     for (size_t i = 0; i < runs.size(); ++i) {
-        const Run& r = runs[i];
+        const RamRun& r = runs[i];
         const uint32_t slot = i == 0 ? 0 : kMoreRamSlots + static_cast<uint32_t>(i);
         slots_.emplace_back(vm_, slot, r.start, host_ + r.start, r.end - r.start,
                             r.read_only ? KVM_MEM_READONLY : 0);

@@ -17,6 +17,16 @@
 
 namespace xenolith::kvm {
 
+// One KVM slot's worth of RAM: [start, end), read-only where watched.
+struct RamRun {
+    uint64_t start = 0, end = 0;
+    bool read_only = false;
+    bool operator==(const RamRun&) const = default;
+};
+// The runs RAM of `size` bytes is laid out in: pages alike together, in order, covering it
+// all; `watched` holds page addresses below `size`.
+std::vector<RamRun> ram_runs(const std::set<uint64_t>& watched, uint64_t size);
+
 class RamLayout {
   public:
     // RAM at guest-physical 0: `size` bytes at `host`.

@@ -235,7 +235,7 @@ void StubProcess::take_userfaultfd(int32_t fd_in_stub, int32_t error) {
     if (fd_in_stub < 0) {
         uffd_error_ = std::string("the stub could not open a userfaultfd for write-protection (") +
                       std::strerror(error) +
-                      "; Linux 6.1 or later with CONFIG_PTE_MARKER_UFFD_WP is needed)";
+                      "; Linux 5.19 or later with CONFIG_PTE_MARKER_UFFD_WP is needed)";
         return;
     }
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
