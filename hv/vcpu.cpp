@@ -336,7 +336,8 @@ bool Vcpu::prepare_to_run() {
     check_timer();
     if (TimeSource::system_time_ns() - last_clock_update_ > kClockRefreshNs) refresh_clock();
     // A debugger's single step runs the instruction at RIP, not an event callback's first.
-    if (!stepping_) deliver_upcall_if_due();
+    // Nor may an upcall come between a watched write and its instruction's next run.
+    if (!stepping_ && !std::exchange(write_runs_next_, false)) deliver_upcall_if_due();
     return true;
 }
 
@@ -607,6 +608,7 @@ bool Vcpu::debug_stop(DebugHook::Reason why, bool asleep) {
     if (!asleep) scheduling().sleep(*this);
     hook->stopped(*this, why);
     if (!asleep) scheduling().wake(*this);
+    if (debug_crash_) fatal(*std::exchange(debug_crash_, std::nullopt));
     return true;
 }
 
@@ -617,6 +619,12 @@ void Vcpu::sync_probe() {
     if (probe_) probe_->detach(*this);
     probe_ = std::move(now);
     if (probe_) probe_->attach(*this);
+}
+
+void Vcpu::debug_complete_write(bool perform) {
+    if (!write_pending_) return;
+    write_pending_ = false;
+    cpu_->complete_write(perform);
 }
 
 void Vcpu::handle_debug_exit(const platform::Exit& exit) {
@@ -640,6 +648,15 @@ void Vcpu::handle_debug_exit(const platform::Exit& exit) {
         r.rip = at;
         cpu_->mark_regs_dirty();
         if (whose == DebugHook::Int3::Debugger) debug_stop(DebugHook::Reason::Breakpoint);
+        return;
+    }
+    if (exit.value == static_cast<uint64_t>(platform::DebugExit::Write)) {
+        write_gpa_ = exit.fault_address;
+        write_pending_ = true;
+        // No debugger (it detached while this vCPU was on its way): the write happens.
+        debug_stop(DebugHook::Reason::Write);
+        debug_complete_write(true);  // unless the debugger answered otherwise
+        write_runs_next_ = true;
         return;
     }
     if (!stepping_ || !debug_stop(DebugHook::Reason::SingleStep))

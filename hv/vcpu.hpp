@@ -121,6 +121,16 @@ class Vcpu {
     bool debug_write_msr(uint32_t index, uint64_t value) { return cpu_->write_msr(index, value); }
     // What the platform offers the debugger here (platform::DebugSupport). Any thread.
     platform::DebugSupport debug_support() const { return cpu_->debug_support(); }
+    // Inside stopped(Reason::Write): the guest-physical address the instruction at RIP
+    // writes, and the answer (perform: the write happens as the vCPU runs on; else it is
+    // dropped, for a caller that changes RIP).
+    uint64_t debug_write_address() const { return write_gpa_; }
+    // Whether RIP is already past the writing instruction (platform::Vcpu).
+    bool debug_write_after_instruction() const { return cpu_->write_exit_after_instruction(); }
+    void debug_complete_write(bool perform);
+    // Inside stopped(): once the hook returns, the domain crashes with `why` and this
+    // vCPU's registers, as for a guest fault.
+    void debug_crash(std::string why) { debug_crash_ = std::move(why); }
 
     // --- Placement (xl vcpu-pin), any thread --------------------------------------------
     // Hard affinity: the host CPUs this vCPU may run on (empty: any), handed to its pool's
@@ -194,6 +204,12 @@ class Vcpu {
     // vCPU thread: the probe hook this vCPU is attached to, as of which change.
     std::shared_ptr<ProbeHook> probe_;
     uint64_t probe_generation_ = 0;
+    // vCPU thread: the write of the last DebugExit::Write, while unanswered, and the crash
+    // a debugger asked for.
+    uint64_t write_gpa_ = 0;
+    bool write_pending_ = false;
+    bool write_runs_next_ = false;
+    std::optional<std::string> debug_crash_;
     static constexpr uint64_t kNoArea = ~uint64_t{0};
     uint64_t runstate_gpa_ = kNoArea;  // vCPU thread only
     // How hypercall arguments translate: set from the guest's paging state at each PVH

@@ -94,8 +94,12 @@ struct Exit {
 // Exit::Debug's value. Breakpoint: the guest executed an int3, and RIP is past it (whether
 // it is a debugger's breakpoint or the guest's own is for vmi/ to say). SingleStep: the
 // instruction set_single_step() asked for has run. Probe: the guest wrote
-// XENOLITH_PROBE_PORT (a trampoline vmi/ placed), and RIP is past that `out`.
-enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1, Probe = 2 };
+// XENOLITH_PROBE_PORT (a trampoline vmi/ placed), and RIP is past that `out`. Write: an
+// instruction writes to a page Vm::watch_writes() watches, at guest-physical
+// `fault_address`; the write is not made until complete_write() says so. RIP is the
+// writer's on the process platform, and past it on KVM (whose emulator has finished the
+// instruction but for the store).
+enum class DebugExit : uint64_t { Breakpoint = 0, SingleStep = 1, Probe = 2, Write = 3 };
 
 // What introspection a vCPU's platform offers: for each feature, empty when it works, else
 // one sentence saying why not (a debugger's client shows it; tests report it).
@@ -157,6 +161,14 @@ class Vcpu {
         (void)index, (void)value;
         return false;
     }
+    // Introspection: answers the last DebugExit::Write. `perform`: the next run() lets the
+    // instruction write (and, single-stepping, returns after it); else the write is dropped
+    // and the caller changes RIP or gives up the vCPU (a crash). On the vCPU's thread.
+    virtual void complete_write(bool perform) { (void)perform; }
+    // Whether a DebugExit::Write comes after its instruction has run but for the store (RIP
+    // past it; complete_write() makes the store: KVM), rather than before it (RIP at it; the
+    // next run() runs it: the process platform).
+    virtual bool write_exit_after_instruction() const { return false; }
 
     // PVH (only where Vm::supports_hvm()): answer the last HypercallPage exit (false: the
     // guest gets #GP, as for an MSR that does not exist).
@@ -205,6 +217,16 @@ class Vm {
     virtual std::unique_ptr<Vcpu> create_vcpu(uint32_t id) = 0;
     // See NotifyEndpoint. `port` is the guest's event-channel port.
     virtual std::unique_ptr<NotifyEndpoint> notify_endpoint(uint32_t port) = 0;
+
+    // Introspection: guest writes to the RAM pages that [gpa, gpa+len) touches exit as
+    // DebugExit::Write (`on`), or no longer do. Writes hv/ and backends make through the
+    // host's mapping of RAM never exit. Call only while every vCPU is out of run() (KVM
+    // changes memory slots). False where the platform has no means; throws Error with the
+    // reason where it has one that this host cannot use.
+    virtual bool watch_writes(uint64_t gpa, uint64_t len, bool on) {
+        (void)gpa, (void)len, (void)on;
+        return false;
+    }
 
     // --- PVH only -----------------------------------------------------------------------
     // Maps one host page at guest-physical `gpa` outside RAM under `key` (a grant frame a

@@ -55,9 +55,18 @@ Introspector::Introspector(std::shared_ptr<hv::Domain> domain)
 
 Introspector::~Introspector() {
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
+        if (!watched_.empty()) {
+            // KVM re-lays its memory slots only with every vCPU out of the guest.
+            try {
+                stop_all_locked(lock, std::chrono::milliseconds(5000));
+            } catch (const std::exception&) {
+                // Shutting down, or a vCPU that does not stop: remove them all the same.
+            }
+        }
         detaching_ = true;
         remove_all_breakpoints_locked();
+        remove_all_watches_locked();
     }
     changed_.notify_all();
     // Each removal waits until its vCPU thread has left stopped() (it sees detaching_).
@@ -85,9 +94,27 @@ void Introspector::stopped(hv::Vcpu& vcpu, Reason why) {
     if (std::optional<uint64_t> rsp = std::exchange(slot.pushf_rsp, std::nullopt);
         rsp && why == Reason::SingleStep)
         clear_pushed_trap_flag(vcpu, *rsp);
+    if (slot.finishing_write) {
+        if (why == Reason::Requested) {
+            // A stop request met the write on its way out: the write still goes first.
+            lock.unlock();
+            vcpu.debug_single_step(true);
+            return;
+        }
+        // The write resume() let through alone has been made. A Continue's step is no
+        // event; a Step's is the step the client asked for.
+        slot.finishing_write = false;
+        if (why == Reason::SingleStep && !slot.finishing_reports_step) why = Reason::Requested;
+    }
     slot.stopped = true;
     slot.next = Action::Stay;
-    if (why != Reason::Requested) events_.push_back({vcpu.id(), why, rip});
+    if (why == Reason::Write) {
+        slot.write_pending = true;
+        slot.write_address = vcpu.debug_write_address();
+        slot.write_needs_instruction = !vcpu.debug_write_after_instruction();
+    }
+    if (why != Reason::Requested)
+        events_.push_back({vcpu.id(), why, rip, why == Reason::Write ? slot.write_address : 0});
     changed_.notify_all();
     for (;;) {
         if (slot.job) {
@@ -116,11 +143,33 @@ void Introspector::stopped(hv::Vcpu& vcpu, Reason why) {
     constexpr uint64_t kTrapFlag = 1u << 8;
     const platform::Registers& regs = vcpu.debug_registers();
     if (step && !(regs.rflags & kTrapFlag) && at_pushf(vcpu)) slot.pushf_rsp = regs.rsp - 8;
+    leave_stop(vcpu, slot, !detaching_ && slot.next == Action::Crash);
     slot.stopped = false;
     slot.next = Action::Stay;
     changed_.notify_all();
     lock.unlock();
-    vcpu.debug_single_step(step);
+    if (!vcpu.debug_single_step(step) && step) {
+        // No steps on this platform: a write let through runs on with the rest.
+        lock.lock();
+        slot.finishing_write = false;
+        changed_.notify_all();
+    }
+}
+
+void Introspector::leave_stop(hv::Vcpu& vcpu, Slot& slot, bool crash) {
+    if (crash) {
+        char why[160];
+        if (slot.write_pending)
+            std::snprintf(why, sizeof why,
+                          "the debugger crashed the domain: vCPU %u wrote to watched "
+                          "guest-physical 0x%llx",
+                          vcpu.id(), static_cast<unsigned long long>(slot.write_address));
+        else
+            std::snprintf(why, sizeof why, "the debugger crashed the domain (vCPU %u)", vcpu.id());
+        vcpu.debug_crash(why);
+    }
+    if (slot.write_pending) vcpu.debug_complete_write(!crash);
+    slot.write_pending = false;
 }
 
 bool Introspector::at_pushf(hv::Vcpu& vcpu) {
@@ -194,13 +243,37 @@ void Introspector::resume(const std::map<uint32_t, Action>& actions, Action othe
         const std::string why = domain_->vcpu(i).debug_support().single_step;
         if (!why.empty()) throw Error("cannot step " + vcpu_name(i) + ": " + why);
     }
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!events_.empty()) return;  // wait() reports it at once
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-        auto it = actions.find(i);
-        slots_[i].next = it != actions.end() ? it->second : others;
-    }
+    std::vector<Action> next(slots_.size(), others);
+    for (const auto& [vcpu, action] : actions) next[vcpu] = action;
+    if (!finish_writes_locked(lock, next)) return;
+    for (uint32_t i = 0; i < slots_.size(); ++i) slots_[i].next = next[i];
     changed_.notify_all();
+}
+
+// A write let through opens its page to the writer for one instruction (the process
+// platform's means), so it runs alone, the others still stopped: no other vCPU can write
+// there unseen meanwhile. Where the platform stops after the instruction and makes the
+// store itself (KVM), there is nothing to run and no window.
+bool Introspector::finish_writes_locked(std::unique_lock<std::mutex>& lock,
+                                        const std::vector<Action>& next) {
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+        Slot& slot = slots_[i];
+        if (!slot.stopped || !slot.write_pending || !slot.write_needs_instruction ||
+            (next[i] != Action::Continue && next[i] != Action::Step))
+            continue;
+        slot.finishing_write = true;
+        slot.finishing_reports_step = next[i] == Action::Step;
+        slot.next = Action::Step;
+        changed_.notify_all();
+        if (!changed_.wait_for(lock, kJobTimeout,
+                               [&] { return !slot.finishing_write || domain_->stopping(); }))
+            throw Error(vcpu_name(i) + " did not finish its write");
+        if (domain_->stopping()) throw Error("the domain is shutting down");
+        if (!events_.empty()) return false;  // that instruction stopped on its own account
+    }
+    return true;
 }
 
 std::optional<StopEvent> Introspector::wait(std::chrono::milliseconds timeout) {
@@ -360,6 +433,84 @@ void Introspector::remove_all_breakpoints_locked() {
         if (byte == kInt3) byte = bp.saved;
     }
     breakpoints_.clear();
+}
+
+// ---- page-write events ----------------------------------------------------------------------
+
+size_t Introspector::watch_pages_locked(const std::vector<uint64_t>& pages, bool on) {
+    for (uint32_t i = 0; i < slots_.size(); ++i)
+        if ((!slots_[i].stopped && domain_->vcpu(i).is_up()) || slots_[i].next != Action::Stay)
+            throw Error("the domain's vCPUs must all be stopped to change page-write watches");
+    size_t changing = 0;
+    for (uint64_t p : pages) changing += watched_.count(p) != on;
+    if (on && watched_.size() + changing > kMaxWatchedPages)
+        throw Error("at most " + std::to_string(kMaxWatchedPages) + " pages may be watched");
+    if (!on && changing == 0) {
+        char where[64];
+        std::snprintf(where, sizeof where, "0x%llx", static_cast<unsigned long long>(pages[0]));
+        throw Error(std::string("no page-write watch at guest-physical ") + where);
+    }
+    for (uint64_t p : pages) {
+        if (watched_.count(p) == on) continue;
+        if (!domain_->platform_vm().watch_writes(p, kPage, on))
+            throw Error("this platform has no page-write events");
+        if (on)
+            watched_.insert(p);
+        else
+            watched_.erase(p);
+    }
+    return watched_.size();
+}
+
+size_t Introspector::watch_writes_physical(uint64_t gpa, uint64_t len, bool on) {
+    const uint64_t size = domain_->memory().size();
+    if (len == 0 || len > kMaxWatchedPages * kPage || gpa >= size || len > size - gpa) {
+        char where[96];
+        std::snprintf(where, sizeof where, "0x%llx+0x%llx", static_cast<unsigned long long>(gpa),
+                      static_cast<unsigned long long>(len));
+        throw Error(std::string("guest-physical ") + where + " is not in the domain's RAM");
+    }
+    std::vector<uint64_t> pages;
+    for (uint64_t p = gpa & ~(kPage - 1); p < gpa + len; p += kPage) pages.push_back(p);
+    std::lock_guard lock(mutex_);
+    return watch_pages_locked(pages, on);
+}
+
+size_t Introspector::watch_writes_virtual(uint32_t vcpu, uint64_t va, uint64_t len, bool on) {
+    char where[96];
+    std::snprintf(where, sizeof where, "0x%llx+0x%llx", static_cast<unsigned long long>(va),
+                  static_cast<unsigned long long>(len));
+    if (len == 0 || len > kMaxWatchedPages * kPage || va + len < va)
+        throw Error(std::string("guest-virtual ") + where + " is no range that can be watched");
+    std::vector<Piece> pieces;
+    run_on(vcpu, [&](hv::Vcpu& v) { pieces = translate_range(v.debug_guest(), va, len); });
+    size_t covered = 0;
+    std::vector<uint64_t> pages;
+    for (const Piece& p : pieces) {
+        covered += p.len;
+        if (p.gpa >= domain_->memory().size()) break;
+        pages.push_back(p.gpa & ~(kPage - 1));
+    }
+    if (covered < len || pages.size() != pieces.size())
+        throw Error(std::string("guest-virtual ") + where + " is not all mapped to RAM");
+    std::lock_guard lock(mutex_);
+    return watch_pages_locked(pages, on);
+}
+
+size_t Introspector::watched_pages() const {
+    std::lock_guard lock(mutex_);
+    return watched_.size();
+}
+
+void Introspector::remove_all_watches_locked() noexcept {
+    for (uint64_t p : watched_) {
+        try {
+            domain_->platform_vm().watch_writes(p, kPage, false);
+        } catch (const std::exception&) {
+            // The stub or VM is gone: nothing is left to watch.
+        }
+    }
+    watched_.clear();
 }
 
 size_t Introspector::breakpoint_count() const {

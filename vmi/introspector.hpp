@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -30,15 +31,20 @@ namespace xenolith::vmi {
 
 using Reason = hv::DebugHook::Reason;
 
-// A vCPU stopped for the debugger on its own account (a breakpoint, a finished step).
+// A vCPU stopped for the debugger on its own account (a breakpoint, a finished step, a
+// write to a watched page).
 struct StopEvent {
     uint32_t vcpu = 0;
     Reason reason = Reason::Requested;
     uint64_t rip = 0;
+    // Reason::Write: the guest-physical address the instruction at `rip` writes (it has not
+    // written yet: Continue or Step lets it, Crash does not).
+    uint64_t address = 0;
 };
 
-// What a stopped vCPU does when the client resumes the domain.
-enum class Action { Stay, Continue, Step };
+// What a stopped vCPU does when the client resumes the domain. Crash: the domain crashes
+// with that vCPU's registers in the report, as for a guest fault.
+enum class Action { Stay, Continue, Step, Crash };
 
 class Introspector final : public hv::DebugHook {
   public:
@@ -91,6 +97,17 @@ class Introspector final : public hv::DebugHook {
     void remove_breakpoint(uint64_t va);
     size_t breakpoint_count() const;
 
+    // --- Page-write events ----------------------------------------------------------
+    // Guest writes to the pages [address, address+len) touches stop the writer with
+    // Reason::Write (`on`), or no longer do. Physical, or guest-virtual through `vcpu`'s page
+    // tables (each page must translate). Every vCPU must be stopped (KVM re-lays its memory
+    // slots). Throws Error for a range outside RAM, more than kMaxWatchedPages, a page with
+    // no watch to remove, or a platform that cannot. Returns the pages watched now.
+    size_t watch_writes_physical(uint64_t gpa, uint64_t len, bool on);
+    size_t watch_writes_virtual(uint32_t vcpu, uint64_t va, uint64_t len, bool on);
+    size_t watched_pages() const;
+    static constexpr size_t kMaxWatchedPages = 4096;
+
     // --- hv::DebugHook (vCPU threads) ------------------------------------------------
     Int3 classify_int3(hv::Vcpu& vcpu, uint64_t address) override;
     void stopped(hv::Vcpu& vcpu, Reason why) override;
@@ -105,6 +122,13 @@ class Introspector final : public hv::DebugHook {
         // The step just made runs a `pushf` of the guest's own flags, whose copy on the
         // stack will hold the trap flag the step set: at its stop, that bit comes out.
         std::optional<uint64_t> pushf_rsp;
+        // Stopped at a watched write that waits for the answer (Continue/Step: it writes).
+        bool write_pending = false;
+        uint64_t write_address = 0;
+        bool write_needs_instruction = true;  // the writer has yet to run (process platform)
+        // resume(): running the write alone, one instruction, before the others go.
+        bool finishing_write = false;
+        bool finishing_reports_step = false;  // the client asked for a step, not Continue
     };
     struct Breakpoint {
         uint64_t gpa = 0;
@@ -125,6 +149,14 @@ class Introspector final : public hv::DebugHook {
     // after the step, clearing the trap flag in what it pushed at `rsp`.
     static bool at_pushf(hv::Vcpu& vcpu);
     static void clear_pushed_trap_flag(hv::Vcpu& vcpu, uint64_t rsp);
+    // Watches or releases whole pages (addresses page-aligned), all vCPUs stopped.
+    size_t watch_pages_locked(const std::vector<uint64_t>& pages, bool on);
+    void remove_all_watches_locked() noexcept;
+    // resume(): lets each vCPU stopped at a watched write make it alone; false when that
+    // raised a new event (reported instead, nothing else resumed).
+    bool finish_writes_locked(std::unique_lock<std::mutex>& lock, const std::vector<Action>& next);
+    // stopped(): what the vCPU does with its pending write and a Crash as it leaves.
+    void leave_stop(hv::Vcpu& vcpu, Slot& slot, bool crash);
 
     std::shared_ptr<hv::Domain> domain_;
     mutable std::mutex mutex_;
@@ -132,6 +164,7 @@ class Introspector final : public hv::DebugHook {
     std::vector<Slot> slots_;
     std::deque<StopEvent> events_;
     std::map<uint64_t, Breakpoint> breakpoints_;  // by guest-virtual address
+    std::set<uint64_t> watched_;                  // guest-physical page addresses
     bool detaching_ = false;
 };
 

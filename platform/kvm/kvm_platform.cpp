@@ -49,7 +49,7 @@ std::unique_ptr<platform::Vm> KvmPlatform::create_vm(const platform::VmConfig& c
 
 KvmVm::KvmVm(const KvmPlatform& platform, const platform::VmConfig& config)
     : platform_(platform), config_(config), vm_(platform.system().create_vm()) {
-    ram_.emplace(vm_, 0, 0, config.ram.host, config.ram.size);
+    ram_.emplace(vm_, config.ram.host, config.ram.size);
     if (config.hvm) {
         // Before the vCPUs: KVM gives each one a LAPIC only if the irqchip exists already.
         // The LAPIC is how event upcalls arrive (a vector) and how the guest keeps time
@@ -84,6 +84,11 @@ bool KvmVm::raise_vector(uint32_t vcpu, uint8_t vector) {
 
 void KvmVm::set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) {
     acpi_ = AcpiPorts{sleep_control, reset, reset_value};
+}
+
+bool KvmVm::watch_writes(uint64_t gpa, uint64_t len, bool on) {
+    ram_->watch(gpa, len, on);
+    return true;
 }
 
 }  // namespace xenolith::kvm

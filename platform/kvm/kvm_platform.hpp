@@ -7,6 +7,7 @@
 #include <string>
 
 #include "platform/kvm/probe.hpp"
+#include "platform/kvm/ram_layout.hpp"
 #include "platform/kvm/system.hpp"
 #include "platform/kvm/vm.hpp"
 #include "platform/platform.hpp"
@@ -53,15 +54,19 @@ class KvmVm final : public platform::Vm {
     void map_extra_page(uint32_t key, uint64_t gpa, void* host) override;
     bool raise_vector(uint32_t vcpu, uint8_t vector) override;
     void set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) override;
+    // Read-only memory slots (RamLayout); every vCPU out of KVM_RUN.
+    bool watch_writes(uint64_t gpa, uint64_t len, bool on) override;
 
     const AcpiPorts& acpi_ports() const { return acpi_; }
     const KvmPlatform& platform() const { return platform_; }
+    // The RAM slots, for a vCPU's write exits (any thread).
+    const RamLayout& ram() const { return *ram_; }
 
   private:
     const KvmPlatform& platform_;
     platform::VmConfig config_;
     kvm::Vm vm_;
-    std::optional<MemorySlot> ram_;
+    std::optional<RamLayout> ram_;
     AcpiPorts acpi_;
 };
 

@@ -231,6 +231,8 @@ platform::ControlRegisters KvmVcpu::control_registers() {
 }
 
 platform::Exit KvmVcpu::decode_exit() {
+    if (cpu_.run_area()->exit_reason == KVM_EXIT_MMIO)
+        if (auto e = ram_write_exit()) return *e;
     if (hvm_)
         if (auto e = decode_pvh_exit()) return *e;
     kvm_run* run = cpu_.run_area();
@@ -303,6 +305,35 @@ std::optional<platform::Exit> KvmVcpu::decode_pvh_exit() {
         default:
             return std::nullopt;
     }
+}
+
+std::optional<platform::Exit> KvmVcpu::ram_write_exit() {
+    const kvm_run* run = cpu_.run_area();
+    const uint64_t gpa = run->mmio.phys_addr;
+    const uint32_t len = std::min<uint32_t>(run->mmio.len, sizeof run->mmio.data);
+    const RamLayout& ram = vm_.ram();
+    if (!run->mmio.is_write || !ram.in_ram(gpa, len)) return std::nullopt;
+    if (!ram.watched(gpa)) {
+        // Released while this vCPU was on its way: the write happens as if never watched.
+        ram.write(gpa, run->mmio.data, len);
+        return platform::Exit{platform::Exit::Kind::Interrupted};
+    }
+    PendingWrite w;
+    w.gpa = gpa;
+    w.len = len;
+    std::memcpy(w.data, run->mmio.data, len);
+    write_ = w;
+    // KVM's emulator has finished the instruction but for the store, so RIP is past it.
+    platform::Exit e{platform::Exit::Kind::Debug};
+    e.value = static_cast<uint64_t>(platform::DebugExit::Write);
+    e.fault_address = gpa;
+    e.what = "guest write to a watched page";
+    return e;
+}
+
+void KvmVcpu::complete_write(bool perform) {
+    if (write_ && perform) vm_.ram().write(write_->gpa, write_->data, write_->len);
+    write_.reset();
 }
 
 platform::Exit KvmVcpu::pvh_port_io() {

@@ -37,6 +37,8 @@ class KvmVcpu final : public platform::Vcpu {
     bool write_msr(uint32_t index, uint64_t value) override { return cpu_.set_msr(index, value); }
     bool set_single_step(bool on) override;
     platform::DebugSupport debug_support() const override;
+    void complete_write(bool perform) override;
+    bool write_exit_after_instruction() const override { return true; }
 
   private:
     platform::Exit decode_exit();
@@ -48,6 +50,9 @@ class KvmVcpu final : public platform::Vcpu {
     platform::Exit decode_debug();
     // KVM_SET_GUEST_DEBUG for the current breakpoint and step settings.
     bool apply_guest_debug(bool step);
+    // A guest write KVM could not make: into a read-only (watched) RAM slot, or one
+    // released meanwhile, which is made at once. nullopt: not RAM.
+    std::optional<platform::Exit> ram_write_exit();
 
     const KvmVm& vm_;
     kvm::Vcpu cpu_;
@@ -64,6 +69,13 @@ class KvmVcpu final : public platform::Vcpu {
     bool single_step_ = false;
     std::atomic<bool> in_run_{false};
     std::atomic<pthread_t> runner_{};
+    // The last DebugExit::Write's data, until complete_write().
+    struct PendingWrite {
+        uint64_t gpa = 0;
+        uint8_t data[8] = {};
+        uint32_t len = 0;
+    };
+    std::optional<PendingWrite> write_;
 };
 
 // The segment and control registers of a PV vCPU at CPL 3 (docs/guest-abi.md), starting

@@ -109,4 +109,9 @@ std::unique_ptr<NotifyEndpoint> ProcessVm::notify_endpoint(uint32_t port) {
     return std::make_unique<EventFdEndpoint>();
 }
 
+bool ProcessVm::watch_writes(uint64_t gpa, uint64_t len, bool on) {
+    stub_->watch_writes(gpa, len, on);
+    return true;
+}
+
 }  // namespace xenolith::platform::process

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -225,6 +227,84 @@ void StubProcess::read_hello(uint32_t vcpus) {
                           hello.err_errno);
     if (hello.nr_threads != vcpus) throw Error("the stub started the wrong number of threads");
     tids_.assign(hello.tids, hello.tids + vcpus);
+    take_userfaultfd(hello.uffd, hello.uffd_errno);
+}
+
+// Before "go": the stub closes every descriptor when it seals itself.
+void StubProcess::take_userfaultfd(int32_t fd_in_stub, int32_t error) {
+    if (fd_in_stub < 0) {
+        uffd_error_ = std::string("the stub could not open a userfaultfd for write-protection (") +
+                      std::strerror(error) +
+                      "; Linux 5.19 or later with CONFIG_PTE_MARKER_UFFD_WP is needed)";
+        return;
+    }
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    if (!pidfd) {
+        uffd_error_ = std::string("pidfd_open of the stub failed: ") + std::strerror(errno);
+        return;
+    }
+    long fd = ::syscall(SYS_pidfd_getfd, pidfd.get(), fd_in_stub, 0);
+    if (fd < 0) {
+        uffd_error_ =
+            std::string("pidfd_getfd of the stub's userfaultfd failed: ") + std::strerror(errno);
+        return;
+    }
+    uffd_.reset(static_cast<int>(fd));
+}
+
+void StubProcess::write_protect(uint64_t page, uint64_t len, bool on) {
+    uffdio_writeprotect wp{};
+    wp.range.start = page;
+    wp.range.len = len;
+    wp.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
+    if (::ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp) < 0)
+        throw SystemError("write-protecting guest pages (UFFDIO_WRITEPROTECT)", errno);
+}
+
+void StubProcess::watch_writes(uint64_t gpa, uint64_t len, bool on) {
+    std::lock_guard lock(watch_mutex_);
+    if (!uffd_) throw Error("page-write events are unavailable: " + uffd_error_);
+    const uint64_t first = gpa & ~(kPage - 1);
+    if (len == 0 || gpa + len < gpa || first < ram_base_ || gpa + len > ram_.size)
+        throw Error("guest-physical 0x" + hex(gpa) + "+0x" + hex(len) +
+                    " is not RAM the guest can write");
+    const uint64_t end = (gpa + len + kPage - 1) & ~(kPage - 1);
+    if (!uffd_registered_) {
+        // The whole of RAM, once: registering marks the mapping, protecting marks pages.
+        uffdio_register reg{};
+        reg.range.start = ram_base_;
+        reg.range.len = ram_.size - ram_base_;
+        reg.mode = UFFDIO_REGISTER_MODE_WP;
+        if (::ioctl(uffd_.get(), UFFDIO_REGISTER, &reg) < 0)
+            throw SystemError(
+                "page-write events are unavailable: registering guest RAM with the "
+                "userfaultfd (needs CONFIG_PTE_MARKER_UFFD_WP for shared memory)",
+                errno);
+        if (!(reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT)))
+            throw Error(
+                "page-write events are unavailable: this kernel cannot write-protect "
+                "shared memory through a userfaultfd");
+        uffd_registered_ = true;
+    }
+    write_protect(first, end - first, on);
+    for (uint64_t p = first; p < end; p += kPage) {
+        if (on)
+            watched_.insert(p);
+        else
+            watched_.erase(p);
+    }
+}
+
+bool StubProcess::watched(uint64_t gpa) const {
+    std::lock_guard lock(watch_mutex_);
+    return watched_.count(gpa & ~(kPage - 1)) != 0;
+}
+
+void StubProcess::open_for_write(uint64_t gpa, bool open) {
+    std::lock_guard lock(watch_mutex_);
+    const uint64_t page = gpa & ~(kPage - 1);
+    for (uint64_t p = page; p < page + 2 * kPage; p += kPage)
+        if (watched_.count(p)) write_protect(p, kPage, !open);
 }
 
 void StubProcess::fail_with_exit_status(const std::string& doing) {

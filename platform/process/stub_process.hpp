@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,16 @@ class StubProcess {
     // SIGKILL, then reaps every thread. Idempotent; any thread.
     void terminate() noexcept;
 
+    // --- Page-write events (platform::Vm::watch_writes), any thread --------------------
+    // Write-protects (or releases) the pages [gpa, gpa+len) touches in the stub, through
+    // its userfaultfd: a guest write there then raises SIGBUS (BUS_ADRERR, si_addr the
+    // address) in the writing thread. Throws Error with the reason when this host cannot.
+    void watch_writes(uint64_t gpa, uint64_t len, bool on);
+    bool watched(uint64_t gpa) const;
+    // Opens (or closes again) the watched pages around one write that is let through: the
+    // page of `gpa` and the next, which an instruction crossing the boundary also writes.
+    void open_for_write(uint64_t gpa, bool open);
+
   private:
     void spawn(const std::string& stub_path, int ram_fd, uint32_t vcpus);
     void read_hello(uint32_t vcpus);
@@ -55,6 +66,8 @@ class StubProcess {
     void wait_until_threads_parked();
     void send_go();
     void expect_ready_stop();
+    void take_userfaultfd(int32_t fd_in_stub, int32_t error);
+    void write_protect(uint64_t page, uint64_t len, bool on);
 
     Ram ram_;
     uint64_t ram_base_ = 0;
@@ -66,6 +79,13 @@ class StubProcess {
     std::condition_variable sealed_cv_;
     bool sealed_ = false;
     bool seal_failed_ = false;
+    // The stub's userfaultfd (ours to use from any process: its ioctls act on the stub's
+    // memory), or why there is none.
+    UniqueFd uffd_;
+    std::string uffd_error_;
+    mutable std::mutex watch_mutex_;
+    bool uffd_registered_ = false;
+    std::set<uint64_t> watched_;  // page addresses
 };
 
 }  // namespace xenolith::platform::process

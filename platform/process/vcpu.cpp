@@ -125,8 +125,56 @@ Exit ProcessVcpu::run() {
     return resume_until_exit();
 }
 
+void ProcessVcpu::complete_write(bool perform) {
+    write_allowed_ = perform && write_at_.has_value();
+    if (!perform) write_at_.reset();
+}
+
+// The write a debugger let through: its pages open for exactly one instruction (the others
+// vCPUs are the debugger's to hold meanwhile), then protected again. The step's trap is
+// the exit only when the debugger asked for a step too; any other stop is decoded as usual.
+std::optional<Exit> ProcessVcpu::step_through_write(bool& kicked) {
+    const uint64_t at = *write_at_;
+    write_at_.reset();
+    write_allowed_ = false;
+    stub_->open_for_write(at, true);
+    regs_fresh_ = false;
+    long rc = ::ptrace(PTRACE_SINGLESTEP, tid_, nullptr, nullptr);
+    int status = 0;
+    if (rc == 0) {
+        try {
+            status = wait_for_stop(kicked);
+        } catch (...) {
+            stub_->open_for_write(at, false);
+            throw;
+        }
+    }
+    stub_->open_for_write(at, false);
+    if (rc < 0) {
+        if (errno == ESRCH && stub_->gone()) throw Error("the stub process died");
+        throw SystemError("PTRACE_SINGLESTEP", errno);
+    }
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) {
+        siginfo_t si{};
+        check_syscall(::ptrace(PTRACE_GETSIGINFO, tid_, nullptr, &si), "PTRACE_GETSIGINFO");
+        if (si.si_code == TRAP_TRACE) {
+            if (!single_step_) return std::nullopt;  // written: run on
+            Exit exit{Exit::Kind::Debug};
+            exit.value = static_cast<uint64_t>(DebugExit::SingleStep);
+            exit.what = describe_fault(si, regs().rip);
+            return exit;
+        }
+    }
+    if (std::optional<Exit> exit = decode_stop(status, kicked)) return exit;
+    return std::nullopt;
+}
+
 Exit ProcessVcpu::resume_until_exit() {
     bool kicked = false;  // this run sent the stub thread a kick (the host thread was signalled)
+    if (write_at_ && write_allowed_) {
+        if (std::optional<Exit> exit = step_through_write(kicked)) return *exit;
+    }
+    write_at_.reset();  // unanswered: the instruction faults again if the page is still watched
     for (;;) {
         // Signal 0: whatever stopped the thread is never delivered to the stub.
         regs_fresh_ = false;
@@ -205,6 +253,23 @@ std::optional<Exit> ProcessVcpu::decode_fault(const siginfo_t& si) {
             }
             break;
         case SIGBUS:
+            // A write to a page the stub's userfaultfd protects (BUS_ADRERR at the written
+            // address, RIP at the writer). One no longer watched was released while this
+            // vCPU was on its way: the instruction runs again and writes.
+            if (si.si_code == BUS_ADRERR) {
+                const uint64_t at = reinterpret_cast<uint64_t>(si.si_addr);
+                if (stub_->watched(at)) {
+                    write_at_ = at;
+                    write_allowed_ = false;
+                    Exit exit{Exit::Kind::Debug};
+                    exit.value = static_cast<uint64_t>(DebugExit::Write);
+                    exit.fault_address = at;
+                    exit.what = describe_fault(si, regs_.rip);
+                    return exit;
+                }
+                if (at >= stub_->ram_base() && at < stub_->ram().size) return std::nullopt;
+            }
+            break;
         case SIGFPE:
         case SIGSYS:
             break;

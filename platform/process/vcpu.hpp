@@ -40,6 +40,7 @@ class ProcessVcpu final : public Vcpu {
     }
     // ptrace gives both everywhere: int3 is SIGTRAP, a step is PTRACE_SINGLESTEP.
     DebugSupport debug_support() const override { return {}; }
+    void complete_write(bool perform) override;
 
   private:
     void attach();
@@ -47,6 +48,7 @@ class ProcessVcpu final : public Vcpu {
     void fetch_regs();
     void store_regs();
     Exit resume_until_exit();
+    std::optional<Exit> step_through_write(bool& kicked);
     int wait_for_stop(bool& kicked);
     std::optional<Exit> decode_stop(int status, bool kicked);
     std::optional<Exit> decode_fault(const siginfo_t& si);
@@ -65,6 +67,10 @@ class ProcessVcpu final : public Vcpu {
     bool regs_fresh_ = false;   // regs_ and raw_ hold the stopped thread's registers
     bool single_step_ = false;  // resume with PTRACE_SINGLESTEP
     uint64_t cr3_ = 0, cr2_ = 0;
+    // The watched address of the last DebugExit::Write, while it waits for an answer, and
+    // whether the next run lets it write.
+    std::optional<uint64_t> write_at_;
+    bool write_allowed_ = false;
     std::atomic<bool> exit_requested_{false};
     std::atomic<bool> in_run_{false};
 };

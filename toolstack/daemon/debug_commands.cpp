@@ -92,6 +92,8 @@ const char* reason_name(vmi::Reason r) {
             return "breakpoint";
         case vmi::Reason::SingleStep:
             return "step";
+        case vmi::Reason::Write:
+            return "write";
         case vmi::Reason::Requested:
             break;
     }
@@ -102,7 +104,8 @@ vmi::Action action_arg(const json& value) {
     if (value == "continue") return vmi::Action::Continue;
     if (value == "step") return vmi::Action::Step;
     if (value == "stay") return vmi::Action::Stay;
-    throw ApiError("EINVAL", "an action is \"continue\", \"step\" or \"stay\"");
+    if (value == "crash") return vmi::Action::Crash;
+    throw ApiError("EINVAL", "an action is \"continue\", \"step\", \"stay\" or \"crash\"");
 }
 
 // The session's debugger; EINVAL when it has not attached.
@@ -128,6 +131,22 @@ json guarded(vmi::Introspector& v, F f) {
 
 uint32_t vcpu_arg(const json& args, const vmi::Introspector& v) {
     return static_cast<uint32_t>(number_arg(args, "vcpu", v.vcpus() - 1));
+}
+
+// debug_protect / debug_unprotect: {address, length, physical | vcpu}.
+json watch_writes(const json& args, Session& s, bool on) {
+    vmi::Introspector& v = debugger(s);
+    if (!args.contains("address")) throw ApiError("EINVAL", "missing argument 'address'");
+    const uint64_t address = hex_arg(args["address"], "address");
+    const uint64_t limit = vmi::Introspector::kMaxWatchedPages * 4096;
+    const uint64_t length = optional_number(args, "length", limit).value_or(1);
+    if (length == 0) throw ApiError("EINVAL", "length must be at least 1");
+    return guarded(v, [&] {
+        size_t pages = flag_arg(args, "physical")
+                           ? v.watch_writes_physical(address, length, on)
+                           : v.watch_writes_virtual(vcpu_arg(args, v), address, length, on);
+        return json{{"pages", pages}};
+    });
 }
 
 }  // namespace
@@ -204,10 +223,10 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
                 throw;
             }
             if (!e) return json{{"event", nullptr}};
-            return json{{"event",
-                         {{"vcpu", e->vcpu},
-                          {"reason", reason_name(e->reason)},
-                          {"rip", hex_value(e->rip)}}}};
+            json event = {
+                {"vcpu", e->vcpu}, {"reason", reason_name(e->reason)}, {"rip", hex_value(e->rip)}};
+            if (e->reason == vmi::Reason::Write) event["address"] = hex_value(e->address);
+            return json{{"event", event}};
         });
     };
     h["debug_registers"] = [](const json& args, Session& s) {
@@ -252,6 +271,10 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
                            : v.write_virtual(vcpu_arg(args, v), address, bytes);
             return json{{"written", n}};
         });
+    };
+    h["debug_protect"] = [](const json& args, Session& s) { return watch_writes(args, s, true); };
+    h["debug_unprotect"] = [](const json& args, Session& s) {
+        return watch_writes(args, s, false);
     };
     h["debug_breakpoint"] = [](const json& args, Session& s) {
         vmi::Introspector& v = debugger(s);

@@ -33,6 +33,8 @@ const char* action_name(Action a) {
             return "continue";
         case Action::Step:
             return "step";
+        case Action::Crash:
+            return "crash";
         case Action::Stay:
             break;
     }
@@ -75,8 +77,9 @@ WaitResult DebugClient::wait(std::chrono::milliseconds timeout) {
     if (r.contains("exit_status")) out.exit_status = r["exit_status"].get<uint32_t>();
     const json& e = r.at("event");
     if (!e.is_null())
-        out.event = StopEvent{e.at("vcpu").get<uint32_t>(), e.at("reason").get<std::string>(),
-                              from_hex(e.at("rip"))};
+        out.event =
+            StopEvent{e.at("vcpu").get<uint32_t>(), e.at("reason").get<std::string>(),
+                      from_hex(e.at("rip")), e.contains("address") ? from_hex(e["address"]) : 0};
     return out;
 }
 
@@ -118,6 +121,22 @@ void DebugClient::insert_breakpoint(uint32_t vcpu, uint64_t address) {
 
 void DebugClient::remove_breakpoint(uint64_t address) {
     client_->call("debug_breakpoint", {{"address", hex_value(address)}, {"action", "remove"}});
+}
+
+size_t DebugClient::protect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical) {
+    json r = client_->call("debug_protect", {{"vcpu", vcpu},
+                                             {"address", hex_value(address)},
+                                             {"length", length},
+                                             {"physical", physical}});
+    return r.at("pages").get<size_t>();
+}
+
+size_t DebugClient::unprotect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical) {
+    json r = client_->call("debug_unprotect", {{"vcpu", vcpu},
+                                               {"address", hex_value(address)},
+                                               {"length", length},
+                                               {"physical", physical}});
+    return r.at("pages").get<size_t>();
 }
 
 }  // namespace xenolith::debug

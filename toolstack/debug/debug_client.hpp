@@ -23,8 +23,9 @@ using RegisterSet = std::map<std::string, uint64_t>;
 
 struct StopEvent {
     uint32_t vcpu = 0;
-    std::string reason;  // "breakpoint" or "step"
+    std::string reason;  // "breakpoint", "step" or "write"
     uint64_t rip = 0;
+    uint64_t address = 0;  // "write": the guest-physical address the instruction at rip writes
 };
 
 // What debug_wait says: an event, nothing yet, or that the domain ended.
@@ -34,7 +35,8 @@ struct WaitResult {
     std::optional<uint32_t> exit_status;
 };
 
-enum class Action { Continue, Step, Stay };
+// Crash: the domain crashes (a write the vCPU stopped at is not made).
+enum class Action { Continue, Step, Stay, Crash };
 
 class DebugClient {
   public:
@@ -62,6 +64,11 @@ class DebugClient {
                  bool physical = false);
     void insert_breakpoint(uint32_t vcpu, uint64_t address);
     void remove_breakpoint(uint64_t address);
+    // Page-write events for the pages [address, address+length) touches (guest-virtual
+    // through `vcpu`'s page tables, or guest-physical); every vCPU must be stopped. Return
+    // how many pages are watched now.
+    size_t protect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical = false);
+    size_t unprotect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical = false);
 
     // The connection itself, for other commands on it (destroy, info).
     api::Client& connection() { return *client_; }

@@ -40,6 +40,15 @@ struct TraceOptions {
     uint64_t max = 0;  // 0: until the domain ends or Ctrl-C
 };
 int trace_command(const TraceOptions& o);
+// xn vmi protect DOM ADDRESS|SYMBOL [--crash] (vmi_command.cpp).
+struct VmiProtectOptions {
+    std::string domain;
+    std::string target;   // a hex address or a symbol of the domain's kernel
+    uint64_t length = 0;  // 0: 1 byte, or the symbol's size
+    bool physical = false;
+    bool crash = false;
+};
+int vmi_protect_command(const VmiProtectOptions& o);
 
 int list_command(const std::vector<std::string>& domains, bool long_form, bool verbose);
 int uptime_command(const std::vector<std::string>& domains, bool short_form);

@@ -22,7 +22,7 @@ constexpr char kEscape = 0x1d;  // Ctrl-]
 // The terminal in raw mode while attached (keys go to the guest one by one, Ctrl-C
 // included), restored however the command ends.
 class RawTerminal {
-public:
+  public:
     RawTerminal() {
         if (!::isatty(STDIN_FILENO) || ::tcgetattr(STDIN_FILENO, &saved_) != 0) return;
         termios raw = saved_;
@@ -36,7 +36,7 @@ public:
     RawTerminal(const RawTerminal&) = delete;
     RawTerminal& operator=(const RawTerminal&) = delete;
 
-private:
+  private:
     termios saved_{};
     bool active_ = false;
 };
@@ -52,7 +52,8 @@ int console_command(const std::string& domain) {
         RawTerminal terminal;
         bool input_open = true;
         for (;;) {
-            pollfd fds[2] = {{client->fd(), POLLIN, 0}, {STDIN_FILENO, static_cast<short>(input_open ? POLLIN : 0), 0}};
+            pollfd fds[2] = {{client->fd(), POLLIN, 0},
+                             {STDIN_FILENO, static_cast<short>(input_open ? POLLIN : 0), 0}};
             if (::poll(fds, 2, -1) < 0) {
                 if (errno == EINTR) continue;
                 return 1;

@@ -33,7 +33,8 @@ std::string daemon_program() {
 // Runs `xenolithd --detach`, which returns once the daemon listens (or failed to start).
 void start_daemon(const api::Paths& paths) {
     std::string program = daemon_program();
-    std::vector<std::string> args = {program, "--detach", "--run-dir", paths.run_dir, "--log-dir", paths.log_dir};
+    std::vector<std::string> args = {program,       "--detach",  "--run-dir",
+                                     paths.run_dir, "--log-dir", paths.log_dir};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

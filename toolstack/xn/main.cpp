@@ -88,6 +88,20 @@ int main(int argc, char** argv) {
                    "one line per system call of a PVH Linux guest: vCPU, CR3, user RIP, call")
         ->excludes(hypercalls_flag);
     trace_cmd->add_option("--max", trace_opts.max, "stop after this many lines");
+    VmiProtectOptions protect;
+    auto* vmi_cmd = app.add_subcommand("vmi", "Introspection tools (docs/vmi.md)");
+    vmi_cmd->require_subcommand(1);
+    auto* protect_cmd = vmi_cmd->add_subcommand(
+        "protect", "Report (or, with --crash, stop) the guest's writes to some of its memory");
+    protect_cmd->add_option("domain", protect.domain)->required();
+    protect_cmd
+        ->add_option("target", protect.target,
+                     "ADDRESS (hex, guest-virtual) or SYMBOL of the domain's kernel")
+        ->required();
+    protect_cmd->add_option("--length", protect.length,
+                            "bytes to watch (default: 1, or the symbol's size)");
+    protect_cmd->add_flag("--physical", protect.physical, "ADDRESS is guest-physical");
+    protect_cmd->add_flag("--crash", protect.crash, "crash the domain at the first write");
     auto* rename_cmd = app.add_subcommand("rename", "Rename a domain");
     rename_cmd->add_option("domain", dom)->required();
     rename_cmd->add_option("new-name", arg2)->required();
@@ -262,6 +276,7 @@ int main(int argc, char** argv) {
     if (*block_attach_cmd) return block_attach_command(dom, spec);
     if (*debug_cmd) return debug_command(dom, gdb_endpoint);
     if (*trace_cmd) return trace_command(trace_opts);
+    if (*protect_cmd) return vmi_protect_command(protect);
     if (*block_detach_cmd) return block_detach_command(dom, arg2, force);
     if (*block_list_cmd) return block_list_command(doms);
     if (*network_attach_cmd) return network_attach_command(dom, spec);

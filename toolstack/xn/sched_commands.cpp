@@ -18,7 +18,9 @@ using nlohmann::json;
 
 namespace {
 
-void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
 
 // A CPU list (xl's syntax) as the host's CPU numbers.
 json cpu_numbers(api::Client& client, const std::string& text) {
@@ -29,7 +31,9 @@ json cpu_numbers(api::Client& client, const std::string& text) {
     json out = json::array();
     for (unsigned c : set->cpus())
         if (c < nr) out.push_back(c);
-    if (out.empty()) throw Error("'" + text + "' names no CPU of this host (it has CPUs 0-" + std::to_string(nr - 1) + ")");
+    if (out.empty())
+        throw Error("'" + text + "' names no CPU of this host (it has CPUs 0-" +
+                    std::to_string(nr - 1) + ")");
     return out;
 }
 
@@ -41,7 +45,8 @@ int cpupool_create_command(const CpupoolCreateOptions& o) {
         if (!o.config_path.empty()) {
             std::ifstream in(o.config_path, std::ios::binary);
             if (!in) {
-                std::fprintf(stderr, "Failed to read config file: %s: %s\n", o.config_path.c_str(), std::strerror(errno));
+                std::fprintf(stderr, "Failed to read config file: %s: %s\n", o.config_path.c_str(),
+                             std::strerror(errno));
                 return 1;
             }
             std::stringstream ss;
@@ -49,7 +54,8 @@ int cpupool_create_command(const CpupoolCreateOptions& o) {
             text = ss.str();
             source = o.config_path;
         }
-        xlcfg::Config cfg = xlcfg::Config::parse(text, o.config_path.empty() ? "<command line>" : o.config_path);
+        xlcfg::Config cfg =
+            xlcfg::Config::parse(text, o.config_path.empty() ? "<command line>" : o.config_path);
         for (const auto& v : o.overrides) cfg.apply_override(v);
         auto str = [&](const char* key) -> std::optional<std::string> {
             const xlcfg::Setting* s = cfg.find(key);
@@ -69,7 +75,8 @@ int cpupool_create_command(const CpupoolCreateOptions& o) {
         if (const xlcfg::Setting* s = cfg.find("cpus")) {
             if (s->value.is_list()) {
                 std::string joined;
-                for (const auto& item : s->value.items) joined += (joined.empty() ? "" : ",") + item.text;
+                for (const auto& item : s->value.items)
+                    joined += (joined.empty() ? "" : ",") + item.text;
                 cpus = cpu_numbers(*client, joined);
             } else {
                 cpus = cpu_numbers(*client, s->value.text);
@@ -98,12 +105,14 @@ int cpupool_list_command(const std::string& pool, bool show_cpus) {
     });
 }
 
-int cpupool_simple_command(const std::string& command, const std::string& pool, const std::string& arg) {
+int cpupool_simple_command(const std::string& command, const std::string& pool,
+                           const std::string& arg) {
     return guarded([&] {
         auto client = connect_daemon();
         json args = {{"pool", pool}};
         if (command == "cpupool_rename") args["name"] = arg;
-        if (command == "cpupool_cpu_add" || command == "cpupool_cpu_remove") args["cpus"] = cpu_numbers(*client, arg);
+        if (command == "cpupool_cpu_add" || command == "cpupool_cpu_remove")
+            args["cpus"] = cpu_numbers(*client, arg);
         if (command == "cpupool_migrate") args = {{"domain", pool}, {"pool", arg}};
         client->call(command, args);
         return 0;
@@ -116,11 +125,12 @@ int sched_command(const SchedOptions& o) {
         const bool weighted = o.scheduler == "credit" || o.scheduler == "credit2";
         bool domain_opts = o.weight || o.cap;
         if ((!o.pool.empty() || o.schedparam) && (!o.domain.empty() || domain_opts) && weighted) {
-            std::fprintf(stderr, "Specifying a cpupool or schedparam is not allowed with domain options.\n");
+            std::fprintf(
+                stderr, "Specifying a cpupool or schedparam is not allowed with domain options.\n");
             return 1;
         }
-        if (o.domain.empty() && (domain_opts || o.period || o.budget || o.extratime || !o.vcpus.empty() ||
-                                 (o.all_vcpus && o.scheduler != "rtds"))) {
+        if (o.domain.empty() && (domain_opts || o.period || o.budget || o.extratime ||
+                                 !o.vcpus.empty() || (o.all_vcpus && o.scheduler != "rtds"))) {
             std::fprintf(stderr, "Must specify a domain.\n");
             return 1;
         }
@@ -149,7 +159,8 @@ int sched_command(const SchedOptions& o) {
             json args = {{"scheduler", o.scheduler}, {"per_vcpu", o.all_vcpus}};
             if (!o.pool.empty()) args["pool"] = o.pool;
             if (!o.domain.empty()) args["domain"] = o.domain;
-            print(format::sched_show_text(o.scheduler, client->call("sched_show", args)["pools"], o.all_vcpus));
+            print(format::sched_show_text(o.scheduler, client->call("sched_show", args)["pools"],
+                                          o.all_vcpus));
             return 0;
         }
         json args = {{"domain", o.domain}, {"scheduler", o.scheduler}};
@@ -187,13 +198,16 @@ int sched_arinc653_command(const std::string& pool, std::optional<uint32_t> majo
                     errno = 0;
                     unsigned long n = std::strtoul(text.c_str(), &end, 10);
                     if (text.empty() || *end || errno || n > max || text[0] == '-')
-                        throw Error("window '" + w + "': expected DOMAIN:VCPU:RUNTIME_US with numbers");
+                        throw Error("window '" + w +
+                                    "': expected DOMAIN:VCPU:RUNTIME_US with numbers");
                     return n;
                 };
-                if (a == std::string::npos || a == b) throw Error("window '" + w + "': expected DOMAIN:VCPU:RUNTIME_US");
+                if (a == std::string::npos || a == b)
+                    throw Error("window '" + w + "': expected DOMAIN:VCPU:RUNTIME_US");
                 unsigned long vcpu = number(w.substr(a + 1, b - a - 1), 4095);
                 unsigned long runtime = number(w.substr(b + 1), 60000000);
-                uint32_t domid = client->call("domid", {{"name", w.substr(0, a)}})["domid"].get<uint32_t>();
+                uint32_t domid =
+                    client->call("domid", {{"name", w.substr(0, a)}})["domid"].get<uint32_t>();
                 total += runtime;
                 ws.push_back({{"domid", domid}, {"vcpu", vcpu}, {"runtime_us", runtime}});
             }
@@ -203,7 +217,8 @@ int sched_arinc653_command(const std::string& pool, std::optional<uint32_t> majo
         }
         json show = {{"scheduler", "arinc653"}};
         if (!pool.empty()) show["pool"] = pool;
-        print(format::sched_show_text("arinc653", client->call("sched_show", show)["pools"], false));
+        print(
+            format::sched_show_text("arinc653", client->call("sched_show", show)["pools"], false));
         return 0;
     });
 }

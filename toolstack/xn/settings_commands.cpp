@@ -21,12 +21,23 @@ bool parse_mem_size_kib(const std::string& text, uint64_t& kib) {
     unsigned shift_up = 0;  // from KiB
     bool bytes = false;
     switch (suffix.empty() ? 'm' : std::tolower(static_cast<unsigned char>(suffix[0]))) {
-        case 't': shift_up = 30; break;
-        case 'g': shift_up = 20; break;
-        case 'm': shift_up = 10; break;
-        case 'k': shift_up = 0; break;
-        case 'b': bytes = true; break;
-        default: return false;
+        case 't':
+            shift_up = 30;
+            break;
+        case 'g':
+            shift_up = 20;
+            break;
+        case 'm':
+            shift_up = 10;
+            break;
+        case 'k':
+            shift_up = 0;
+            break;
+        case 'b':
+            bytes = true;
+            break;
+        default:
+            return false;
     }
     if (bytes) {
         kib = n >> 10;

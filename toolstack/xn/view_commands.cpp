@@ -26,16 +26,20 @@ uint64_t realtime_ns() {
 }
 
 // The domains named, in the order named (xl list dom...), or all of them.
-std::vector<api::DomainInfo> fetch_domains(api::Client& client, const std::vector<std::string>& names) {
+std::vector<api::DomainInfo> fetch_domains(api::Client& client,
+                                           const std::vector<std::string>& names) {
     std::vector<api::DomainInfo> out;
     if (names.empty()) return client.call("list")["domains"].get<std::vector<api::DomainInfo>>();
     for (const auto& n : names)
-        for (auto& d : client.call("list", {{"domain", n}})["domains"].get<std::vector<api::DomainInfo>>())
+        for (auto& d :
+             client.call("list", {{"domain", n}})["domains"].get<std::vector<api::DomainInfo>>())
             out.push_back(std::move(d));
     return out;
 }
 
-void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
 
 }  // namespace
 
@@ -92,7 +96,8 @@ int vcpu_list_command(const std::vector<std::string>& domains) {
             all = client->call("vcpu_list")["vcpus"].get<std::vector<api::VcpuInfo>>();
         } else {
             for (const auto& d : domains)
-                for (auto& v : client->call("vcpu_list", {{"domain", d}})["vcpus"].get<std::vector<api::VcpuInfo>>())
+                for (auto& v : client->call("vcpu_list", {{"domain", d}})["vcpus"]
+                                   .get<std::vector<api::VcpuInfo>>())
                     all.push_back(std::move(v));
         }
         print(format::vcpu_list_text(all));
@@ -114,8 +119,10 @@ int top_command(const TopOptions& o) {
         auto delay = std::chrono::milliseconds(static_cast<long>(o.delay_s * 1000));
         for (int i = 0; o.iterations == 0 || i < o.iterations; ++i) {
             // The first screen has no interval to show rates over: take a short one.
-            if (i > 0) std::this_thread::sleep_for(delay);
-            else std::this_thread::sleep_for(std::min(delay, std::chrono::milliseconds(200)));
+            if (i > 0)
+                std::this_thread::sleep_for(delay);
+            else
+                std::this_thread::sleep_for(std::min(delay, std::chrono::milliseconds(200)));
             format::TopSample current = sample();
             if (!o.batch) print("\033[H\033[2J");
             print(format::top_text(previous, current, o.full_names));

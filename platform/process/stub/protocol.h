@@ -47,6 +47,12 @@ struct xenolith_stub_hello {
     int32_t err_errno;
     uint32_t nr_threads;
     int32_t tids[XENOLITH_STUB_MAX_VCPUS]; /* tids[0] is the stub's main thread */
+    /* A userfaultfd of the stub's memory (its descriptor number in the stub, which the
+     * platform copies with pidfd_getfd before "go"), handshaken for write-protect faults
+     * that raise SIGBUS; -1 when the kernel refused, with the errno in uffd_errno. Guest
+     * page-write events use it (docs/vmi.md). */
+    int32_t uffd;
+    int32_t uffd_errno;
 };
 
 struct xenolith_stub_go {

@@ -11,12 +11,15 @@
  * Returning from it faults: that SIGSEGV is the "stub ready" stop the tracer waits for. */
 #include <asm/unistd.h>
 #include <linux/capability.h>
+#include <linux/fcntl.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/ioctl.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -161,6 +164,33 @@ static void drop_privileges(void) {
     if ((rc = SYS(__NR_capset, &header, data)) < 0) fail(XENOLITH_STUB_STEP_DROP_PRIVILEGES, rc);
 }
 
+/* A userfaultfd for the platform's page-write events: SIGBUS instead of a handler thread
+ * (nothing in the stub could serve one), write-protection of shared memory (guest RAM is a
+ * memfd). User-mode faults only: that is all the guest makes, and it needs no privilege
+ * (vm.unprivileged_userfaultfd may be 0). A refusal is not fatal: the guest runs, only
+ * page-write events are unavailable, and the platform says why when asked for one. */
+static void open_userfaultfd(void) {
+    long fd = SYS(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    if (fd < 0) {
+        hello.uffd = -1;
+        hello.uffd_errno = (int)-fd;
+        return;
+    }
+    struct uffdio_api api;
+    memset(&api, 0, sizeof api);
+    api.api = UFFD_API;
+    api.features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+    long rc = SYS(__NR_ioctl, fd, UFFDIO_API, &api);
+    if (rc < 0) {
+        SYS(__NR_close, fd);
+        hello.uffd = -1;
+        hello.uffd_errno = (int)-rc;
+        return;
+    }
+    hello.uffd = (int32_t)fd;
+    hello.uffd_errno = 0;
+}
+
 static void start_threads(uint32_t vcpus) {
     const unsigned long flags =
         CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
@@ -215,6 +245,7 @@ void __attribute__((noreturn, used)) stub_main(uint64_t* sp) {
         fail(XENOLITH_STUB_STEP_ARGS, 0);
     map_ram(base, end);
     drop_privileges();
+    open_userfaultfd();
     start_threads((uint32_t)vcpus);
     if (SYS(__NR_write, XENOLITH_STUB_CONTROL_FD, &hello, sizeof hello) != sizeof hello)
         exit_group(XENOLITH_STUB_EXIT_BASE + XENOLITH_STUB_STEP_HELLO);

@@ -492,6 +492,104 @@ TEST_F(ProcessPlatformTest, EachVcpuOnceAndWithinTheVm) {
 
 // ---- the sandbox --------------------------------------------------------------------
 
+// ---- page-write events (the stub's userfaultfd) ------------------------------------
+
+constexpr uint64_t kData = 0x30000;
+
+// mov $0x42, %al; mov %al, kData+1; int3
+constexpr std::initializer_list<uint8_t> kStoreByte = {0xb0, 0x42, 0x88, 0x04, 0x25,
+                                                       0x01, 0x00, 0x03, 0x00, 0xcc};
+
+uint8_t byte_at(const GuestRam& ram, uint64_t gpa) {
+    return ram.ram().host[gpa];
+}
+
+TEST_F(ProcessPlatformTest, AWatchedWriteExitsAtTheWriterAndPerformingItMakesIt) {
+    boot(kStoreByte);
+    ASSERT_TRUE(vm->watch_writes(kData, 1, true));
+    Exit exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Debug) << exit.what;
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Write));
+    EXPECT_EQ(exit.fault_address, kData + 1);
+    EXPECT_EQ(vcpu->regs().rip, kCode + 2);  // the store, not yet made
+    EXPECT_EQ(byte_at(ram, kData + 1), 0);
+    vcpu->complete_write(true);
+    exit = vcpu->run();
+    ASSERT_EQ(exit.kind, Exit::Kind::Debug);
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Breakpoint));
+    EXPECT_EQ(byte_at(ram, kData + 1), 0x42);
+    // Still watched: the same store again exits again.
+    vcpu->regs().rip = kCode + 2;
+    vcpu->mark_regs_dirty();
+    exit = vcpu->run();
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Write));
+    // The host's own mapping is never watched.
+    ram.put(kData + 1, {0x17});
+    EXPECT_EQ(byte_at(ram, kData + 1), 0x17);
+}
+
+TEST_F(ProcessPlatformTest, ADroppedWriteLeavesMemoryAsItWas) {
+    boot(kStoreByte);
+    ASSERT_TRUE(vm->watch_writes(kData, 4096, true));
+    ASSERT_EQ(vcpu->run().value, static_cast<uint64_t>(DebugExit::Write));
+    vcpu->complete_write(false);
+    vcpu->regs().rip = kCode + 9;  // past the store, as a debugger might
+    vcpu->mark_regs_dirty();
+    Exit exit = vcpu->run();
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Breakpoint));
+    EXPECT_EQ(byte_at(ram, kData + 1), 0);
+}
+
+TEST_F(ProcessPlatformTest, AWatchRemovedMeanwhileLetsTheInstructionWriteWhenItRunsAgain) {
+    boot(kStoreByte);
+    ASSERT_TRUE(vm->watch_writes(kData, 1, true));
+    ASSERT_EQ(vcpu->run().value, static_cast<uint64_t>(DebugExit::Write));
+    ASSERT_TRUE(vm->watch_writes(kData, 1, false));
+    // Unanswered: the store runs again and, unwatched now, writes.
+    Exit exit = vcpu->run();
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Breakpoint));
+    EXPECT_EQ(byte_at(ram, kData + 1), 0x42);
+}
+
+TEST_F(ProcessPlatformTest, AWriteAcrossTwoWatchedPagesIsOneEventAndOneStep) {
+    // movabs $0x1122334455667788, %rax; mov %rax, kData+0xffc; int3
+    std::vector<uint8_t> code = movabs_rax(0x1122334455667788ull);
+    for (uint8_t b : {0x48, 0x89, 0x04, 0x25, 0xfc, 0x0f, 0x03, 0x00, 0xcc}) code.push_back(b);
+    boot(code);
+    ASSERT_TRUE(vm->watch_writes(kData, 8192, true));
+    Exit exit = vcpu->run();
+    ASSERT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Write));
+    EXPECT_EQ(exit.fault_address, kData + 0xffc);
+    vcpu->complete_write(true);
+    exit = vcpu->run();
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::Breakpoint)) << exit.what;
+    uint64_t written = 0;
+    std::memcpy(&written, ram.ram().host + kData + 0xffc, 8);
+    EXPECT_EQ(written, 0x1122334455667788ull);
+}
+
+TEST_F(ProcessPlatformTest, APerformedWriteWhileSteppingIsTheStep) {
+    boot(kStoreByte);
+    ASSERT_TRUE(vm->watch_writes(kData, 1, true));
+    ASSERT_EQ(vcpu->run().value, static_cast<uint64_t>(DebugExit::Write));
+    ASSERT_TRUE(vcpu->set_single_step(true));
+    vcpu->complete_write(true);
+    Exit exit = vcpu->run();
+    EXPECT_EQ(exit.value, static_cast<uint64_t>(DebugExit::SingleStep));
+    EXPECT_EQ(vcpu->regs().rip, kCode + 9);
+    EXPECT_EQ(byte_at(ram, kData + 1), 0x42);
+}
+
+TEST_F(ProcessPlatformTest, WatchesOutsideRamAreErrors) {
+    boot({0xcc});
+    EXPECT_THROW(vm->watch_writes(kRamSize, 1, true), Error);
+    EXPECT_THROW(vm->watch_writes(kRamSize - 1, 2, true), Error);
+    EXPECT_THROW(vm->watch_writes(0, 1, true), Error);  // below what the stub maps
+    EXPECT_THROW(vm->watch_writes(kData, 0, true), Error);
+    EXPECT_THROW(vm->watch_writes(~0ull - 1, 4, true), Error);
+    EXPECT_EQ(vcpu->run().value, static_cast<uint64_t>(DebugExit::Breakpoint));
+}
+
 TEST_F(ProcessPlatformTest, SealedStubHasOnlyGuestRamNoFdsNoPrivileges) {
     boot({0xeb, 0xfe}, 2);
     const pid_t pid = pvm().stub_pid();
