@@ -25,6 +25,9 @@ public:
     GuestAccess(const GuestMemory& memory, uint64_t cr3, Mode mode = Mode::PvUser)
         : memory_(memory), cr3_(cr3), mode_(mode) {}
 
+    // The same translation through other page tables (another process's CR3 in the guest).
+    GuestAccess with_cr3(uint64_t cr3) const { return GuestAccess(memory_, cr3, mode_); }
+
     // Guest-physical address of `va`, or nullopt when unmapped (or `write` to read-only).
     std::optional<uint64_t> translate(uint64_t va, bool write) const;
 

@@ -365,10 +365,19 @@ size_t Introspector::write_physical(uint64_t gpa, std::span<const uint8_t> bytes
     return bytes.size();
 }
 
-std::vector<uint8_t> Introspector::read_virtual(uint32_t vcpu, uint64_t va, size_t len) {
+namespace {
+// The vCPU's view of guest-virtual memory, or the same through the page tables at `cr3`.
+hv::GuestAccess access_of(hv::Vcpu& v, std::optional<uint64_t> cr3) {
+    hv::GuestAccess own = v.debug_guest();
+    return cr3 ? own.with_cr3(*cr3) : own;
+}
+}  // namespace
+
+std::vector<uint8_t> Introspector::read_virtual(uint32_t vcpu, uint64_t va, size_t len,
+                                                std::optional<uint64_t> cr3) {
     std::vector<Piece> pieces;
     len = std::min(len, kMaxTransfer);
-    run_on(vcpu, [&](hv::Vcpu& v) { pieces = translate_range(v.debug_guest(), va, len); });
+    run_on(vcpu, [&](hv::Vcpu& v) { pieces = translate_range(access_of(v, cr3), va, len); });
     std::vector<uint8_t> out;
     std::lock_guard lock(mutex_);
     for (const Piece& p : pieces) {
@@ -379,10 +388,13 @@ std::vector<uint8_t> Introspector::read_virtual(uint32_t vcpu, uint64_t va, size
     return out;
 }
 
-size_t Introspector::write_virtual(uint32_t vcpu, uint64_t va, std::span<const uint8_t> bytes) {
+size_t Introspector::write_virtual(uint32_t vcpu, uint64_t va, std::span<const uint8_t> bytes,
+                                   std::optional<uint64_t> cr3) {
     std::vector<Piece> pieces;
     bytes = bytes.first(std::min(bytes.size(), kMaxTransfer));
-    run_on(vcpu, [&](hv::Vcpu& v) { pieces = translate_range(v.debug_guest(), va, bytes.size()); });
+    run_on(vcpu, [&](hv::Vcpu& v) {
+        pieces = translate_range(access_of(v, cr3), va, bytes.size());
+    });
     size_t done = 0;
     std::lock_guard lock(mutex_);
     for (const Piece& p : pieces) {

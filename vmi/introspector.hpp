@@ -82,8 +82,12 @@ class Introspector final : public hv::DebugHook {
     // no vCPU. Reads stop at the first byte that does not translate; writes likewise and
     // return how many bytes were written. A breakpoint reads as the byte it replaced, and a
     // write over one changes what it will put back.
-    std::vector<uint8_t> read_virtual(uint32_t vcpu, uint64_t va, size_t len);
-    size_t write_virtual(uint32_t vcpu, uint64_t va, std::span<const uint8_t> bytes);
+    // `cr3`: walk those page tables (another guest process's) in the vCPU's paging mode
+    // instead of the vCPU's current ones.
+    std::vector<uint8_t> read_virtual(uint32_t vcpu, uint64_t va, size_t len,
+                                      std::optional<uint64_t> cr3 = std::nullopt);
+    size_t write_virtual(uint32_t vcpu, uint64_t va, std::span<const uint8_t> bytes,
+                         std::optional<uint64_t> cr3 = std::nullopt);
     std::vector<uint8_t> read_physical(uint64_t gpa, size_t len);
     size_t write_physical(uint64_t gpa, std::span<const uint8_t> bytes);
     // The largest read or write accepted at once.

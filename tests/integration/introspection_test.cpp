@@ -154,6 +154,28 @@ TEST_F(Introspection, OneDebuggerPerDomain) {
     }
 }
 
+// A given CR3 walks those page tables instead of the vCPU's own: the vCPU's own CR3 reads
+// what the default does, page tables that are not there read nothing, and a write through
+// them lands where they map it.
+TEST_F(Introspection, MemoryThroughAGivenCr3) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    g.start();
+    ASSERT_TRUE(g.console().wait_for("debugee: tick 2 ", 5s)) << g.console().text();
+    Introspector vmi(g.ptr());
+    vmi.stop_all(2s);
+    const uint64_t cr3 = vmi.control_registers(0).cr3;
+    const uint64_t counter = symbol("debugee_counter");
+    const std::vector<uint8_t> own = vmi.read_virtual(0, counter, 8);
+    ASSERT_EQ(own.size(), 8u);
+    EXPECT_EQ(vmi.read_virtual(0, counter, 8, cr3), own);
+    // Outside RAM, and a page of zeros (no present entry at any level): nothing translates.
+    EXPECT_TRUE(vmi.read_virtual(0, counter, 8, g.domain().memory().size() + 0x1000).empty());
+    EXPECT_TRUE(vmi.read_virtual(0, counter, 8, 0).empty());
+    const std::vector<uint8_t> seven = {7, 0, 0, 0, 0, 0, 0, 0};
+    EXPECT_EQ(vmi.write_virtual(0, counter, seven, cr3), 8u);
+    EXPECT_EQ(vmi.read_virtual(0, counter, 8), seven);
+}
+
 TEST_F(Introspection, BadRequestsGetErrorsAndChangeNothing) {
     ApiGuest g(hv(), "debugee", "period_ms=1");
     g.start();

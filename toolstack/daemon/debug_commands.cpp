@@ -133,6 +133,14 @@ uint32_t vcpu_arg(const json& args, const vmi::Introspector& v) {
     return static_cast<uint32_t>(number_arg(args, "vcpu", v.vcpus() - 1));
 }
 
+// Page tables to translate through instead of the vCPU's own (another guest process's,
+// as `xn trace --syscalls` shows them): a hex string; its low 12 bits (PCID, flags) are
+// ignored. Absent: the vCPU's current CR3.
+std::optional<uint64_t> cr3_arg(const json& args) {
+    if (!args.contains("cr3")) return std::nullopt;
+    return hex_arg(args["cr3"], "cr3") & ~uint64_t{0xfff};
+}
+
 // debug_protect / debug_unprotect: {address, length, physical | vcpu}.
 json watch_writes(const json& args, Session& s, bool on) {
     vmi::Introspector& v = debugger(s);
@@ -255,7 +263,8 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
         return guarded(v, [&] {
             std::vector<uint8_t> bytes = flag_arg(args, "physical")
                                              ? v.read_physical(address, length)
-                                             : v.read_virtual(vcpu_arg(args, v), address, length);
+                                             : v.read_virtual(vcpu_arg(args, v), address, length,
+                                                              cr3_arg(args));
             return json{{"data", api::hex_bytes(bytes)}};
         });
     };
@@ -268,7 +277,7 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
         return guarded(v, [&] {
             size_t n = flag_arg(args, "physical")
                            ? v.write_physical(address, bytes)
-                           : v.write_virtual(vcpu_arg(args, v), address, bytes);
+                           : v.write_virtual(vcpu_arg(args, v), address, bytes, cr3_arg(args));
             return json{{"written", n}};
         });
     };
