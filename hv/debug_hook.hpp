@@ -17,7 +17,9 @@ class DebugHook {
     // (platform::Vm::watch_writes); hv::Vcpu::debug_write_address() says where. Unless the
     // hook calls hv::Vcpu::debug_complete_write(false) or debug_crash(), the write happens
     // when the vCPU runs on.
-    enum class Reason { Requested, Breakpoint, SingleStep, Write };
+    // Hypercall: the vCPU is about to make one (hv::Vcpu::set_hypercall_stops); it is made,
+    // with the arguments the registers then hold, once the debugger lets the vCPU go.
+    enum class Reason { Requested, Breakpoint, SingleStep, Write, Hypercall };
     // Whose int3 the guest just executed: the guest's own (it crashes, as on any other
     // exception), one of the debugger's (the vCPU stops), or one the debugger removed while
     // this vCPU was on its way to it (the vCPU runs on from the restored instruction).

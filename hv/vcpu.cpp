@@ -384,6 +384,13 @@ void Vcpu::handle_exit(const platform::Exit& exit) {
 
 void Vcpu::run_hypercall(uint64_t nr) {
     counters_.hypercalls.fetch_add(1, std::memory_order_relaxed);
+    if (hypercall_stops_.load(std::memory_order_relaxed)) {
+        // A debugger sees the call before it is made, and may change its arguments (the
+        // registers are read after it lets go) or crash the domain instead.
+        stopped_hypercall_ = nr;
+        debug_stop(DebugHook::Reason::Hypercall);
+        if (domain_.stopping()) return;
+    }
     // Arguments are addresses in whatever paging mode the guest is in right now.
     if (domain_.is_pvh()) refresh_pvh_access();
     platform::Registers& r = cpu_->regs();

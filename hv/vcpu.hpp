@@ -125,6 +125,10 @@ class Vcpu {
     // writes, and the answer (perform: the write happens as the vCPU runs on; else it is
     // dropped, for a caller that changes RIP).
     uint64_t debug_write_address() const { return write_gpa_; }
+    // Any thread: stop in the hook (Reason::Hypercall) before each hypercall, or no longer.
+    void set_hypercall_stops(bool on) { hypercall_stops_.store(on); }
+    // Inside stopped(Reason::Hypercall): the call's number (its arguments are the registers).
+    uint64_t debug_hypercall() const { return stopped_hypercall_; }
     // Whether RIP is already past the writing instruction (platform::Vcpu).
     bool debug_write_after_instruction() const { return cpu_->write_exit_after_instruction(); }
     void debug_complete_write(bool perform);
@@ -209,6 +213,8 @@ class Vcpu {
     uint64_t write_gpa_ = 0;
     bool write_pending_ = false;
     bool write_runs_next_ = false;
+    std::atomic<bool> hypercall_stops_{false};
+    uint64_t stopped_hypercall_ = 0;  // vCPU thread
     std::optional<std::string> debug_crash_;
     static constexpr uint64_t kNoArea = ~uint64_t{0};
     uint64_t runstate_gpa_ = kNoArea;  // vCPU thread only

@@ -65,6 +65,8 @@ Introspector::~Introspector() {
             }
         }
         detaching_ = true;
+        for (uint32_t i = 0; i < domain_->nr_vcpus(); ++i)
+            domain_->vcpu(i).set_hypercall_stops(false);
         remove_all_breakpoints_locked();
         remove_all_watches_locked();
     }
@@ -83,6 +85,11 @@ bool Introspector::stopped(uint32_t vcpu) const {
     check_vcpu(vcpu);
     std::lock_guard lock(mutex_);
     return slots_[vcpu].stopped;
+}
+
+void Introspector::set_hypercall_stops(bool on) {
+    std::lock_guard lock(mutex_);
+    for (uint32_t i = 0; i < domain_->nr_vcpus(); ++i) domain_->vcpu(i).set_hypercall_stops(on);
 }
 
 // ---- the vCPU threads' side -------------------------------------------------------------
@@ -114,7 +121,8 @@ void Introspector::stopped(hv::Vcpu& vcpu, Reason why) {
         slot.write_needs_instruction = !vcpu.debug_write_after_instruction();
     }
     if (why != Reason::Requested)
-        events_.push_back({vcpu.id(), why, rip, why == Reason::Write ? slot.write_address : 0});
+        events_.push_back({vcpu.id(), why, rip, why == Reason::Write ? slot.write_address : 0,
+                           why == Reason::Hypercall ? vcpu.debug_hypercall() : 0});
     changed_.notify_all();
     for (;;) {
         if (slot.job) {

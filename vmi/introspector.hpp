@@ -40,6 +40,9 @@ struct StopEvent {
     // Reason::Write: the guest-physical address the instruction at `rip` writes (it has not
     // written yet: Continue or Step lets it, Crash does not).
     uint64_t address = 0;
+    // Reason::Hypercall: the call's number; its arguments are the vCPU's registers (RDI,
+    // RSI, RDX, R10, R8), read when the vCPU is let go: changing them changes the call.
+    uint64_t hypercall = 0;
 };
 
 // What a stopped vCPU does when the client resumes the domain. Crash: the domain crashes
@@ -92,6 +95,11 @@ class Introspector final : public hv::DebugHook {
     size_t write_physical(uint64_t gpa, std::span<const uint8_t> bytes);
     // The largest read or write accepted at once.
     static constexpr size_t kMaxTransfer = 1 << 20;
+
+    // --- Events ---------------------------------------------------------------------------
+    // Every vCPU stops before each hypercall it makes (a StopEvent with Reason::Hypercall),
+    // or no longer. Off again at the detach.
+    void set_hypercall_stops(bool on);
 
     // --- Software breakpoints, at guest-virtual addresses of `vcpu`'s page tables ------
     // Throws Error when the address does not translate or already has one, or when the

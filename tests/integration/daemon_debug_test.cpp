@@ -231,5 +231,30 @@ TEST_F(DaemonDebug, DestroyWhileStoppedEndsTheDomainAndTheWaitSaysSo) {
     EXPECT_EQ(r["ended"], "dying") << r.dump();
 }
 
+// Hypercall events over the control API: named as Xen names them, held until resumed, off
+// again with debug_events and at the detach (the guest runs on unwatched).
+TEST_F(DaemonDebug, HypercallEventsAreNamedAndHeldUntilResumed) {
+    ASSERT_TRUE(create("debugee", "dbg", "period_ms=5"));
+    auto c = connect();
+    c->call("debug_attach", {{"domain", "dbg"}});
+    EXPECT_THROW(c->call("debug_events", json::object()), api::ApiError);
+    c->call("debug_events", {{"hypercalls", true}});
+    for (int i = 0; i < 3; ++i) {
+        json r = c->call("debug_wait", {{"timeout_ms", 5000}});
+        ASSERT_FALSE(r["event"].is_null()) << r.dump();
+        EXPECT_EQ(r["event"]["reason"], "hypercall") << r.dump();
+        EXPECT_FALSE(r["event"]["hypercall"]["name"].get<std::string>().empty()) << r.dump();
+        // Off while every vCPU is stopped (all-stop): no call can stop after this resume.
+        if (i == 2) c->call("debug_events", {{"hypercalls", false}});
+        c->call("debug_resume", json::object());
+    }
+    json quiet = c->call("debug_wait", {{"timeout_ms", 300}});
+    EXPECT_TRUE(quiet["event"].is_null()) << quiet.dump();
+    c->call("debug_events", {{"hypercalls", true}});
+    c->call("debug_detach");
+    // Detached with the stops on: nothing of them is left, the guest runs on.
+    EXPECT_TRUE(wait_for_log("guest-dbg.log", "debugee: tick 20 ", 10s));
+}
+
 }  // namespace
 }  // namespace xenolith::integration

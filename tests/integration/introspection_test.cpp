@@ -14,6 +14,7 @@
 #include "abi/xenolith.h"
 #include "base/error.hpp"
 #include "boot/elf_image.hpp"
+#include "hv/hypercall_names.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/vcpu.hpp"
 #include "tests/integration/harness.hpp"
@@ -174,6 +175,46 @@ TEST_F(Introspection, MemoryThroughAGivenCr3) {
     const std::vector<uint8_t> seven = {7, 0, 0, 0, 0, 0, 0, 0};
     EXPECT_EQ(vmi.write_virtual(0, counter, seven, cr3), 8u);
     EXPECT_EQ(vmi.read_virtual(0, counter, 8), seven);
+}
+
+// Hypercall events: each call stops its vCPU before it is made, with its number, until the
+// client lets it go; turned off, the guest runs on; Crash at one ends the domain instead.
+TEST_F(Introspection, HypercallStopsHoldEachCallUntilTheClientAnswers) {
+    ApiGuest g(hv(), "debugee", "period_ms=1");
+    g.start();
+    ASSERT_TRUE(g.console().wait_for("debugee: tick 2 ", 5s)) << g.console().text();
+    Introspector vmi(g.ptr());
+    const uint64_t before = g.domain().vcpu(0).counters().hypercalls.load();
+    vmi.set_hypercall_stops(true);
+    std::optional<vmi::StopEvent> first = vmi.wait(5s);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->reason, Reason::Hypercall);
+    EXPECT_NE(std::string(hv::hypercall_name(first->hypercall)), "");
+    EXPECT_EQ(vmi.registers(0).rip, first->rip);
+    // Held: the call has been counted as made, but nothing runs on.
+    const uint64_t held = g.domain().vcpu(0).counters().hypercalls.load();
+    EXPECT_FALSE(vmi.wait(200ms));
+    EXPECT_EQ(g.domain().vcpu(0).counters().hypercalls.load(), held);
+    for (int i = 0; i < 5; ++i) {
+        vmi.resume({}, Action::Continue);
+        std::optional<vmi::StopEvent> next = vmi.wait(5s);
+        ASSERT_TRUE(next) << i;
+        EXPECT_EQ(next->reason, Reason::Hypercall);
+    }
+    EXPECT_EQ(g.domain().vcpu(0).counters().hypercalls.load(), held + 5);
+    EXPECT_GT(held, before);
+    vmi.set_hypercall_stops(false);
+    vmi.resume({}, Action::Continue);
+    const size_t lines = g.console().lines_received();
+    EXPECT_TRUE(g.console().wait_for_more_than(lines + 3, 5s)) << g.console().text();
+    EXPECT_FALSE(vmi.wait(100ms));
+    // Crash at a hypercall: the call is not made, the domain ends crashed.
+    vmi.set_hypercall_stops(true);
+    ASSERT_TRUE(vmi.wait(5s));
+    vmi.resume({}, Action::Crash);
+    EXPECT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Crashed));
+    EXPECT_NE(g.domain().crash_report().find("the debugger crashed the domain"), std::string::npos)
+        << g.domain().crash_report();
 }
 
 TEST_F(Introspection, BadRequestsGetErrorsAndChangeNothing) {

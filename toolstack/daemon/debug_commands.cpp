@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/error.hpp"
+#include "hv/hypercall_names.hpp"
 #include "hv/vcpu.hpp"
 #include "toolstack/api/hex.hpp"
 #include "toolstack/daemon/args.hpp"
@@ -94,6 +95,8 @@ const char* reason_name(vmi::Reason r) {
             return "step";
         case vmi::Reason::Write:
             return "write";
+        case vmi::Reason::Hypercall:
+            return "hypercall";
         case vmi::Reason::Requested:
             break;
     }
@@ -234,7 +237,20 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
             json event = {
                 {"vcpu", e->vcpu}, {"reason", reason_name(e->reason)}, {"rip", hex_value(e->rip)}};
             if (e->reason == vmi::Reason::Write) event["address"] = hex_value(e->address);
+            if (e->reason == vmi::Reason::Hypercall)
+                event["hypercall"] = {{"nr", e->hypercall},
+                                      {"name", hv::hypercall_name(e->hypercall)}};
             return json{{"event", event}};
+        });
+    };
+    h["debug_events"] = [](const json& args, Session& s) {
+        vmi::Introspector& v = debugger(s);
+        if (!args.contains("hypercalls"))
+            throw ApiError("EINVAL", "say which events: hypercalls (true or false)");
+        const bool on = flag_arg(args, "hypercalls");
+        return guarded(v, [&] {
+            v.set_hypercall_stops(on);
+            return json::object();
         });
     };
     h["debug_registers"] = [](const json& args, Session& s) {

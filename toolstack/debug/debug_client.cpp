@@ -76,10 +76,15 @@ WaitResult DebugClient::wait(std::chrono::milliseconds timeout) {
     if (r.contains("ended")) out.ended = r["ended"].get<std::string>();
     if (r.contains("exit_status")) out.exit_status = r["exit_status"].get<uint32_t>();
     const json& e = r.at("event");
-    if (!e.is_null())
+    if (!e.is_null()) {
         out.event =
             StopEvent{e.at("vcpu").get<uint32_t>(), e.at("reason").get<std::string>(),
                       from_hex(e.at("rip")), e.contains("address") ? from_hex(e["address"]) : 0};
+        if (e.contains("hypercall")) {
+            out.event->hypercall = e["hypercall"].at("nr").get<uint64_t>();
+            out.event->hypercall_name = e["hypercall"].at("name").get<std::string>();
+        }
+    }
     return out;
 }
 
@@ -121,6 +126,10 @@ void DebugClient::insert_breakpoint(uint32_t vcpu, uint64_t address) {
 
 void DebugClient::remove_breakpoint(uint64_t address) {
     client_->call("debug_breakpoint", {{"address", hex_value(address)}, {"action", "remove"}});
+}
+
+void DebugClient::hypercall_stops(bool on) {
+    client_->call("debug_events", {{"hypercalls", on}});
 }
 
 size_t DebugClient::protect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical) {

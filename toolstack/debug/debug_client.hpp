@@ -23,9 +23,11 @@ using RegisterSet = std::map<std::string, uint64_t>;
 
 struct StopEvent {
     uint32_t vcpu = 0;
-    std::string reason;  // "breakpoint", "step" or "write"
+    std::string reason;  // "breakpoint", "step", "write" or "hypercall"
     uint64_t rip = 0;
     uint64_t address = 0;  // "write": the guest-physical address the instruction at rip writes
+    uint64_t hypercall = 0;      // "hypercall": the call's number (its arguments: registers)
+    std::string hypercall_name;  // and Xen's name for it
 };
 
 // What debug_wait says: an event, nothing yet, or that the domain ended.
@@ -68,6 +70,8 @@ class DebugClient {
     // through `vcpu`'s page tables, or guest-physical); every vCPU must be stopped. Return
     // how many pages are watched now.
     size_t protect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical = false);
+    // Every vCPU stops before each hypercall ("hypercall" events), or no longer.
+    void hypercall_stops(bool on);
     size_t unprotect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical = false);
 
     // The connection itself, for other commands on it (destroy, info).
