@@ -400,9 +400,8 @@ size_t Introspector::write_virtual(uint32_t vcpu, uint64_t va, std::span<const u
                                    std::optional<uint64_t> cr3) {
     std::vector<Piece> pieces;
     bytes = bytes.first(std::min(bytes.size(), kMaxTransfer));
-    run_on(vcpu, [&](hv::Vcpu& v) {
-        pieces = translate_range(access_of(v, cr3), va, bytes.size());
-    });
+    run_on(vcpu,
+           [&](hv::Vcpu& v) { pieces = translate_range(access_of(v, cr3), va, bytes.size()); });
     size_t done = 0;
     std::lock_guard lock(mutex_);
     for (const Piece& p : pieces) {

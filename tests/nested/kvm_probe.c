@@ -736,8 +736,7 @@ static void probe_lapic_msi(void)
 
 /* One MSR through the vCPU's KVM_GET_MSRS / KVM_SET_MSRS: the system-call trace reads and
  * redirects MSR_LSTAR this way (docs/vmi.md). Returns the ioctl's result (-errno on error). */
-static int msr_io1(int vcpu_fd, unsigned long request, uint32_t index, uint64_t *value)
-{
+static int msr_io1(int vcpu_fd, unsigned long request, uint32_t index, uint64_t* value) {
     struct {
         struct kvm_msrs h;
         struct kvm_msr_entry e;
@@ -747,8 +746,7 @@ static int msr_io1(int vcpu_fd, unsigned long request, uint32_t index, uint64_t 
     m.e.index = index;
     m.e.data = *value;
     int rc = ioctl(vcpu_fd, request, &m);
-    if (rc < 0)
-        return -errno;
+    if (rc < 0) return -errno;
     *value = m.e.data;
     return rc;
 }
@@ -829,9 +827,8 @@ static void probe_msr_filter(void)
     vm_close(&v);
 }
 
-static void probe_msr_lstar(void)
-{
-    const char *name = "msr_lstar";
+static void probe_msr_lstar(void) {
+    const char* name = "msr_lstar";
     char err[384];
     struct vm v;
     if (vm_open(&v, err, sizeof err) < 0 || vm_add_vcpu(&v, err, sizeof err) < 0) {

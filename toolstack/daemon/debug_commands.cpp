@@ -277,10 +277,10 @@ void add_debug_handlers(std::map<std::string, Handler>& h, DomainManager& d) {
         const size_t length =
             static_cast<size_t>(number_arg(args, "length", vmi::Introspector::kMaxTransfer));
         return guarded(v, [&] {
-            std::vector<uint8_t> bytes = flag_arg(args, "physical")
-                                             ? v.read_physical(address, length)
-                                             : v.read_virtual(vcpu_arg(args, v), address, length,
-                                                              cr3_arg(args));
+            std::vector<uint8_t> bytes =
+                flag_arg(args, "physical")
+                    ? v.read_physical(address, length)
+                    : v.read_virtual(vcpu_arg(args, v), address, length, cr3_arg(args));
             return json{{"data", api::hex_bytes(bytes)}};
         });
     };

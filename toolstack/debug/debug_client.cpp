@@ -133,18 +133,19 @@ void DebugClient::hypercall_stops(bool on) {
 }
 
 size_t DebugClient::protect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical) {
-    json r = client_->call("debug_protect", {{"vcpu", vcpu},
-                                             {"address", hex_value(address)},
-                                             {"length", length},
-                                             {"physical", physical}});
-    return r.at("pages").get<size_t>();
+    return watch("debug_protect", vcpu, address, length, physical);
 }
 
 size_t DebugClient::unprotect(uint32_t vcpu, uint64_t address, uint64_t length, bool physical) {
-    json r = client_->call("debug_unprotect", {{"vcpu", vcpu},
-                                               {"address", hex_value(address)},
-                                               {"length", length},
-                                               {"physical", physical}});
+    return watch("debug_unprotect", vcpu, address, length, physical);
+}
+
+size_t DebugClient::watch(const char* command, uint32_t vcpu, uint64_t address, uint64_t length,
+                          bool physical) {
+    json r = client_->call(command, {{"vcpu", vcpu},
+                                     {"address", hex_value(address)},
+                                     {"length", length},
+                                     {"physical", physical}});
     return r.at("pages").get<size_t>();
 }
 

@@ -25,8 +25,8 @@ struct StopEvent {
     uint32_t vcpu = 0;
     std::string reason;  // "breakpoint", "step", "write" or "hypercall"
     uint64_t rip = 0;
-    uint64_t address = 0;  // "write": the guest-physical address the instruction at rip writes
-    uint64_t hypercall = 0;      // "hypercall": the call's number (its arguments: registers)
+    uint64_t address = 0;    // "write": the guest-physical address the instruction at rip writes
+    uint64_t hypercall = 0;  // "hypercall": the call's number (its arguments: registers)
     std::string hypercall_name;  // and Xen's name for it
 };
 
@@ -78,6 +78,9 @@ class DebugClient {
     api::Client& connection() { return *client_; }
 
   private:
+    // debug_protect / debug_unprotect: the pages touched by [address, address+length).
+    size_t watch(const char* command, uint32_t vcpu, uint64_t address, uint64_t length,
+                 bool physical);
     std::unique_ptr<api::Client> client_;
     uint32_t domid_ = 0;
     std::map<std::string, std::string> unavailable_;
