@@ -39,11 +39,12 @@ class DaemonProtect : public DaemonTest {
 };
 
 TEST_F(DaemonProtect, XnVmiProtectReportsTheWriterAndTheGuestRunsOn) {
-    // The patch comes 2 s after boot: time enough for the monitor to attach.
-    ASSERT_TRUE(create("debugee", "mon", "period_ms=20 selfpatch=100"));
-    ASSERT_TRUE(wait_for_log("guest-mon.log", "debugee: ready", 10s));
+    // Created paused and watched before it runs: the patch cannot come first.
+    ASSERT_TRUE(create("debugee", "mon", "period_ms=20 selfpatch=100", "", {"-p"}));
     Subprocess monitor({kXnPath, "vmi", "protect", "mon", "debugee_target"});
     ASSERT_TRUE(watching(monitor)) << monitor.out();
+    ASSERT_EQ(xn({"unpause", "mon"}).exit_code, 0);
+    ASSERT_TRUE(wait_for_log("guest-mon.log", "debugee: ready", 10s));
     EXPECT_NE(monitor.out().find("debugee_target (0x"), std::string::npos) << monitor.out();
     // One line for the write: the writer's RIP inside debugee_patch, the address written.
     const std::regex line(
@@ -63,10 +64,10 @@ TEST_F(DaemonProtect, XnVmiProtectReportsTheWriterAndTheGuestRunsOn) {
 }
 
 TEST_F(DaemonProtect, XnVmiProtectCrashCrashesTheDomainAtTheWrite) {
-    ASSERT_TRUE(create("debugee", "mon", "period_ms=20 selfpatch=100"));
-    ASSERT_TRUE(wait_for_log("guest-mon.log", "debugee: ready", 10s));
+    ASSERT_TRUE(create("debugee", "mon", "period_ms=20 selfpatch=100", "", {"-p"}));
     Subprocess monitor({kXnPath, "vmi", "protect", "mon", "debugee_target", "--crash"});
     ASSERT_TRUE(watching(monitor)) << monitor.out();
+    ASSERT_EQ(xn({"unpause", "mon"}).exit_code, 0);
     ProcessResult r = monitor.finish(15s);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_TRUE(std::regex_search(

@@ -374,9 +374,9 @@ ApiGuest::~ApiGuest() {
     if (domain_) hv_.destroy_domain(domain_->id());
 }
 
-void ApiGuest::start() {
+void ApiGuest::start(bool paused) {
     started_at_ = Clock::now();
-    domain_->start();
+    domain_->start(paused);
 }
 
 std::optional<hv::DomainState> ApiGuest::wait_for_stop(std::chrono::milliseconds timeout) {

@@ -167,7 +167,7 @@ class ApiGuest {
     uint64_t hypercall_page() const { return hypercall_page_; }
 
     // Domain::start(), remembering when.
-    void start();
+    void start(bool paused = false);
     // Host input for the guest's console ring.
     void console_input(std::string_view text) { guest_.console->input(text); }
     Clock::time_point started_at() const { return started_at_; }

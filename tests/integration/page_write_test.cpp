@@ -47,6 +47,15 @@ class PageWrites : public HypervisorTest {
         EXPECT_EQ(vmi.watch_writes_virtual(0, symbol("debugee_target").address, 1, true), 1u);
         vmi.resume({}, Action::Continue);
     }
+    // The guest started paused and watched before its first instruction, so that the watch
+    // is in place before the patch however slow the host (a guest left to run first could
+    // patch before the watch was set), then unpaused.
+    void start_watched(ApiGuest& g, Introspector& vmi) {
+        g.start(/*paused=*/true);
+        watch_target(vmi);
+        g.domain().unpause();
+        ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s)) << g.console().text();
+    }
     // The write event of debugee_patch, checked.
     vmi::StopEvent expect_patch_event(Introspector& vmi, ApiGuest& g) {
         std::optional<vmi::StopEvent> ev = vmi.wait(5s);
@@ -72,10 +81,9 @@ class PageWrites : public HypervisorTest {
 
 TEST_F(PageWrites, TheWriterStopsWithItsRipAndContinueMakesTheWrite) {
     ApiGuest g(hv(), "debugee", "period_ms=1 selfpatch=5");
-    g.start();
-    ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s)) << g.console().text();
     Introspector vmi(g.ptr());
-    watch_target(vmi);
+    start_watched(g, vmi);
+    if (HasFatalFailure()) return;
     const vmi::StopEvent ev = expect_patch_event(vmi, g);
     ASSERT_EQ(ev.reason, Reason::Write);
     vmi.resume({}, Action::Continue);
@@ -89,10 +97,9 @@ TEST_F(PageWrites, TheWriterStopsWithItsRipAndContinueMakesTheWrite) {
 
 TEST_F(PageWrites, AStepAtTheWriteMakesItAndStopsAfterTheInstruction) {
     ApiGuest g(hv(), "debugee", "period_ms=1 selfpatch=3");
-    g.start();
-    ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s));
     Introspector vmi(g.ptr());
-    watch_target(vmi);
+    start_watched(g, vmi);
+    if (HasFatalFailure()) return;
     const vmi::StopEvent ev = expect_patch_event(vmi, g);
     vmi.resume({{0, Action::Step}}, Action::Stay);
     std::optional<vmi::StopEvent> step = vmi.wait(5s);
@@ -107,10 +114,9 @@ TEST_F(PageWrites, AStepAtTheWriteMakesItAndStopsAfterTheInstruction) {
 
 TEST_F(PageWrites, CrashDropsTheWriteAndCrashesTheDomain) {
     ApiGuest g(hv(), "debugee", "period_ms=1 selfpatch=3");
-    g.start();
-    ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s));
     Introspector vmi(g.ptr());
-    watch_target(vmi);
+    start_watched(g, vmi);
+    if (HasFatalFailure()) return;
     const vmi::StopEvent ev = expect_patch_event(vmi, g);
     vmi.resume({{0, Action::Crash}}, Action::Stay);
     ASSERT_EQ(g.wait_for_stop(5s), std::optional(DomainState::Crashed));
@@ -135,11 +141,10 @@ TEST_F(PageWrites, DetachRemovesTheWatchAndTheGuestWritesFreely) {
 
 TEST_F(PageWrites, DetachAtTheWriteLetsItHappen) {
     ApiGuest g(hv(), "debugee", "period_ms=1 selfpatch=3");
-    g.start();
-    ASSERT_TRUE(g.console().wait_for("debugee: ready", 5s));
     {
         Introspector vmi(g.ptr());
-        watch_target(vmi);
+        start_watched(g, vmi);
+        if (HasFatalFailure()) return;
         expect_patch_event(vmi, g);
     }
     EXPECT_TRUE(patched(g, 5s)) << g.console().text();
