@@ -388,6 +388,12 @@ bool EventChannelTable::is_pending(uint32_t port) const {
     return s && test_bit(s->evtchn_pending[port / kBitsPerWord], port % kBitsPerWord);
 }
 
+bool EventChannelTable::is_masked(uint32_t port) const {
+    if (port >= max_ports_) return false;
+    shared_info_t* s = domain_.shared_info();
+    return s && test_bit(s->evtchn_mask[port / kBitsPerWord], port % kBitsPerWord);
+}
+
 void EventChannelTable::set_pending(uint32_t port, uint32_t vcpu) {
     shared_info_t* s = domain_.shared_info();
     if (!s) return;

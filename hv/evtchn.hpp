@@ -58,6 +58,10 @@ class EventChannelTable {
     // True when `port` is a valid port whose pending bit is set (SCHEDOP_poll).
     bool is_pending(uint32_t port) const;
     bool is_valid(uint32_t port) const;
+    // True when `port`'s mask bit is set in shared_info (a diagnostic: `xn debug-keys e`).
+    bool is_masked(uint32_t port) const;
+    // Ports [0, nr_ports()) have been allocated at some time; status() describes each.
+    uint32_t nr_ports() const { return nr_ports_.load(std::memory_order_acquire); }
     uint32_t max_ports() const { return max_ports_; }
     uint32_t ports_in_use() const;
     // EVTCHNOP_send calls that named a valid port (the notify port's ioeventfd fast path

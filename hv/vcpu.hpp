@@ -91,6 +91,8 @@ class Vcpu {
     // when unmapped or not contiguous.
     long register_runstate_area(const GuestAccess& guest, uint64_t va);
 
+    // The one-shot timer's deadline (system time; 0: disarmed). Any thread: a diagnostic.
+    uint64_t timer_deadline() const { return timer_deadline_.load(std::memory_order_relaxed); }
     // Runstate, any thread: the scheduler's accounting (running = holding a host CPU,
     // runnable = waiting for one, blocked, offline).
     void get_runstate(vcpu_runstate_info_t& info) const;
@@ -232,7 +234,8 @@ class Vcpu {
         uint64_t frame = 0, rip = 0, rsp = 0, rflags = 0;
     };
     std::optional<InterruptedContext> last_upcall_;
-    uint64_t timer_deadline_ = 0;
+    // Written by the vCPU thread only; atomic so that a diagnostic may read it.
+    std::atomic<uint64_t> timer_deadline_{0};
     uint64_t last_clock_update_ = 0;
     timer_t posix_timer_{};
     bool has_posix_timer_ = false;

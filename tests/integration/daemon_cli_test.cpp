@@ -282,6 +282,38 @@ TEST_F(DaemonCli, DmesgShowsTheCreationAndClears) {
     EXPECT_EQ(after.out.find("created from"), std::string::npos) << after.out;
 }
 
+TEST_F(DaemonCli, DebugKeysDumpVcpusRingsAndEventChannelsIntoDmesg) {
+    ProcessResult k = xn({"debug-keys", "qe"});
+    ASSERT_EQ(k.exit_code, 0) << describe(k);
+    EXPECT_EQ(k.out, "") << "xl debug-keys prints nothing: the dump goes to dmesg";
+    ProcessResult r = xn({"dmesg"});
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    const std::string d = "\\(d" + std::to_string(id_) + "\\) ";
+    // The sleeping guest: blocked, its timer armed, events delivered (nothing pending).
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(d + "vCPU0: up, blocked, exits [1-9][0-9]*, hypercalls [1-9][0-9]*, "
+                              "upcalls [0-9]+, upcall pending 0 mask 0 sel 0x[0-9a-f]+, timer "
+                              "in [0-9.]+ ms")))
+        << r.out;
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(d + "xenstore ring: req cons ([0-9]+) prod \\1, rsp cons ([0-9]+) "
+                              "prod \\2")))
+        << r.out;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(d + "console ring: in cons 0 prod 0, out")))
+        << r.out;
+    // The console and xenstore ports are bound to Domain-0's backends; the timer is a VIRQ.
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(d + "port [0-9]+: interdomain d0 port [0-9]+, vCPU0, pending 0")))
+        << r.out;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(d + "port [0-9]+: virq 0, vCPU0"))) << r.out;
+    // A key this hypervisor does not have: one error, no dump.
+    xn({"dmesg", "-c"});
+    ProcessResult bad = xn({"debug-keys", "qz"});
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("no debug key 'z'"), std::string::npos) << describe(bad);
+    EXPECT_EQ(xn({"dmesg"}).out.find("vCPU0:"), std::string::npos);
+}
+
 TEST_F(DaemonCli, UnknownDomainIsOneLineAndExit1) {
     const std::vector<std::vector<std::string>> commands = {
         {"domid", "nope"},           {"list", "nope"},

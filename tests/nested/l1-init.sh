@@ -60,6 +60,25 @@ note_fail() {
     [ -n "$fail_why" ] || fail_why="$1"
 }
 
+# A guest that does not shut down: the hypervisor's view of it, twice two seconds apart (do
+# its exits, upcalls and ring indices move?), and where xenolithd's threads wait.
+dump_stuck() {
+    echo "--- stuck domain $1: xn debug-keys qe, then q again 2 s later ---"
+    $XN dmesg -c >/dev/null 2>&1
+    timeout 10 $XN debug-keys qe 2>&1
+    sleep 2
+    timeout 10 $XN debug-keys q 2>&1
+    timeout 10 $XN dmesg 2>&1 | grep -E "pressed|\(d$1\)"
+    echo "--- xenstore-ls /local/domain/$1 (is xenstored answering?) ---"
+    timeout 10 xenstore-ls "/local/domain/$1" 2>&1 | head -40
+    pid=$(cat "$XENOLITH_RUN_DIR/xenolithd.pid" 2>/dev/null)
+    [ -n "$pid" ] || return 0
+    echo "--- xenolithd's threads: tid comm state wchan ---"
+    for t in /proc/"$pid"/task/*; do
+        echo "$(basename "$t") $(cat "$t/comm" 2>/dev/null) $(cut -d' ' -f3 "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+    done
+}
+
 dump_logs() {
     for f in "$XENOLITH_LOG_DIR"/xenolithd.log "$XENOLITH_LOG_DIR"/xl-*.log "$XENOLITH_LOG_DIR"/guest-*.log "$@"; do
         [ -f "$f" ] || continue
@@ -305,8 +324,7 @@ EOF
         *) note_fail "pvh: xn shutdown -w $PVH_NAME exited $rc" ;;
         esac
         ok=1
-        echo "--- after the shutdown request: xenstore-ls /local/domain/$domid ---"
-        xenstore-ls "/local/domain/$domid" 2>&1
+        dump_stuck "$domid"
         $XN list
     else
         gone=1
@@ -570,6 +588,7 @@ EOF
     cat /tmp/io-shutdown.out
     if [ "$rc" != 0 ]; then
         note_fail "pvh-io: xn shutdown -w $PVH_IO_NAME exited $rc"
+        dump_stuck "$($XN domid $PVH_IO_NAME 2>/dev/null)"
         $XN destroy $PVH_IO_NAME >/dev/null 2>&1
         ok=1
     elif ! grep -q "XENOLITH-DOMU-UMOUNT ok" "$io_glog"; then

@@ -176,6 +176,13 @@ std::map<std::string, Handler> Daemon::handlers() {
         if (flag_arg(args, "clear")) log_.clear_dmesg();
         return json{{"lines", lines}};
     };
+    h["debug_keys"] = [this, &d](const json& args, Session&) {
+        const auto keys = optional_string(args, "keys");
+        if (!keys || keys->empty()) throw api::ApiError("EINVAL", "debug_keys needs 'keys'");
+        const std::vector<std::string> lines = d.debug_keys(*keys);
+        for (const std::string& line : lines) log_.info(line);
+        return json{{"lines", lines.size()}};
+    };
     h["vcpu_list"] = [&d](const json& args, Session&) {
         std::optional<uint32_t> id;
         if (auto ref = optional_string(args, "domain")) id = d.resolve(*ref);

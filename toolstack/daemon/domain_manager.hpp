@@ -107,6 +107,10 @@ class DomainManager {
     std::shared_ptr<hv::Domain> domain_for_debugger(uint32_t domid) const;
 
     // Snapshots: Domain-0 first, then guests by domid.
+    // xl debug-keys (domain_dump.cpp): 'q' each domain's vCPUs and its xenstore and console
+    // rings' indices, 'e' its event channels; other keys are refused (EINVAL) before any
+    // output. Lines for the message buffer.
+    std::vector<std::string> debug_keys(const std::string& keys) const;
     std::vector<api::DomainInfo> list() const;
     api::DomainInfo info(uint32_t domid) const;
     nlohmann::json config_json(uint32_t domid) const;

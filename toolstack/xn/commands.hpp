@@ -54,6 +54,8 @@ int list_command(const std::vector<std::string>& domains, bool long_form, bool v
 int uptime_command(const std::vector<std::string>& domains, bool short_form);
 int info_command();
 int dmesg_command(bool clear);
+// xn debug-keys KEYS: the daemon dumps what the keys name into its message buffer (xn dmesg).
+int debug_keys_command(const std::string& keys);
 int vcpu_list_command(const std::vector<std::string>& domains);
 
 struct TopOptions {

@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
     uptime_cmd->add_flag("-s", short_form, "short form");
     auto* info_cmd = app.add_subcommand("info", "Print information about the host");
     bool clear = false;
+    std::string debug_keys;
+    auto* debug_keys_cmd = app.add_subcommand(
+        "debug-keys", "Dump hypervisor state into the message buffer: q vCPUs and rings, e event channels");
+    debug_keys_cmd->add_option("keys", debug_keys)->required();
     auto* dmesg_cmd =
         app.add_subcommand("dmesg", "Read and/or clear the hypervisor's message buffer");
     dmesg_cmd->add_flag("-c,--clear", clear, "clear the buffer after reading it");
@@ -267,6 +271,7 @@ int main(int argc, char** argv) {
     if (*uptime_cmd) return uptime_command(doms, short_form);
     if (*info_cmd) return info_command();
     if (*dmesg_cmd) return dmesg_command(clear);
+    if (*debug_keys_cmd) return debug_keys_command(debug_keys);
     if (*vcpu_list_cmd) return vcpu_list_command(doms);
     if (*vcpu_pin_cmd) return vcpu_pin_command(dom, arg2, arg3, arg4);
     if (*vcpu_set_cmd) return vcpu_set_command(dom, arg2);

@@ -88,6 +88,13 @@ int dmesg_command(bool clear) {
     });
 }
 
+int debug_keys_command(const std::string& keys) {
+    return guarded([&] {
+        connect_daemon()->call("debug_keys", {{"keys", keys}});
+        return 0;
+    });
+}
+
 int vcpu_list_command(const std::vector<std::string>& domains) {
     return guarded([&] {
         auto client = connect_daemon();
