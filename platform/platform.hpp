@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 
+#include "platform/fpu_state.hpp"
+
 namespace xenolith::platform {
 
 // The general registers of an x86-64 vCPU as hv/ reads and writes them.
@@ -58,7 +60,9 @@ struct BootContext {
         PvhWaitForSipi,
     };
     Mode mode = Mode::PvUser64;
-    Registers regs;  // PvUser64: RFLAGS is forced to IOPL 3 | IF
+    // PvUser64: of RFLAGS only the arithmetic flags (CF PF AF ZF SF DF OF) are taken; IF and
+    // the platform's IOPL are forced (a restored vCPU resumes with the flags it had).
+    Registers regs;
     uint64_t cr3 = 0;
     uint64_t fs_base = 0;
     uint64_t gs_base = 0;
@@ -67,6 +71,18 @@ struct BootContext {
     uint64_t tss_base = 0;
     // Pvh32: the entry's segment and control state (`regs` is then applied as it is too).
     SegmentState segments;
+    // PvUser64, a restored vCPU (save/restore): its x87/SSE/AVX state. Absent: the state
+    // after reset. boot() throws Error when this platform cannot hold it.
+    std::optional<FpuState> fpu;
+};
+
+// RFLAGS bits a PV guest's own instructions set: carried across save/restore.
+inline constexpr uint64_t kArithmeticFlags = 0x0cd5;  // CF PF AF ZF SF DF OF
+
+// What save/restore needs of a PV vCPU beyond regs() and control_registers().
+struct ExtendedState {
+    uint64_t fs_base = 0, gs_base = 0;
+    FpuState fpu;
 };
 
 // Why run() returned. After a Hypercall or Notify exit RIP is already past the trapping
@@ -132,6 +148,10 @@ class Vcpu {
     virtual Registers& regs() = 0;
     virtual void mark_regs_dirty() = 0;
     virtual ControlRegisters control_registers() = 0;
+
+    // Save/restore: the segment bases and FPU state of a PV vCPU. On the vCPU's thread,
+    // between runs. Throws Error where the platform cannot give them (a PVH vCPU).
+    virtual ExtendedState extended_state() = 0;
 
     // The host CPU the vCPU's host thread was just pinned to (the scheduler's grant). A
     // platform whose guest runs in another thread keeps that thread there too: a trap round

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "abi/xenolith.h"
+#include "base/error.hpp"
 #include "platform/kvm/debug_probe.hpp"
 #include "platform/kvm/hvm_cpuid.hpp"
 #include "platform/kvm/kvm_platform.hpp"
@@ -177,8 +178,9 @@ void KvmVcpu::boot(const platform::BootContext& ctx) {
     switch (ctx.mode) {
         case Mode::PvUser64:
             cpu_.set_sregs(pv_sregs(cpu_.get_sregs(), ctx));
+            if (ctx.fpu) restore_fpu(*ctx.fpu);
             regs_ = ctx.regs;
-            regs_.rflags = kRflagsIopl3If;
+            regs_.rflags = kRflagsIopl3If | (ctx.regs.rflags & platform::kArithmeticFlags);
             regs_dirty_ = true;
             // A PV guest has no exception handlers: its int3 is a debugger's breakpoint or
             // a crash, and either way hv/ hears of it as Exit::Debug (as on the process
@@ -228,6 +230,25 @@ platform::Exit KvmVcpu::run() {
 platform::ControlRegisters KvmVcpu::control_registers() {
     const kvm_sregs s = hvm_ ? cpu_.exit_sregs() : cpu_.get_sregs();
     return {s.cr0, s.cr2, s.cr3, s.cr4, s.efer};
+}
+
+platform::ExtendedState KvmVcpu::extended_state() {
+    if (hvm_) throw Error("a PVH vCPU's state cannot be saved yet (its LAPIC, MSRs and modes)");
+    const kvm_sregs s = cpu_.get_sregs();
+    const kvm_xsave area = cpu_.get_xsave();
+    return {s.fs.base, s.gs.base,
+            platform::FpuState::from_xsave(
+                {reinterpret_cast<const uint8_t*>(area.region), sizeof area.region})};
+}
+
+void KvmVcpu::restore_fpu(const platform::FpuState& fpu) {
+    kvm_xsave area = cpu_.get_xsave();
+    // A PV vCPU runs without CR4.OSXSAVE (pv_sregs): x87 and SSE only.
+    const std::string why =
+        fpu.into_xsave({reinterpret_cast<uint8_t*>(area.region), sizeof area.region},
+                       platform::kXfeatureX87 | platform::kXfeatureSse);
+    if (!why.empty()) throw Error(why);
+    cpu_.set_xsave(area);
 }
 
 platform::Exit KvmVcpu::decode_exit() {

@@ -31,6 +31,7 @@ class KvmVcpu final : public platform::Vcpu {
     platform::Registers& regs() override { return regs_; }
     void mark_regs_dirty() override { regs_dirty_ = true; }
     platform::ControlRegisters control_registers() override;
+    platform::ExtendedState extended_state() override;
     void complete_hypercall_page(bool ok) override { cpu_.run_area()->msr.error = ok ? 0 : 1; }
     bool retire_vector(uint8_t vector) override { return cpu_.clear_in_service(vector); }
     std::optional<uint64_t> read_msr(uint32_t index) override { return cpu_.get_msr(index); }
@@ -41,6 +42,8 @@ class KvmVcpu final : public platform::Vcpu {
     bool write_exit_after_instruction() const override { return true; }
 
   private:
+    // A restored PV vCPU's FPU state (BootContext::fpu).
+    void restore_fpu(const platform::FpuState& fpu);
     platform::Exit decode_exit();
     platform::Exit decode_port_io();
     std::optional<platform::Exit> decode_pvh_exit();

@@ -71,6 +71,16 @@ kvm_sregs Vcpu::exit_sregs() const {
     return sync_sregs_ ? run_area()->s.regs.sregs : get_sregs();
 }
 
+kvm_xsave Vcpu::get_xsave() const {
+    kvm_xsave area{};
+    check_syscall(::ioctl(fd_.get(), KVM_GET_XSAVE, &area), "KVM_GET_XSAVE");
+    return area;
+}
+
+void Vcpu::set_xsave(const kvm_xsave& area) {
+    check_syscall(::ioctl(fd_.get(), KVM_SET_XSAVE, &area), "KVM_SET_XSAVE");
+}
+
 void Vcpu::set_sregs(const kvm_sregs& sregs) {
     check_syscall(::ioctl(fd_.get(), KVM_SET_SREGS, &sregs), "KVM_SET_SREGS");
 }

@@ -51,6 +51,9 @@ class Vcpu {
     // The segment and control registers as of the last exit.
     kvm_sregs exit_sregs() const;
     void set_sregs(const kvm_sregs& sregs);
+    // The x87/SSE/AVX state, KVM_GET_XSAVE's standard-format area (4096 bytes).
+    kvm_xsave get_xsave() const;
+    void set_xsave(const kvm_xsave& area);
     // Makes the guest TSC equal the host TSC, where the host allows it.
     bool set_tsc_offset(int64_t offset);
     uint32_t tsc_khz() const;

@@ -1,9 +1,12 @@
 #include "platform/process/vcpu.hpp"
 
+#include <cpuid.h>
+#include <elf.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +42,19 @@ std::string died(int status) {
     return "the stub process died: exit status " + std::to_string(WEXITSTATUS(status));
 }
 
+// Room for any XSAVE area a host's ptrace gives (AMX's is about 11 KiB).
+constexpr size_t kMaxXsaveBytes = 16384;
+
+// The state components the host's XCR0 enables: what a stub thread can hold.
+uint64_t host_xfeatures() {
+    unsigned eax, ebx, ecx, edx;
+    __cpuid(1, eax, ebx, ecx, edx);
+    if (!(ecx & bit_OSXSAVE)) return kXfeatureX87 | kXfeatureSse;
+    uint32_t lo, hi;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t{hi} << 32) | lo;
+}
+
 bool is_group_stop_signal(int sig) {
     return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
@@ -55,13 +71,48 @@ void ProcessVcpu::boot(const BootContext& ctx) {
     check_tracer_thread();
     bind_kick_target(this);
     fetch_regs();  // the stopped thread's cs/ss are the host's 64-bit user selectors
+    if (ctx.fpu) {
+        std::vector<uint8_t> area = read_fpu_area();
+        const std::string why = ctx.fpu->into_xsave(area, host_xfeatures());
+        if (!why.empty()) throw Error(why);
+        write_fpu_area(area);
+    }
     regs_ = ctx.regs;
-    regs_.rflags = kRflagsIf;
+    regs_.rflags = kRflagsIf | (ctx.regs.rflags & kArithmeticFlags);
     raw_.fs_base = ctx.fs_base;
     raw_.gs_base = ctx.gs_base;
     cr3_ = ctx.cr3;
     cr2_ = 0;
     dirty_ = true;
+}
+
+ExtendedState ProcessVcpu::extended_state() {
+    check_tracer_thread();
+    if (!regs_fresh_) fetch_regs();
+    const std::vector<uint8_t> area = read_fpu_area();
+    return {raw_.fs_base, raw_.gs_base, FpuState::from_xsave(area)};
+}
+
+std::vector<uint8_t> ProcessVcpu::read_fpu_area() const {
+    std::vector<uint8_t> area(kMaxXsaveBytes);
+    iovec iov{area.data(), area.size()};
+    if (::ptrace(PTRACE_GETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) == 0) {
+        area.resize(iov.iov_len);
+        return area;
+    }
+    area.resize(sizeof(user_fpregs_struct));
+    check_syscall(::ptrace(PTRACE_GETFPREGS, tid_, nullptr, area.data()), "PTRACE_GETFPREGS");
+    return area;
+}
+
+void ProcessVcpu::write_fpu_area(std::vector<uint8_t>& area) const {
+    if (area.size() == sizeof(user_fpregs_struct)) {
+        check_syscall(::ptrace(PTRACE_SETFPREGS, tid_, nullptr, area.data()), "PTRACE_SETFPREGS");
+        return;
+    }
+    iovec iov{area.data(), area.size()};
+    check_syscall(::ptrace(PTRACE_SETREGSET, tid_, reinterpret_cast<void*>(NT_X86_XSTATE), &iov),
+                  "PTRACE_SETREGSET(NT_X86_XSTATE)");
 }
 
 // Seizes the stub thread from this host thread. vCPU 0 (the stub's main thread) then lets

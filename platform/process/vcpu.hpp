@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "platform/platform.hpp"
 #include "platform/process/stub_process.hpp"
@@ -33,6 +34,7 @@ class ProcessVcpu final : public Vcpu {
     }
     void mark_regs_dirty() override { dirty_ = true; }
     ControlRegisters control_registers() override;
+    ExtendedState extended_state() override;
     void follow_host_cpu(unsigned cpu) override;
     bool set_single_step(bool on) override {
         single_step_ = on;
@@ -44,6 +46,10 @@ class ProcessVcpu final : public Vcpu {
 
   private:
     void attach();
+    // The stub thread's XSAVE area (NT_X86_XSTATE), or its FXSAVE area where the host has
+    // no XSAVE; and back.
+    std::vector<uint8_t> read_fpu_area() const;
+    void write_fpu_area(std::vector<uint8_t>& area) const;
     void check_tracer_thread() const;
     void fetch_regs();
     void store_regs();

@@ -63,19 +63,22 @@ note_fail() {
 # A guest that does not shut down: the hypervisor's view of it, twice two seconds apart (do
 # its exits, upcalls and ring indices move?), and where xenolithd's threads wait.
 dump_stuck() {
+    local pid task
     echo "--- stuck domain $1: xn debug-keys qe, then q again 2 s later ---"
     $XN dmesg -c >/dev/null 2>&1
     timeout 10 $XN debug-keys qe 2>&1
     sleep 2
     timeout 10 $XN debug-keys q 2>&1
     timeout 10 $XN dmesg 2>&1 | grep -E "pressed|\(d$1\)"
+    echo "--- its vCPUs, three times half a second apart (xn debug --context) ---"
+    for _ in 1 2 3; do timeout 10 $XN debug "$1" --context 2>&1; sleep 0.5; done
     echo "--- xenstore-ls /local/domain/$1 (is xenstored answering?) ---"
     timeout 10 xenstore-ls "/local/domain/$1" 2>&1 | head -40
     pid=$(cat "$XENOLITH_RUN_DIR/xenolithd.pid" 2>/dev/null)
     [ -n "$pid" ] || return 0
     echo "--- xenolithd's threads: tid comm state wchan ---"
-    for t in /proc/"$pid"/task/*; do
-        echo "$(basename "$t") $(cat "$t/comm" 2>/dev/null) $(cut -d' ' -f3 "$t/stat" 2>/dev/null) $(cat "$t/wchan" 2>/dev/null)"
+    for task in /proc/"$pid"/task/*; do
+        echo "$(basename "$task") $(cat "$task/comm" 2>/dev/null) $(cut -d' ' -f3 "$task/stat" 2>/dev/null) $(cat "$task/wchan" 2>/dev/null)"
     done
 }
 

@@ -31,6 +31,7 @@ class NullVcpu final : public platform::Vcpu {
     platform::Registers& regs() override { return regs_; }
     void mark_regs_dirty() override {}
     platform::ControlRegisters control_registers() override { return {}; }
+    platform::ExtendedState extended_state() override { return {}; }
 
   private:
     platform::Registers regs_;

@@ -62,6 +62,7 @@ class ScriptedVcpu final : public platform::Vcpu {
     platform::Registers& regs() override { return regs_; }
     void mark_regs_dirty() override { dirty_ = true; }
     platform::ControlRegisters control_registers() override { return {.cr3 = 0x1000}; }
+    platform::ExtendedState extended_state() override { return {}; }
     void complete_hypercall_page(bool ok) override {
         std::lock_guard lock(script_->mutex);
         script_->hypercall_page_answers.push_back(ok);

@@ -32,6 +32,9 @@ int domname_command(const std::string& domid);
 int console_command(const std::string& domain);
 // xn debug DOM --gdb ENDPOINT (debug_command.cpp).
 int debug_command(const std::string& domain, const std::string& endpoint);
+// xn debug DOM --context: each vCPU's registers and code bytes, read while the domain is
+// stopped for a moment (debug_command.cpp).
+int debug_context_command(const std::string& domain);
 // xn trace DOM --hypercalls|--syscalls [--max N] (trace_command.cpp).
 struct TraceOptions {
     std::string domain;

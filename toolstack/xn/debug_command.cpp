@@ -2,6 +2,7 @@
 // stops when xn attaches; gdb connects to ENDPOINT ("tcp:127.0.0.1:1234", "unix:/path"),
 // and when it detaches, disconnects or quits, every breakpoint is removed and the domain
 // runs on (docs/vmi.md).
+#include <cinttypes>
 #include <cstdio>
 
 #include "toolstack/debug/debug_client.hpp"
@@ -50,6 +51,39 @@ int debug_command(const std::string& domain, const std::string& endpoint) {
         vmi::gdb::FdChannel channel(connection.get());
         const vmi::gdb::GdbServer::End end = vmi::gdb::GdbServer(target, channel).serve();
         std::printf("xn debug: %s\n", how_it_ended(end));
+        return 0;
+    });
+}
+
+int debug_context_command(const std::string& domain) {
+    return guarded([&] {
+        debug::DebugClient client(connect_daemon());
+        const uint32_t vcpus = client.attach(domain);
+        client.stop();
+        for (uint32_t v = 0; v < vcpus; ++v) {
+            debug::RegisterSet r = client.registers(v);
+            std::printf("vCPU%u:\n", v);
+            static const char* const kOrder[] = {
+                "rip", "rsp", "rflags", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
+                "r9",  "r10", "r11",    "r12", "r13", "r14", "r15", "cr0", "cr2", "cr3", "cr4",
+                "efer"};
+            int column = 0;
+            for (const char* name : kOrder) {
+                auto it = r.find(name);
+                if (it == r.end()) continue;
+                std::printf(" %6s: %016" PRIx64 "%s", name, it->second,
+                            ++column % 3 == 0 ? "\n" : "");
+            }
+            if (column % 3) std::printf("\n");
+            std::printf("   code:");
+            try {
+                for (uint8_t b : client.read(v, r["rip"], 16)) std::printf(" %02x", b);
+            } catch (const api::ApiError& e) {
+                std::printf(" (not readable: %s)", e.what());
+            }
+            std::printf("\n");
+        }
+        client.resume({}, debug::Action::Continue);
         return 0;
     });
 }

@@ -72,10 +72,15 @@ int main(int argc, char** argv) {
     auto* debug_cmd = app.add_subcommand(
         "debug", "Debug a running domain from outside with gdb (stops it until gdb detaches)");
     debug_cmd->add_option("domain", dom)->required();
+    auto* gdb_opt = debug_cmd->add_option(
+        "--gdb", gdb_endpoint,
+        "where gdb connects: tcp:127.0.0.1:PORT (PORT 0 picks one) or unix:PATH");
+    bool debug_context = false;
     debug_cmd
-        ->add_option("--gdb", gdb_endpoint,
-                     "where gdb connects: tcp:127.0.0.1:PORT (PORT 0 picks one) or unix:PATH")
-        ->required();
+        ->add_flag("--context", debug_context,
+                   "print each vCPU's registers and the code at its RIP, as xenctx does, and "
+                   "let the domain run on")
+        ->excludes(gdb_opt);
     TraceOptions trace_opts;
     auto* trace_cmd =
         app.add_subcommand("trace", "Print a domain's hypercalls or system calls as it makes them");
@@ -279,7 +284,14 @@ int main(int argc, char** argv) {
     if (*mem_max_cmd) return mem_command(dom, arg2, true);
     if (*top_cmd) return top_command(top);
     if (*block_attach_cmd) return block_attach_command(dom, spec);
-    if (*debug_cmd) return debug_command(dom, gdb_endpoint);
+    if (*debug_cmd) {
+        if (debug_context) return debug_context_command(dom);
+        if (gdb_endpoint.empty()) {
+            std::fprintf(stderr, "xn debug: give --gdb ENDPOINT or --context\n");
+            return 1;
+        }
+        return debug_command(dom, gdb_endpoint);
+    }
     if (*trace_cmd) return trace_command(trace_opts);
     if (*protect_cmd) return vmi_protect_command(protect);
     if (*block_detach_cmd) return block_detach_command(dom, arg2, force);

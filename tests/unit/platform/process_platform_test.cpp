@@ -347,6 +347,60 @@ TEST_F(ProcessPlatformTest, FsGsBaseFromBootContextAndInstructions) {
     EXPECT_EQ(vcpu->regs().rdx, 0x3333000u);
 }
 
+// ---- save/restore: the state a vCPU carries to another -----------------------------------
+
+// A guest leaves a value in %xmm3, a non-default MXCSR (flush-to-zero) and the carry flag set;
+// its vCPU's state boots a vCPU of another VM, whose guest finds all three as they were.
+TEST_F(ProcessPlatformTest, ExtendedStateAndArithmeticFlagsCarryToANewVcpu) {
+    std::vector<uint8_t> code = movabs_rax(0x1122334455667788);
+    for (uint8_t b : {0x66, 0x48, 0x0f, 0x6e, 0xd8,  // movq %rax, %xmm3
+                      0x68, 0x80, 0x9f, 0x00, 0x00,  // push $0x9f80
+                      0x0f, 0xae, 0x14, 0x24,        // ldmxcsr (%rsp)
+                      0xf9,                          // stc
+                      0xe7, 0x58,                    // out %eax, $hypercall
+                      0xeb, 0xfe})
+        code.push_back(b);
+    std::memcpy(ram.ram().host + kCode, code.data(), code.size());
+    start();
+    BootContext ctx = boot_at(kCode);
+    ctx.fs_base = 0x4444000;
+    vcpu->boot(ctx);
+    ASSERT_EQ(vcpu->run().kind, Exit::Kind::Hypercall);
+    const ExtendedState saved = vcpu->extended_state();
+    const Registers regs = vcpu->regs();
+    EXPECT_EQ(saved.fs_base, 0x4444000u);
+    uint32_t mxcsr;
+    std::memcpy(&mxcsr, saved.fpu.bytes.data() + 24, sizeof mxcsr);
+    EXPECT_EQ(mxcsr, 0x9f80u);
+    uint64_t xmm3;
+    std::memcpy(&xmm3, saved.fpu.bytes.data() + 160 + 3 * 16, sizeof xmm3);
+    EXPECT_EQ(xmm3, 0x1122334455667788u);
+    EXPECT_TRUE(regs.rflags & 1) << "CF";
+
+    GuestRam ram2;
+    ram2.put(kCode, {0x66, 0x48, 0x0f, 0x7e, 0xdb,  // movq %xmm3, %rbx
+                     0x0f, 0x92, 0xc2,              // setc %dl
+                     0x0f, 0xae, 0x1c, 0x24,        // stmxcsr (%rsp)
+                     0x8b, 0x0c, 0x24,              // mov (%rsp), %ecx
+                     0xe7, 0x58, 0xeb, 0xfe});
+    auto vm2 = platform.create_vm(config_for(ram2));
+    auto vcpu2 = vm2->create_vcpu(0);
+    BootContext restored = boot_at(kCode);
+    restored.regs = regs;
+    restored.regs.rip = kCode;
+    restored.regs.rbx = restored.regs.rcx = restored.regs.rdx = 0;
+    restored.fs_base = saved.fs_base;
+    restored.fpu = saved.fpu;
+    vcpu2->boot(restored);
+    ASSERT_EQ(vcpu2->run().kind, Exit::Kind::Hypercall);
+    EXPECT_EQ(vcpu2->regs().rbx, 0x1122334455667788u);
+    EXPECT_EQ(vcpu2->regs().rdx & 0xff, 1u) << "the carry flag came along";
+    EXPECT_EQ(vcpu2->regs().rcx & 0xffffffff, 0x9f80u);
+    EXPECT_EQ(vcpu2->extended_state().fs_base, 0x4444000u);
+    // IF and the always-one bit are the platform's, whatever the saved flags said.
+    EXPECT_EQ(vcpu2->regs().rflags & 0x202, 0x202u);
+}
+
 // ---- exits on request ---------------------------------------------------------------
 
 TEST_F(ProcessPlatformTest, SpinningGuestIsInterruptedFromAnotherThread) {
