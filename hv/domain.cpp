@@ -132,6 +132,21 @@ void Domain::set_shared_info(uint64_t gpa) {
         time_.update(s->vcpu_info[i].time);
 }
 
+void Domain::restore_shared_info(uint64_t gpa) {
+    auto* s = memory_->object<shared_info_t>(gpa);
+    if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");
+    shared_info_.store(s, std::memory_order_release);
+    TimeSource::update_wallclock(*s);
+}
+
+void Domain::restore_boot_frames(uint64_t cr3, uint64_t tss) {
+    if (cr3 % kPageSize || !memory_->contains(cr3, kPageSize) || tss % kPageSize ||
+        !memory_->contains(tss, kPageSize))
+        throw Error("boot page tables or I/O TSS outside guest RAM");
+    boot_cr3_ = cr3;
+    boot_tss_ = tss;
+}
+
 long Domain::map_shared_info(uint64_t gpfn) {
     if (gpfn >= memory_->nr_pages()) return -XEN_EINVAL;
     auto* fresh = memory_->object<shared_info_t>(gpfn << kPageShift);
@@ -190,6 +205,19 @@ void Domain::start(bool paused) {
             vcpu(i).up();
         }
     }
+}
+
+void Domain::start_restored(bool paused) {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ != DomainState::Building)
+            throw Error("domain " + name_ + " was already started");
+        state_ = paused ? DomainState::Paused : DomainState::Running;
+        paused_.store(paused);
+    }
+    for (uint32_t i = 0; i < nr_vcpus(); ++i)
+        if (vcpu(i).up_on_start() && vcpu(i).up() != 0)
+            throw Error("domain " + name() + ": vCPU " + std::to_string(i) + " has no context");
 }
 
 std::string Domain::name() const {

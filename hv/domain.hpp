@@ -106,6 +106,14 @@ class Domain {
     // Building -> Running (or Paused, for `xl create -p`): vCPU 0 comes up at the boot
     // context; a paused domain's vCPU waits before its first instruction.
     void start(bool paused = false);
+    // --- Restoring (save/restore: state/domain_stream) ----------------------------------
+    // While Building, in place of the builder: shared_info as the saved guest left it (its
+    // event masks untouched), the boot page tables and I/O TSS secondary vCPUs fall back
+    // on, and vCPU states (Vcpu::restore_state). Throws Error outside RAM.
+    void restore_shared_info(uint64_t gpa);
+    void restore_boot_frames(uint64_t cr3, uint64_t tss);
+    // Building -> Running (or Paused): every vCPU whose restored state was up comes up.
+    void start_restored(bool paused = false);
     // Called once, on the vCPU thread that shut the domain down or crashed it, after the
     // state changed. Not called by destroy(): whoever destroys knows. Set it before start().
     void set_stop_listener(std::function<void(DomainState)> listener);

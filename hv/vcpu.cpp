@@ -272,6 +272,7 @@ void Vcpu::apply_context() {
     cpu_->boot(ctx.boot);
     cr3_ = ctx.boot.cr3;
     event_callback_ = ctx.event_callback;
+    if (ctx.timer_deadline) set_timer(ctx.timer_deadline);
     refresh_clock();
 }
 
@@ -300,6 +301,7 @@ bool Vcpu::prepare_to_run() {
         // Clear first, then look: a kick that lands after the look sets it again.
         cpu_->clear_exit_request();
         if (domain_.stopping()) return false;
+        if (save_requested()) serve_save_request(false);
         // A debugger may stop a vCPU that is paused or down, too.
         if (debug_stop_requested_.load(std::memory_order_acquire) &&
             debug_stop(DebugHook::Reason::Requested, !up_.load() || domain_.paused()))
@@ -308,7 +310,7 @@ bool Vcpu::prepare_to_run() {
             // Down or paused: whoever did it made the unit offline (Scheduling::refresh).
             scheduling().leave(*this);
             while (!domain_.stopping() && (!up_.load() || domain_.paused()) &&
-                   !debug_stop_requested_.load())
+                   !debug_stop_requested_.load() && !save_requested())
                 wait_for_wake(0);
             continue;
         }
@@ -504,6 +506,8 @@ void Vcpu::sleep_until(Woken woken, uint64_t timeout_ns) {
             if (!told) scheduling().wake(*this);
             continue;
         }
+        // Saved where it sleeps: the state says the call returned (it may, early).
+        if (save_requested()) serve_save_request(true);
         if (woken()) break;
         if (!up_.load()) break;  // taken down meanwhile: the run loop parks it
         if (timeout_ns && TimeSource::system_time_ns() >= timeout_ns) break;
@@ -561,6 +565,90 @@ void Vcpu::install_hypercall_page(uint64_t msr_value) {
                                                    : std::span<uint8_t>{};
     if (!page.empty()) write_hypercall_page(page);
     cpu_->complete_hypercall_page(!page.empty());
+}
+
+// ---- save/restore -----------------------------------------------------------------------
+
+VcpuState Vcpu::save_state(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!thread_.joinable()) {
+        // Never run: the state is the context it would start from, if it has one.
+        VcpuState s;
+        if (!context_) return s;
+        s.initialised = true;
+        s.up = up_.load();
+        s.regs = context_->boot.regs;
+        s.cr3 = context_->boot.cr3;
+        s.ext = {context_->boot.fs_base, context_->boot.gs_base,
+                 context_->boot.fpu.value_or(platform::FpuState::initial())};
+        s.event_callback = context_->event_callback;
+        s.vcpu_info_gpa = vcpu_info_gpa_.load();
+        s.timer_deadline = context_->timer_deadline;
+        return s;
+    }
+    SaveRequest request;
+    save_request_ = &request;
+    save_requested_.store(true, std::memory_order_release);
+    kick();
+    if (!save_answered_.wait_for(lock, timeout, [&] { return request.done; })) {
+        save_request_ = nullptr;
+        save_requested_.store(false);
+        throw Error("vCPU " + std::to_string(id_) + " did not stop to be saved within " +
+                    std::to_string(timeout.count()) + " ms");
+    }
+    if (!request.error.empty())
+        throw Error("vCPU " + std::to_string(id_) + ": " + request.error);
+    return std::move(request.state);
+}
+
+void Vcpu::serve_save_request(bool asleep) {
+    std::lock_guard lock(mutex_);
+    save_requested_.store(false);
+    SaveRequest* request = std::exchange(save_request_, nullptr);
+    if (!request) return;
+    try {
+        VcpuState& s = request->state;
+        s.initialised = true;
+        s.up = up_.load();
+        s.regs = cpu_->regs();
+        if (asleep) s.regs.rax = 0;  // SCHEDOP_block/poll's result, not yet written
+        s.cr3 = cpu_->control_registers().cr3;
+        s.ext = cpu_->extended_state();
+        s.event_callback = event_callback_;
+        s.vcpu_info_gpa = vcpu_info_gpa_.load();
+        s.runstate_gpa = runstate_gpa_;
+        s.timer_deadline = timer_deadline_.load();
+    } catch (const std::exception& e) {
+        request->error = e.what();
+    }
+    request->done = true;
+    save_answered_.notify_all();
+}
+
+long Vcpu::restore_state(const VcpuState& s) {
+    if (!s.initialised) return 0;
+    if (s.vcpu_info_gpa != VcpuState::kNone &&
+        (s.vcpu_info_gpa > domain_.memory().size() ||
+         !domain_.memory().object<vcpu_info_t>(s.vcpu_info_gpa)))
+        return -XEN_EINVAL;
+    if (s.runstate_gpa != VcpuState::kNone &&
+        !domain_.memory().contains(s.runstate_gpa, sizeof(vcpu_runstate_info_t)))
+        return -XEN_EINVAL;
+    VcpuContext ctx;
+    ctx.boot.mode = platform::BootContext::Mode::PvUser64;
+    ctx.boot.regs = s.regs;
+    ctx.boot.cr3 = s.cr3;
+    ctx.boot.fs_base = s.ext.fs_base;
+    ctx.boot.gs_base = s.ext.gs_base;
+    ctx.boot.tss_base = domain_.boot_tss();
+    ctx.boot.fpu = s.ext.fpu;
+    ctx.event_callback = s.event_callback;
+    ctx.timer_deadline = s.timer_deadline;
+    if (long rc = initialise(ctx); rc != 0) return rc;
+    vcpu_info_gpa_.store(s.vcpu_info_gpa, std::memory_order_release);
+    runstate_gpa_ = s.runstate_gpa;  // the thread has not started: nobody else reads it
+    up_on_start_ = s.up;
+    return 0;
 }
 
 // ---- introspection ----------------------------------------------------------------------

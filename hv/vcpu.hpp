@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,7 @@
 #include "hv/debug_hook.hpp"
 #include "hv/guest_access.hpp"
 #include "hv/probe_hook.hpp"
+#include "hv/vcpu_state.hpp"
 #include "platform/platform.hpp"
 #include "sched/unit.hpp"
 
@@ -39,6 +42,8 @@ class Scheduling;
 struct VcpuContext {
     platform::BootContext boot;  // PvUser64: RFLAGS is forced to IOPL 3 | IF
     uint64_t event_callback = 0;
+    // A restored vCPU's one-shot timer (system time; 0: none).
+    uint64_t timer_deadline = 0;
 };
 
 struct VcpuCounters {
@@ -74,6 +79,19 @@ class Vcpu {
     void preempt_kick();
     // Waits for the thread to leave; the domain must already be stopping.
     void join();
+
+    // --- Save/restore (hv/vcpu_state.hpp) -----------------------------------------------
+    // Any thread, with the domain paused: waits until the vCPU's thread is parked (between
+    // runs, or asleep in a hypercall), reads its state there, and leaves it parked. Throws
+    // Error when the thread does not park within `timeout`, or the platform cannot give
+    // the state (a PVH vCPU).
+    VcpuState save_state(std::chrono::milliseconds timeout);
+    // Before the domain starts: the vCPU resumes from `state` (and comes up if it was).
+    // -XEN_EINVAL when an address in it lies outside RAM, -XEN_EEXIST when already
+    // initialised.
+    long restore_state(const VcpuState& state);
+    // Whether the restored state said the vCPU was up (Domain::start_restored ups it).
+    bool up_on_start() const { return up_on_start_; }
 
     // --- On the vCPU's own thread (hypercall handlers) ---------------------------------
     vcpu_info_t* vcpu_info() const;
@@ -161,6 +179,10 @@ class Vcpu {
     void deliver_pvh_upcall();
     void install_hypercall_page(uint64_t msr_value);
     void handle_debug_exit(const platform::Exit& exit);
+    // Answers a pending save_state() request, if any (on the vCPU's thread). `asleep`: the
+    // thread is inside SCHEDOP_block/poll, whose result is not written yet.
+    void serve_save_request(bool asleep);
+    bool save_requested() const { return save_requested_.load(std::memory_order_acquire); }
     // Attaches to the domain's probe hook, or detaches from a dropped one.
     void sync_probe();
     // PVH: access_cr3_ and access_mode_ from the guest's paging state now.
@@ -194,6 +216,16 @@ class Vcpu {
     // Held across a whole join so that a second joiner waits for the first instead of
     // returning while the thread still runs. Separate from mutex_, which the vCPU thread takes.
     std::mutex join_mutex_;
+    // save_state(): the request the vCPU thread answers (guarded by mutex_).
+    struct SaveRequest {
+        VcpuState state;
+        std::string error;
+        bool done = false;
+    };
+    SaveRequest* save_request_ = nullptr;
+    std::atomic<bool> save_requested_{false};
+    std::condition_variable save_answered_;
+    bool up_on_start_ = false;  // set by restore_state, before the domain starts
     std::atomic<bool> up_{false};
     // Registered vcpu_info location (kNoVcpuInfo: the slot in shared_info). Atomic: event
     // senders on other threads read it.

@@ -71,7 +71,18 @@ dump_stuck() {
     timeout 10 $XN debug-keys q 2>&1
     timeout 10 $XN dmesg 2>&1 | grep -E "pressed|\(d$1\)"
     echo "--- its vCPUs, three times half a second apart (xn debug --context) ---"
-    for _ in 1 2 3; do timeout 10 $XN debug "$1" --context 2>&1; sleep 0.5; done
+    for _ in 1 2 3; do timeout 10 $XN debug "$1" --context >/tmp/stuck-ctx.txt 2>&1; cat /tmp/stuck-ctx.txt; sleep 0.5; done
+    # The domU runs L1's own kernel image, entered without KASLR: L1's /proc/kallsyms less
+    # L1's KASLR offset names the kernel addresses above.
+    echo "--- kernel addresses above, by L1's kallsyms ---"
+    text=$(awk '$3 == "_text" { print $1; exit }' /proc/kallsyms)
+    grep -oE 'ffffffff8[0-9a-f]{7}' /tmp/stuck-ctx.txt | sort -u | while read -r a; do
+        awk -v a="$a" -v t="$text" '
+            function h(x,  i, v, c) { v = 0; x = tolower(x); for (i = 1; i <= length(x); i++) { c = index("0123456789abcdef", substr(x, i, 1)) - 1; v = v * 16 + c } return v }
+            BEGIN { target = h(substr(a, 9)) - h("81000000") + h(substr(t, 9)); best = -1 }
+            substr($1, 1, 8) == "ffffffff" { v = h(substr($1, 9)); if (v <= target && v > best) { best = v; name = $3 } }
+            END { printf "%s %s+0x%x\n", a, name, target - best }' /proc/kallsyms
+    done
     echo "--- xenstore-ls /local/domain/$1 (is xenstored answering?) ---"
     timeout 10 xenstore-ls "/local/domain/$1" 2>&1 | head -40
     pid=$(cat "$XENOLITH_RUN_DIR/xenolithd.pid" 2>/dev/null)

@@ -4,6 +4,8 @@
 // runs on (docs/vmi.md).
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
+#include <vector>
 
 #include "toolstack/debug/debug_client.hpp"
 #include "toolstack/debug/remote_target.hpp"
@@ -55,6 +57,30 @@ int debug_command(const std::string& domain, const std::string& endpoint) {
     });
 }
 
+namespace {
+
+// The words at RSP, four to a line, as xenctx's "Stack:" (a call chain's return addresses
+// are among them).
+void print_stack(debug::DebugClient& client, uint32_t vcpu, uint64_t rsp) {
+    constexpr size_t kWords = 48;
+    std::vector<uint8_t> bytes;
+    try {
+        bytes = client.read(vcpu, rsp, kWords * 8);
+    } catch (const api::ApiError& e) {
+        std::printf("  stack: (not readable: %s)\n", e.what());
+        return;
+    }
+    std::printf("  stack:");
+    for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+        uint64_t word;
+        std::memcpy(&word, bytes.data() + i, sizeof word);
+        std::printf("%s %016" PRIx64, i % 32 == 0 ? "\n   " : "", word);
+    }
+    std::printf("\n");
+}
+
+}  // namespace
+
 int debug_context_command(const std::string& domain) {
     return guarded([&] {
         debug::DebugClient client(connect_daemon());
@@ -82,6 +108,7 @@ int debug_context_command(const std::string& domain) {
                 std::printf(" (not readable: %s)", e.what());
             }
             std::printf("\n");
+            print_stack(client, v, r["rsp"]);
         }
         client.resume({}, debug::Action::Continue);
         return 0;
