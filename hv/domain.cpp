@@ -132,6 +132,12 @@ void Domain::set_shared_info(uint64_t gpa) {
         time_.update(s->vcpu_info[i].time);
 }
 
+std::optional<uint64_t> Domain::shared_info_gpa() const {
+    const auto* s = reinterpret_cast<const uint8_t*>(shared_info());
+    if (!s || s < memory_->base() || s >= memory_->base() + memory_->size()) return std::nullopt;
+    return static_cast<uint64_t>(s - memory_->base());
+}
+
 void Domain::restore_shared_info(uint64_t gpa) {
     auto* s = memory_->object<shared_info_t>(gpa);
     if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");

@@ -95,6 +95,8 @@ class Domain {
     // Where shared_info lives in guest RAM (page-aligned, inside RAM).
     void set_shared_info(uint64_t gpa);
     shared_info_t* shared_info() const { return shared_info_.load(std::memory_order_acquire); }
+    // Where shared_info lies in RAM (save/restore); nullopt when it is not in RAM.
+    std::optional<uint64_t> shared_info_gpa() const;
     void set_boot_context(const platform::BootContext& boot);
     // The boot page tables: secondary vCPUs initialised with ctrlreg[3] = 0 use them.
     uint64_t boot_cr3() const { return boot_cr3_; }

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "abi/xenolith.h"
+#include "base/error.hpp"
 #include "hv/domain.hpp"
 #include "hv/hypervisor.hpp"
 #include "hv/vcpu.hpp"
@@ -74,19 +75,94 @@ long EventChannelTable::allocate_locked(const Channel& channel) {
     while (port < n && slot(port)->ch.state != State::Free) ++port;
     if (channel.state == State::Reserved) port = 0;
     if (port >= n) {
-        if (n >= max_ports_) return -XEN_ENOSPC;
+        if (!extend_locked()) return -XEN_ENOSPC;
         port = n;
-        if (port % kBucketSize == 0) {
-            owned_buckets_.push_back(std::make_unique<Bucket>());
-            buckets_[port / kBucketSize].store(owned_buckets_.back().get(),
-                                               std::memory_order_release);
-        }
-        nr_ports_.store(n + 1, std::memory_order_release);
     }
     Slot* s = slot(port);
     std::lock_guard lock(s->lock);
     s->ch = channel;
     return port;
+}
+
+bool EventChannelTable::extend_locked() {
+    const uint32_t port = nr_ports_.load();
+    if (port >= max_ports_) return false;
+    if (port % kBucketSize == 0) {
+        owned_buckets_.push_back(std::make_unique<Bucket>());
+        buckets_[port / kBucketSize].store(owned_buckets_.back().get(), std::memory_order_release);
+    }
+    nr_ports_.store(port + 1, std::memory_order_release);
+    return true;
+}
+
+std::vector<SavedPort> EventChannelTable::save_ports() const {
+    std::lock_guard lock(mutex_);
+    std::vector<SavedPort> ports;
+    for (uint32_t p = 1; p < nr_ports_.load(); ++p) {
+        const Channel& c = slot(p)->ch;  // writers hold the table lock
+        SavedPort saved{.port = p, .vcpu = c.notify_vcpu};
+        switch (c.state) {
+            case State::Free:
+            case State::Reserved:
+                continue;
+            case State::Unbound:
+                saved.status = EVTCHNSTAT_unbound;
+                saved.remote_dom = c.remote_dom;
+                break;
+            case State::Virq:
+                saved.status = EVTCHNSTAT_virq;
+                saved.virq = c.virq;
+                break;
+            case State::Ipi:
+                saved.status = EVTCHNSTAT_ipi;
+                break;
+            case State::Interdomain:
+                if (!c.host)
+                    throw Error("event channel " + std::to_string(p) + " is bound to domain " +
+                                std::to_string(c.remote_dom) +
+                                ": channels between guests cannot be saved yet");
+                saved.status = EVTCHNSTAT_unbound;  // its backend binds it again
+                saved.remote_dom = 0;
+                break;
+        }
+        ports.push_back(saved);
+    }
+    return ports;
+}
+
+long EventChannelTable::restore_port(const SavedPort& saved) {
+    if (saved.port == 0 || saved.port >= max_ports_ || saved.vcpu >= domain_.nr_vcpus())
+        return -XEN_EINVAL;
+    Channel ch{.notify_vcpu = saved.vcpu};
+    switch (saved.status) {
+        case EVTCHNSTAT_unbound:
+            if (saved.remote_dom >= DOMID_FIRST_RESERVED) return -XEN_EINVAL;
+            ch.state = State::Unbound;
+            ch.remote_dom = saved.remote_dom;
+            break;
+        case EVTCHNSTAT_virq:
+            if (saved.virq >= NR_VIRQS || (!virq_is_per_vcpu(saved.virq) && saved.vcpu != 0))
+                return -XEN_EINVAL;
+            ch.state = State::Virq;
+            ch.virq = saved.virq;
+            break;
+        case EVTCHNSTAT_ipi:
+            ch.state = State::Ipi;
+            break;
+        default:
+            return -XEN_EINVAL;
+    }
+    std::lock_guard lock(mutex_);
+    if (ch.state == State::Virq && virq_ports_[saved.vcpu][saved.virq] >= 0) return -XEN_EEXIST;
+    while (nr_ports_.load() <= saved.port)
+        if (!extend_locked()) return -XEN_EINVAL;
+    Slot* s = slot(saved.port);
+    std::lock_guard slot_lock(s->lock);
+    if (s->ch.state != State::Free) return -XEN_EEXIST;
+    s->ch = ch;
+    if (ch.state == State::Virq)
+        virq_ports_[saved.vcpu][saved.virq] = static_cast<int32_t>(saved.port);
+    return 0;
 }
 
 void EventChannelTable::free_locked(uint32_t port, Channel& ch) {

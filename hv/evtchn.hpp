@@ -29,6 +29,17 @@ struct HostEndpoint {
 inline constexpr uint32_t kMaxEventChannels2L = sizeof(xen_ulong_t) * sizeof(xen_ulong_t) * 64;
 inline constexpr uint32_t kDefaultMaxEventChannels = 1023;
 
+// Save/restore: one port as a domain stream carries it (docs/domain-stream.md). `status` is
+// EVTCHNSTAT_unbound, _virq or _ipi: a channel bound to a backend in this process is saved
+// as unbound and offered to domid 0 again, so that the restored domain's backend binds it.
+struct SavedPort {
+    uint32_t port = 0;
+    uint32_t status = EVTCHNSTAT_closed;
+    uint32_t vcpu = 0;
+    uint32_t virq = 0;        // _virq
+    domid_t remote_dom = 0;   // _unbound: the domain it is offered to
+};
+
 class EventChannelTable {
   public:
     EventChannelTable(Domain& domain, uint32_t max_ports);
@@ -67,6 +78,13 @@ class EventChannelTable {
     // EVTCHNOP_send calls that named a valid port (the notify port's ioeventfd fast path
     // never reaches the hypervisor and is not counted).
     uint64_t sends() const { return sends_.load(std::memory_order_relaxed); }
+    // Every open port. Throws Error for a channel bound to another guest's port, which
+    // this version cannot carry.
+    std::vector<SavedPort> save_ports() const;
+    // Into a table that has nothing open yet (a domain being restored): each port at its
+    // own number. 0, or -XEN_EINVAL for a port out of range or a state that does not
+    // check out, -XEN_EEXIST for a port given twice (hostile streams).
+    long restore_port(const SavedPort& saved);
     // Closes every port, as Xen does when a domain dies: interdomain peers go back to
     // unbound, so no other domain is left bound to a dead port.
     void reset();
@@ -99,6 +117,8 @@ class EventChannelTable {
     Slot* slot(uint32_t port) const;
     // Takes the lowest free port for `channel` (table lock held); -XEN_ENOSPC at the limit.
     long allocate_locked(const Channel& channel);
+    // Adds the next port's slot (table lock held); false at the limit.
+    bool extend_locked();
     // Frees `port` (table lock and its slot lock held).
     void free_locked(uint32_t port, Channel& ch);
     // Sets the pending bit and, when unmasked, the vCPU's selector and upcall flag.

@@ -188,6 +188,29 @@ uint8_t* GrantTable::frame_page_locked(uint64_t idx) const {
     return memory_->base() + (frames_[idx] << kPageShift);
 }
 
+long GrantTable::restore_frames(std::span<const xen_pfn_t> gpfns) {
+    if (gpfns.size() > max_frames_) return -XEN_EINVAL;
+    std::lock_guard lock(mutex_);
+    if (closed_ || !frames_.empty()) return -XEN_EINVAL;
+    std::vector<uint64_t> frames;
+    for (xen_pfn_t gpfn : gpfns) {
+        if (gpfn == kInvalidGfn) {
+            frames.push_back(kNoFrame);
+            continue;
+        }
+        const bool taken = std::find(frames.begin(), frames.end(), gpfn) != frames.end();
+        if (gpfn >= memory_->nr_pages() || taken) return -XEN_EINVAL;
+        frames.push_back(gpfn);
+    }
+    frames_ = std::move(frames);
+    own_page_.assign(frames_.size(), false);
+    for (uint32_t ref = 0; ref < frames_.size() * kGrantEntriesPerFrame; ++ref)
+        if (grant_entry_v1_t* e = entry_locked(ref))
+            std::atomic_ref<uint16_t>(e->flags).fetch_and(
+                static_cast<uint16_t>(~(GTF_reading | GTF_writing)));
+    return 0;
+}
+
 long GrantTable::place_boot_frames(uint64_t gpa, uint32_t count) {
     if (gpa % kPageSize) return -XEN_EINVAL;
     count = std::min(count, max_frames_);

@@ -113,6 +113,12 @@ public:
     // The PV builder's frames: `count` consecutive pages from `gpa` become frames 0..count-1.
     long place_boot_frames(uint64_t gpa, uint32_t count);
 
+    // Save/restore: a restored domain's table frames are the guest pages the saved one had
+    // (kInvalidGfn: none), their entries as the restored RAM holds them, less the
+    // GTF_reading/GTF_writing flags of pins that ended with the saved domain. Only into a
+    // table with no frames yet, and only RAM pages: 0, or -XEN_EINVAL (hostile streams).
+    long restore_frames(std::span<const xen_pfn_t> gpfns);
+
     // --- Use -------------------------------------------------------------------------
     // Pins entry `ref` for domain `user` (GTF_permit_access for `user`, not GTF_readonly
     // unless `readonly`), setting GTF_reading (and GTF_writing) in the guest's entry, and

@@ -54,6 +54,7 @@ TimeSource::TimeSource(uint32_t tsc_khz) {
         hz = (c1 - c0) * 1'000'000'000ull / (t1 - t0);
     }
     scale_ = tsc_scale_for(hz);
+    stamp_margin_ticks_ = kStampMarginNs * hz / 1'000'000'000ull;
 }
 
 void TimeSource::update(vcpu_time_info_t& t) const {
@@ -62,9 +63,17 @@ void TimeSource::update(vcpu_time_info_t& t) const {
     // The guest may have scribbled on version: force it odd, then even, around the update.
     version.store((v | 1) + 2, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    // Take both stamps back to back so they describe the same instant.
+    // Take both stamps back to back so they describe the same instant; then date them back
+    // by the margin. The guest computes system_time + (its TSC - tsc_timestamp) with no sign:
+    // a guest TSC below the stamp (another host CPU whose TSC lags, which nested and
+    // emulated hosts have) would read as a jump of centuries, after which Linux's clock
+    // never comes back. An older instant describes the same clock.
     uint64_t tsc = rdtsc();
     uint64_t now = system_time_ns();
+    if (tsc > stamp_margin_ticks_ && now > kStampMarginNs) {
+        tsc -= stamp_margin_ticks_;
+        now -= kStampMarginNs;
+    }
     t.tsc_timestamp = tsc;
     t.system_time = now;
     t.tsc_to_system_mul = scale_.mul_frac;

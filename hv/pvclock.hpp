@@ -33,8 +33,12 @@ public:
     static void update_wallclock(shared_info_t& s);
     const TscScale& scale() const { return scale_; }
 
+    // How far back each stamp is dated (see update()).
+    static constexpr uint64_t kStampMarginNs = 1'000'000;
+
 private:
     TscScale scale_;
+    uint64_t stamp_margin_ticks_ = 0;
 };
 
 }  // namespace xenolith::hv

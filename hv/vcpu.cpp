@@ -327,6 +327,9 @@ bool Vcpu::prepare_to_run() {
                 if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) == 0) {
                     pinned_cpu_ = static_cast<int>(*cpu);
                     cpu_->follow_host_cpu(*cpu);
+                    // The guest's TSC is now this CPU's: stamp its clock here (KVM does the
+                    // same when a vCPU moves), lest another CPU's TSC skew show in it.
+                    last_clock_update_ = 0;
                 }
             }
             last_cpu_.store(static_cast<int>(*cpu), std::memory_order_relaxed);

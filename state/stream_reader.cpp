@@ -19,6 +19,11 @@ bool known(uint32_t type) {
         case RecordType::End:
         case RecordType::DomainHeader:
         case RecordType::PageData:
+        case RecordType::DomainInfo:
+        case RecordType::Vcpu:
+        case RecordType::EventChannels:
+        case RecordType::GrantFrames:
+        case RecordType::Console:
             return true;
     }
     return false;

@@ -1,0 +1,163 @@
+#include "state/domain_save.hpp"
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include "base/error.hpp"
+#include "state/stream_writer.hpp"
+
+namespace xenolith::state {
+
+namespace {
+
+constexpr auto kParkTimeout = std::chrono::milliseconds(5000);
+
+// Everything but RAM, read first: a domain that cannot be saved fails before any page.
+struct HypervisorState {
+    DomainInfo info;
+    std::vector<xen_pfn_t> grant_frames;
+    std::vector<hv::SavedPort> ports;
+    std::vector<hv::VcpuState> vcpus;
+};
+
+HypervisorState read_state(hv::Domain& d) {
+    if (d.is_pvh()) throw Error("domain " + d.name() + " is PVH: only PV domains can be saved yet");
+    if (!d.paused()) throw Error("domain " + d.name() + " must be paused to be saved");
+    std::optional<uint64_t> shared = d.shared_info_gpa();
+    if (!shared) throw Error("domain " + d.name() + " has no shared_info page in its RAM");
+    HypervisorState s;
+    s.info = {d.nr_vcpus(), *shared, d.boot_cr3(), d.boot_tss()};
+    s.grant_frames = d.grant_table().frame_list(d.grant_table().nr_frames());
+    s.ports = d.evtchn().save_ports();
+    for (uint32_t i = 0; i < d.nr_vcpus(); ++i) s.vcpus.push_back(d.vcpu(i).save_state(kParkTimeout));
+    return s;
+}
+
+// Counts what passes through to the real sink.
+class CountingSink final : public ByteSink {
+  public:
+    explicit CountingSink(ByteSink& out) : out_(out) {}
+    void write(std::span<const uint8_t> bytes) override {
+        out_.write(bytes);
+        written += bytes.size();
+    }
+    uint64_t written = 0;
+
+  private:
+    ByteSink& out_;
+};
+
+}  // namespace
+
+SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out) {
+    const HypervisorState s = read_state(d);
+    CountingSink counted(out);
+    StreamWriter w(counted);
+    w.domain_header({kGuestKindPv, 12, d.memory().nr_pages()});
+    w.record(RecordType::DomainInfo, encode_domain_info(s.info));
+    SaveCounts counts;
+    MemoryWriter memory(d.memory(), w);
+    counts.pages = memory.write_all();
+    w.record(RecordType::GrantFrames, encode_grant_frames(s.grant_frames));
+    w.record(RecordType::EventChannels, encode_event_channels(s.ports));
+    w.record(RecordType::Console, encode_console(console));
+    for (uint32_t i = 0; i < s.vcpus.size(); ++i) w.record(RecordType::Vcpu, encode_vcpu(i, s.vcpus[i]));
+    w.end();
+    counts.bytes = counted.written;
+    return counts;
+}
+
+namespace {
+
+// The records after DOMAIN_INFO, gathered: RAM goes in as it comes, the rest once all of
+// it is there (grant entries and vCPU areas live in RAM).
+struct Gathered {
+    std::optional<std::vector<xen_pfn_t>> grant_frames;
+    std::optional<std::vector<hv::SavedPort>> ports;
+    std::optional<ConsoleInfo> console;
+    std::map<uint32_t, hv::VcpuState> vcpus;
+};
+
+template <class T>
+void once(std::optional<T>& slot, T value, const Record& r, const char* what) {
+    if (slot) throw StreamError(r.offset, std::string("a second ") + what + " record");
+    slot = std::move(value);
+}
+
+Gathered read_records(StreamReader& reader, hv::Domain& d, uint32_t vcpus, PageCounts& pages) {
+    Gathered g;
+    MemoryReader memory(d.memory());
+    for (;;) {
+        Record r = reader.next();
+        switch (r.type) {
+            case RecordType::End:
+                return g;
+            case RecordType::PageData:
+                pages += memory.apply(r);
+                break;
+            case RecordType::GrantFrames:
+                once(g.grant_frames, decode_grant_frames(r), r, "GRANT_FRAMES");
+                break;
+            case RecordType::EventChannels:
+                once(g.ports, decode_event_channels(r), r, "EVENT_CHANNELS");
+                break;
+            case RecordType::Console:
+                once(g.console, decode_console(r), r, "CONSOLE");
+                break;
+            case RecordType::Vcpu: {
+                auto [id, state] = decode_vcpu(r);
+                if (id >= vcpus || !g.vcpus.emplace(id, state).second)
+                    throw StreamError(r.offset, "vCPU " + std::to_string(id) +
+                                                    " is out of range or comes twice");
+                break;
+            }
+            case RecordType::DomainHeader:
+            case RecordType::DomainInfo:
+                throw StreamError(r.offset, "a second domain header");
+        }
+    }
+}
+
+void check(long rc, const char* what) {
+    if (rc != 0) throw Error(std::string("the stream's ") + what + " does not fit the domain (Xen errno " + std::to_string(-rc) + ")");
+}
+
+void apply(hv::Domain& d, const DomainInfo& info, const Gathered& g) {
+    if (!g.grant_frames || !g.ports || !g.console || g.vcpus.size() != d.nr_vcpus())
+        throw Error("the stream ends without the grant table, event channels, console or every vCPU");
+    d.restore_shared_info(info.shared_info_gpa);
+    d.restore_boot_frames(info.boot_cr3, info.boot_tss);
+    check(d.grant_table().restore_frames(*g.grant_frames), "grant table");
+    for (const hv::SavedPort& p : *g.ports) check(d.evtchn().restore_port(p), "event channel");
+    for (const auto& [id, state] : g.vcpus) check(d.vcpu(id).restore_state(state), "vCPU state");
+}
+
+}  // namespace
+
+RestoredDomain restore_domain(hv::Hypervisor& hv, hv::DomainParams params, ByteSource& in) {
+    StreamReader reader(in);
+    const uint64_t max_pages = hv.free_memory() / kPageSize;
+    const DomainHeader header =
+        StreamReader::domain_header(reader.expect(RecordType::DomainHeader, "the domain header"),
+                                    max_pages);
+    if (header.guest_kind != kGuestKindPv)
+        throw Error("the stream holds a PVH domain: only PV domains can be restored yet");
+    const DomainInfo info = decode_domain_info(reader.expect(RecordType::DomainInfo, "DOMAIN_INFO"));
+    params.kind = hv::GuestKind::Pv;
+    params.memory_bytes = header.pages * kPageSize;
+    params.vcpus = info.vcpus;
+    RestoredDomain out;
+    out.domain = hv.create_domain(params);
+    try {
+        Gathered g = read_records(reader, *out.domain, info.vcpus, out.pages);
+        apply(*out.domain, info, g);
+        out.console = *g.console;
+    } catch (...) {
+        hv.destroy_domain(out.domain->id());
+        throw;
+    }
+    return out;
+}
+
+}  // namespace xenolith::state
