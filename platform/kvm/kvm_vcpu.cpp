@@ -235,18 +235,14 @@ platform::ControlRegisters KvmVcpu::control_registers() {
 platform::ExtendedState KvmVcpu::extended_state() {
     if (hvm_) throw Error("a PVH vCPU's state cannot be saved yet (its LAPIC, MSRs and modes)");
     const kvm_sregs s = cpu_.get_sregs();
-    const kvm_xsave area = cpu_.get_xsave();
-    return {s.fs.base, s.gs.base,
-            platform::FpuState::from_xsave(
-                {reinterpret_cast<const uint8_t*>(area.region), sizeof area.region})};
+    return {s.fs.base, s.gs.base, platform::FpuState::from_xsave(cpu_.get_xsave())};
 }
 
 void KvmVcpu::restore_fpu(const platform::FpuState& fpu) {
-    kvm_xsave area = cpu_.get_xsave();
+    std::vector<uint8_t> area = cpu_.get_xsave();
     // A PV vCPU runs without CR4.OSXSAVE (pv_sregs): x87 and SSE only.
     const std::string why =
-        fpu.into_xsave({reinterpret_cast<uint8_t*>(area.region), sizeof area.region},
-                       platform::kXfeatureX87 | platform::kXfeatureSse);
+        fpu.into_xsave(area, platform::kXfeatureX87 | platform::kXfeatureSse);
     if (!why.empty()) throw Error(why);
     cpu_.set_xsave(area);
 }

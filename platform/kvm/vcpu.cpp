@@ -71,14 +71,62 @@ kvm_sregs Vcpu::exit_sregs() const {
     return sync_sregs_ ? run_area()->s.regs.sregs : get_sregs();
 }
 
-kvm_xsave Vcpu::get_xsave() const {
-    kvm_xsave area{};
-    check_syscall(::ioctl(fd_.get(), KVM_GET_XSAVE, &area), "KVM_GET_XSAVE");
-    return area;
+namespace {
+
+// struct kvm_fpu as the FXSAVE area's layout (the XSAVE standard format's first 512 bytes).
+constexpr size_t kFxsaveBytes = 512;
+
+std::vector<uint8_t> fxsave_from(const kvm_fpu& f) {
+    std::vector<uint8_t> a(kFxsaveBytes, 0);
+    std::memcpy(&a[0], &f.fcw, 2);
+    std::memcpy(&a[2], &f.fsw, 2);
+    a[4] = f.ftwx;
+    std::memcpy(&a[6], &f.last_opcode, 2);
+    std::memcpy(&a[8], &f.last_ip, 8);
+    std::memcpy(&a[16], &f.last_dp, 8);
+    std::memcpy(&a[24], &f.mxcsr, 4);
+    std::memcpy(&a[32], f.fpr, sizeof f.fpr);
+    std::memcpy(&a[160], f.xmm, sizeof f.xmm);
+    return a;
 }
 
-void Vcpu::set_xsave(const kvm_xsave& area) {
-    check_syscall(::ioctl(fd_.get(), KVM_SET_XSAVE, &area), "KVM_SET_XSAVE");
+kvm_fpu fpu_from(const std::vector<uint8_t>& a) {
+    kvm_fpu f{};
+    std::memcpy(&f.fcw, &a[0], 2);
+    std::memcpy(&f.fsw, &a[2], 2);
+    f.ftwx = a[4];
+    std::memcpy(&f.last_opcode, &a[6], 2);
+    std::memcpy(&f.last_ip, &a[8], 8);
+    std::memcpy(&f.last_dp, &a[16], 8);
+    std::memcpy(&f.mxcsr, &a[24], 4);
+    std::memcpy(f.fpr, &a[32], sizeof f.fpr);
+    std::memcpy(f.xmm, &a[160], sizeof f.xmm);
+    return f;
+}
+
+}  // namespace
+
+std::vector<uint8_t> Vcpu::get_xsave() const {
+    // KVM_GET_XSAVE2 writes the guest's whole area (AMX's is some 11 KiB) and KVM_SET_XSAVE
+    // reads as much: one buffer with room for any. Where KVM refuses both (PVM does), the
+    // legacy KVM_GET_FPU state is the FXSAVE area: x87 and SSE.
+    constexpr size_t kRoom = 16384;
+    std::vector<uint8_t> area(kRoom);
+    if (::ioctl(fd_.get(), KVM_GET_XSAVE2, area.data()) == 0) return area;
+    area.assign(sizeof(kvm_xsave), 0);
+    if (::ioctl(fd_.get(), KVM_GET_XSAVE, area.data()) == 0) return area;
+    kvm_fpu fpu{};
+    check_syscall(::ioctl(fd_.get(), KVM_GET_FPU, &fpu), "KVM_GET_FPU");
+    return fxsave_from(fpu);
+}
+
+void Vcpu::set_xsave(std::vector<uint8_t>& area) {
+    if (area.size() == kFxsaveBytes) {
+        const kvm_fpu fpu = fpu_from(area);
+        check_syscall(::ioctl(fd_.get(), KVM_SET_FPU, &fpu), "KVM_SET_FPU");
+        return;
+    }
+    check_syscall(::ioctl(fd_.get(), KVM_SET_XSAVE, area.data()), "KVM_SET_XSAVE");
 }
 
 void Vcpu::set_sregs(const kvm_sregs& sregs) {

@@ -51,9 +51,11 @@ class Vcpu {
     // The segment and control registers as of the last exit.
     kvm_sregs exit_sregs() const;
     void set_sregs(const kvm_sregs& sregs);
-    // The x87/SSE/AVX state, KVM_GET_XSAVE's standard-format area (4096 bytes).
-    kvm_xsave get_xsave() const;
-    void set_xsave(const kvm_xsave& area);
+    // The x87/SSE/AVX state in the XSAVE standard format: KVM_GET_XSAVE2's area where the
+    // host has it (a host with AMX refuses KVM_GET_XSAVE's 4096 bytes), else KVM_GET_XSAVE's.
+    // set_xsave takes an area get_xsave gave.
+    std::vector<uint8_t> get_xsave() const;
+    void set_xsave(std::vector<uint8_t>& area);
     // Makes the guest TSC equal the host TSC, where the host allows it.
     bool set_tsc_offset(int64_t offset);
     uint32_t tsc_khz() const;

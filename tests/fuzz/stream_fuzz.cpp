@@ -1,9 +1,10 @@
-// The domain stream reader (state/) on arbitrary bytes: every record, and every page batch
-// decoded into a small domain. It may refuse (StreamError); it must never crash, read out
+// The domain stream reader (state/) on arbitrary bytes: every record, every page batch
+// decoded into a small domain, and every record of a domain's hypervisor state decoded. It may refuse (StreamError); it must never crash, read out
 // of bounds, or allocate more than the record limit.
 #include <cstddef>
 #include <cstdint>
 
+#include "state/domain_records.hpp"
 #include "state/page_batch.hpp"
 #include "state/stream_reader.hpp"
 
@@ -24,6 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                [&](uint64_t pfn, std::span<const uint8_t> bytes) {
                                    sum += pfn + (bytes.empty() ? 0 : bytes[kPageSize - 1]);
                                });
+            if (r.type == RecordType::DomainInfo) sum += decode_domain_info(r).vcpus;
+            if (r.type == RecordType::Vcpu) sum += decode_vcpu(r).first;
+            if (r.type == RecordType::EventChannels) sum += decode_event_channels(r).size();
+            if (r.type == RecordType::GrantFrames) sum += decode_grant_frames(r).size();
+            if (r.type == RecordType::Console) sum += decode_console(r).port;
         }
         return static_cast<int>(sum & 0);
     } catch (const xenolith::Error&) {

@@ -165,6 +165,7 @@ class ApiGuest {
     const std::shared_ptr<hv::Domain>& ptr() const { return domain_; }
     ConsoleCapture& console() { return *console_; }
     uint64_t hypercall_page() const { return hypercall_page_; }
+    const boot::PvLayout& layout() const { return guest_.layout; }
 
     // Domain::start(), remembering when.
     void start(bool paused = false);
