@@ -285,7 +285,7 @@ memory = 256
 vcpus = 1
 kernel = "/boot/vmlinuz-$KVER"
 ramdisk = "/domu.cpio.gz"
-cmdline = "console=hvc0 quiet $PVH_EXTRA_CMDLINE"
+cmdline = "console=hvc0 quiet loglevel=5 $PVH_EXTRA_CMDLINE"
 on_crash = "preserve"
 EOF
     echo "--- $cfg ---"
@@ -579,7 +579,7 @@ memory = 256
 vcpus = 1
 kernel = "/boot/vmlinuz-$KVER"
 ramdisk = "/domu.cpio.gz"
-cmdline = "console=hvc0 quiet domu.io=1 $PVH_EXTRA_CMDLINE"
+cmdline = "console=hvc0 quiet loglevel=5 domu.io=1 $PVH_EXTRA_CMDLINE"
 disk = ['format=raw, vdev=xvda, access=rw, target=$IO_XVDA']
 vif = ['bridge=$IO_BRIDGE, mac=$IO_MAC']
 on_crash = "preserve"
@@ -638,7 +638,7 @@ scenario_peer() {
     qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 -nodefaults -display none \
         -serial "file:$log" -no-reboot \
         -kernel "/boot/vmlinuz-$KVER" -initrd /domu.cpio.gz \
-        -append "console=ttyS0 quiet domu.poweroff=1" </dev/null >/tmp/peer-qemu.out 2>&1 &
+        -append "console=ttyS0 quiet loglevel=5 domu.poweroff=1" </dev/null >/tmp/peer-qemu.out 2>&1 &
     qpid=$!
     if ! wait_for "$log" "$DOMU_MARKER" "$PEER_MARKER_TIMEOUT"; then
         kill "$qpid" 2>/dev/null
