@@ -40,11 +40,11 @@ std::string vcpu_line(Domain& d, Vcpu& v) {
     std::string flags = "no vcpu_info";
     if (vcpu_info_t* vi = v.vcpu_info()) {
         char buf[96];
-        std::snprintf(buf, sizeof buf, "upcall pending %u mask %u sel 0x%" PRIx64,
-                      std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load(),
-                      std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load(),
-                      static_cast<uint64_t>(
-                          std::atomic_ref<xen_ulong_t>(vi->evtchn_pending_sel).load()));
+        std::snprintf(
+            buf, sizeof buf, "upcall pending %u mask %u sel 0x%" PRIx64,
+            std::atomic_ref<uint8_t>(vi->evtchn_upcall_pending).load(),
+            std::atomic_ref<uint8_t>(vi->evtchn_upcall_mask).load(),
+            static_cast<uint64_t>(std::atomic_ref<xen_ulong_t>(vi->evtchn_pending_sel).load()));
         flags = buf;
     }
     const VcpuCounters& c = v.counters();
@@ -84,9 +84,8 @@ std::string port_text(const evtchn_status_t& st) {
 
 std::vector<std::string> dump_vcpus(Domain& d) {
     std::vector<std::string> lines;
-    lines.push_back("(d" + std::to_string(d.id()) + ") " + d.name() + ": " +
-                    state_name(d.state()) + ", " + std::to_string(d.nr_vcpus()) + " vCPU(s) on " +
-                    d.platform_name());
+    lines.push_back("(d" + std::to_string(d.id()) + ") " + d.name() + ": " + state_name(d.state()) +
+                    ", " + std::to_string(d.nr_vcpus()) + " vCPU(s) on " + d.platform_name());
     for (uint32_t i = 0; i < d.nr_vcpus(); ++i) lines.push_back(vcpu_line(d, d.vcpu(i)));
     return lines;
 }

@@ -194,14 +194,15 @@ void Domain::set_console(std::function<void(std::string_view)> sink) {
     console_ = std::move(sink);
 }
 
+void Domain::leave_building(bool paused) {
+    std::lock_guard lock(mutex_);
+    if (state_ != DomainState::Building) throw Error("domain " + name_ + " was already started");
+    state_ = paused ? DomainState::Paused : DomainState::Running;
+    paused_.store(paused);
+}
+
 void Domain::start(bool paused) {
-    {
-        std::lock_guard lock(mutex_);
-        if (state_ != DomainState::Building)
-            throw Error("domain " + name_ + " was already started");
-        state_ = paused ? DomainState::Paused : DomainState::Running;
-        paused_.store(paused);
-    }
+    leave_building(paused);
     if (vcpu(0).up() != 0) throw Error("domain " + name() + " has no boot vCPU context");
     if (is_pvh()) {
         // Secondary vCPUs of a PVH domain run from the start, parked in KVM until the
@@ -214,13 +215,7 @@ void Domain::start(bool paused) {
 }
 
 void Domain::start_restored(bool paused) {
-    {
-        std::lock_guard lock(mutex_);
-        if (state_ != DomainState::Building)
-            throw Error("domain " + name_ + " was already started");
-        state_ = paused ? DomainState::Paused : DomainState::Running;
-        paused_.store(paused);
-    }
+    leave_building(paused);
     for (uint32_t i = 0; i < nr_vcpus(); ++i)
         if (vcpu(i).up_on_start() && vcpu(i).up() != 0)
             throw Error("domain " + name() + ": vCPU " + std::to_string(i) + " has no context");

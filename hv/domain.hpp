@@ -206,6 +206,8 @@ class Domain {
     Domain(Hypervisor& hv, domid_t id, const DomainParams& params,
            const platform::Platforms::Choice& choice);
     void stop_with(DomainState s);
+    // Building -> Running (or Paused); Error if it was started already.
+    void leave_building(bool paused);
 
     Hypervisor& hv_;
     const domid_t id_;

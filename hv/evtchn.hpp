@@ -36,8 +36,8 @@ struct SavedPort {
     uint32_t port = 0;
     uint32_t status = EVTCHNSTAT_closed;
     uint32_t vcpu = 0;
-    uint32_t virq = 0;        // _virq
-    domid_t remote_dom = 0;   // _unbound: the domain it is offered to
+    uint32_t virq = 0;       // _virq
+    domid_t remote_dom = 0;  // _unbound: the domain it is offered to
 };
 
 class EventChannelTable {

@@ -36,7 +36,7 @@ public:
     // How far back each stamp is dated (see update()).
     static constexpr uint64_t kStampMarginNs = 1'000'000;
 
-private:
+  private:
     TscScale scale_;
     uint64_t stamp_margin_ticks_ = 0;
 };

@@ -599,8 +599,7 @@ VcpuState Vcpu::save_state(std::chrono::milliseconds timeout) {
         throw Error("vCPU " + std::to_string(id_) + " did not stop to be saved within " +
                     std::to_string(timeout.count()) + " ms");
     }
-    if (!request.error.empty())
-        throw Error("vCPU " + std::to_string(id_) + ": " + request.error);
+    if (!request.error.empty()) throw Error("vCPU " + std::to_string(id_) + ": " + request.error);
     return std::move(request.state);
 }
 

@@ -21,7 +21,9 @@ uint64_t load64(const uint8_t* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-void store64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }
+void store64(uint8_t* p, uint64_t v) {
+    std::memcpy(p, &v, sizeof v);
+}
 
 bool all_zero(std::span<const uint8_t> bytes) {
     return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
@@ -62,7 +64,9 @@ FpuState FpuState::from_xsave(std::span<const uint8_t> area) {
     return s;
 }
 
-uint64_t FpuState::xstate_bv() const { return load64(bytes.data() + kFpuLegacyBytes); }
+uint64_t FpuState::xstate_bv() const {
+    return load64(bytes.data() + kFpuLegacyBytes);
+}
 
 std::string FpuState::into_xsave(std::span<uint8_t> area, uint64_t supported) const {
     uint64_t bv = xstate_bv() & kMovedXfeatures;
@@ -77,8 +81,7 @@ std::string FpuState::into_xsave(std::span<uint8_t> area, uint64_t supported) co
     // Only the moved components' bits change; XCOMP_BV stays 0 (standard format).
     const uint64_t old_bv = load64(area.data() + kFpuLegacyBytes);
     store64(area.data() + kFpuLegacyBytes, (old_bv & ~kMovedXfeatures) | (bv & supported));
-    if (target_avx)
-        std::memcpy(area.data() + kYmmHiOffset, ymm_hi.data(), kYmmHiBytes);
+    if (target_avx) std::memcpy(area.data() + kYmmHiOffset, ymm_hi.data(), kYmmHiBytes);
     return {};
 }
 

@@ -24,7 +24,11 @@ void each_register(Regs& r, F f) {
 
 std::vector<uint8_t> encode_domain_info(const DomainInfo& info) {
     BodyWriter w;
-    w.put(info.vcpus).put(uint32_t{0}).put(info.shared_info_gpa).put(info.boot_cr3).put(info.boot_tss);
+    w.put(info.vcpus)
+        .put(uint32_t{0})
+        .put(info.shared_info_gpa)
+        .put(info.boot_cr3)
+        .put(info.boot_tss);
     return w.bytes();
 }
 
@@ -83,7 +87,12 @@ std::vector<uint8_t> encode_event_channels(const std::vector<hv::SavedPort>& por
     BodyWriter w;
     w.put(static_cast<uint32_t>(ports.size())).put(uint32_t{0});
     for (const hv::SavedPort& p : ports)
-        w.put(p.port).put(p.status).put(p.vcpu).put(p.virq).put(uint32_t{p.remote_dom}).put(uint32_t{0});
+        w.put(p.port)
+            .put(p.status)
+            .put(p.vcpu)
+            .put(p.virq)
+            .put(uint32_t{p.remote_dom})
+            .put(uint32_t{0});
     return w.bytes();
 }
 

@@ -30,7 +30,8 @@ HypervisorState read_state(hv::Domain& d) {
     s.info = {d.nr_vcpus(), *shared, d.boot_cr3(), d.boot_tss()};
     s.grant_frames = d.grant_table().frame_list(d.grant_table().nr_frames());
     s.ports = d.evtchn().save_ports();
-    for (uint32_t i = 0; i < d.nr_vcpus(); ++i) s.vcpus.push_back(d.vcpu(i).save_state(kParkTimeout));
+    for (uint32_t i = 0; i < d.nr_vcpus(); ++i)
+        s.vcpus.push_back(d.vcpu(i).save_state(kParkTimeout));
     return s;
 }
 
@@ -62,7 +63,8 @@ SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out)
     w.record(RecordType::GrantFrames, encode_grant_frames(s.grant_frames));
     w.record(RecordType::EventChannels, encode_event_channels(s.ports));
     w.record(RecordType::Console, encode_console(console));
-    for (uint32_t i = 0; i < s.vcpus.size(); ++i) w.record(RecordType::Vcpu, encode_vcpu(i, s.vcpus[i]));
+    for (uint32_t i = 0; i < s.vcpus.size(); ++i)
+        w.record(RecordType::Vcpu, encode_vcpu(i, s.vcpus[i]));
     w.end();
     counts.bytes = counted.written;
     return counts;
@@ -108,8 +110,8 @@ Gathered read_records(StreamReader& reader, hv::Domain& d, uint32_t vcpus, PageC
             case RecordType::Vcpu: {
                 auto [id, state] = decode_vcpu(r);
                 if (id >= vcpus || !g.vcpus.emplace(id, state).second)
-                    throw StreamError(r.offset, "vCPU " + std::to_string(id) +
-                                                    " is out of range or comes twice");
+                    throw StreamError(
+                        r.offset, "vCPU " + std::to_string(id) + " is out of range or comes twice");
                 break;
             }
             case RecordType::DomainHeader:
@@ -120,12 +122,15 @@ Gathered read_records(StreamReader& reader, hv::Domain& d, uint32_t vcpus, PageC
 }
 
 void check(long rc, const char* what) {
-    if (rc != 0) throw Error(std::string("the stream's ") + what + " does not fit the domain (Xen errno " + std::to_string(-rc) + ")");
+    if (rc != 0)
+        throw Error(std::string("the stream's ") + what + " does not fit the domain (Xen errno " +
+                    std::to_string(-rc) + ")");
 }
 
 void apply(hv::Domain& d, const DomainInfo& info, const Gathered& g) {
     if (!g.grant_frames || !g.ports || !g.console || g.vcpus.size() != d.nr_vcpus())
-        throw Error("the stream ends without the grant table, event channels, console or every vCPU");
+        throw Error(
+            "the stream ends without the grant table, event channels, console or every vCPU");
     d.restore_shared_info(info.shared_info_gpa);
     d.restore_boot_frames(info.boot_cr3, info.boot_tss);
     check(d.grant_table().restore_frames(*g.grant_frames), "grant table");
@@ -138,12 +143,12 @@ void apply(hv::Domain& d, const DomainInfo& info, const Gathered& g) {
 RestoredDomain restore_domain(hv::Hypervisor& hv, hv::DomainParams params, ByteSource& in) {
     StreamReader reader(in);
     const uint64_t max_pages = hv.free_memory() / kPageSize;
-    const DomainHeader header =
-        StreamReader::domain_header(reader.expect(RecordType::DomainHeader, "the domain header"),
-                                    max_pages);
+    const DomainHeader header = StreamReader::domain_header(
+        reader.expect(RecordType::DomainHeader, "the domain header"), max_pages);
     if (header.guest_kind != kGuestKindPv)
         throw Error("the stream holds a PVH domain: only PV domains can be restored yet");
-    const DomainInfo info = decode_domain_info(reader.expect(RecordType::DomainInfo, "DOMAIN_INFO"));
+    const DomainInfo info =
+        decode_domain_info(reader.expect(RecordType::DomainInfo, "DOMAIN_INFO"));
     params.kind = hv::GuestKind::Pv;
     params.memory_bytes = header.pages * kPageSize;
     params.vcpus = info.vcpus;

@@ -43,7 +43,9 @@ class BodyReader {
         std::memcpy(&value, need(sizeof value), sizeof value);
         return value;
     }
-    void take_bytes(std::span<uint8_t> out) { std::memcpy(out.data(), need(out.size()), out.size()); }
+    void take_bytes(std::span<uint8_t> out) {
+        std::memcpy(out.data(), need(out.size()), out.size());
+    }
     size_t left() const { return body_.size() - at_; }
     // The body must be used up exactly.
     void finish() const {

@@ -31,14 +31,14 @@ inline constexpr uint32_t kMaxRecordBytes = 16u << 20;
 inline constexpr uint32_t kRecordOptional = 1u << 31;
 
 enum class RecordType : uint32_t {
-    End = 0,           // empty; the last record
-    DomainHeader = 1,  // what the stream describes (DomainHeader below)
-    PageData = 2,      // a batch of guest pages (page_batch.hpp)
-    DomainInfo = 3,    // vCPU count and the builder's pages (domain_records.hpp)
-    Vcpu = 4,          // one vCPU's state
-    EventChannels = 5, // every open port
-    GrantFrames = 6,   // the grant table's frames
-    Console = 7,       // the PV console's ring page and port
+    End = 0,            // empty; the last record
+    DomainHeader = 1,   // what the stream describes (DomainHeader below)
+    PageData = 2,       // a batch of guest pages (page_batch.hpp)
+    DomainInfo = 3,     // vCPU count and the builder's pages (domain_records.hpp)
+    Vcpu = 4,           // one vCPU's state
+    EventChannels = 5,  // every open port
+    GrantFrames = 6,    // the grant table's frames
+    Console = 7,        // the PV console's ring page and port
 };
 
 // RecordType::DomainHeader's body (16 bytes). A reader refuses a guest kind or page size

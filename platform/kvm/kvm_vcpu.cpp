@@ -241,8 +241,7 @@ platform::ExtendedState KvmVcpu::extended_state() {
 void KvmVcpu::restore_fpu(const platform::FpuState& fpu) {
     std::vector<uint8_t> area = cpu_.get_xsave();
     // A PV vCPU runs without CR4.OSXSAVE (pv_sregs): x87 and SSE only.
-    const std::string why =
-        fpu.into_xsave(area, platform::kXfeatureX87 | platform::kXfeatureSse);
+    const std::string why = fpu.into_xsave(area, platform::kXfeatureX87 | platform::kXfeatureSse);
     if (!why.empty()) throw Error(why);
     cpu_.set_xsave(area);
 }

@@ -1,6 +1,7 @@
 // The domain stream reader (state/) on arbitrary bytes: every record, every page batch
-// decoded into a small domain, and every record of a domain's hypervisor state decoded. It may refuse (StreamError); it must never crash, read out
-// of bounds, or allocate more than the record limit.
+// decoded into a small domain, and every record of a domain's hypervisor state decoded. It may
+// refuse (StreamError); it must never crash, read out of bounds, or allocate more than the record
+// limit.
 #include <cstddef>
 #include <cstdint>
 

@@ -36,8 +36,8 @@ class SaveRestore : public HypervisorTest {
         // Its console backend drains what was written before the pause.
         std::this_thread::sleep_for(100ms);
         state::MemorySink sink;
-        const state::SaveCounts counts =
-            state::save_domain(g.domain(), {g.layout().console_ring, g.layout().console_port}, sink);
+        const state::SaveCounts counts = state::save_domain(
+            g.domain(), {g.layout().console_ring, g.layout().console_port}, sink);
         EXPECT_EQ(counts.pages.pages, g.domain().memory().nr_pages());
         EXPECT_GT(counts.pages.zero_pages, 0u) << "a fresh 32 MiB guest is mostly zeros";
         EXPECT_EQ(counts.bytes, sink.bytes().size());
@@ -65,7 +65,8 @@ void SaveRestore::restore_and_count_on(ApiGuest& g, const std::vector<uint8_t>& 
     }
     ConsoleCapture console;
     r.domain->set_console(console.sink());
-    auto backend = std::make_unique<backends::ConsoleBackend>(r.domain, r.console.port, console.sink());
+    auto backend =
+        std::make_unique<backends::ConsoleBackend>(r.domain, r.console.port, console.sink());
     r.domain->start_restored();
     hv().destroy_domain(g.domain().id());  // the source is gone: only the copy runs
 

@@ -50,7 +50,7 @@ result=${result//\"/\\\"}
 cat <<JSON
 {
   "benchmark": "nested-pvh-boot",
-  "host": "QEMU TCG, EPYC with SVM+NPT, Debian kernel with kvm-amd",
+  "host": "QEMU TCG, EPYC with SVM+NPT and no XSAVE, Debian kernel with kvm-amd",
   "guest": "Debian vmlinuz + busybox initramfs, 256 MiB, 1 vCPU, boot to XENOLITH-DOMU-READY",
   "xenolith_marker_ms": $xen,
   "qemu_marker_ms": $qemu,

@@ -60,7 +60,7 @@ note_fail() {
     [ -n "$fail_why" ] || fail_why="$1"
 }
 
-# A guest that does not shut down: the hypervisor's view of it, twice two seconds apart (do
+# A guest that does not boot, answer or shut down: the hypervisor's view of it, twice two seconds apart (do
 # its exits, upcalls and ring indices move?), and where xenolithd's threads wait.
 dump_stuck() {
     local pid task
@@ -304,6 +304,7 @@ EOF
     if ! wait_for "$glog" "$DOMU_MARKER" "$PVH_MARKER_TIMEOUT"; then
         note_fail "pvh: no $DOMU_MARKER in $glog within $PVH_MARKER_TIMEOUT s"
         $XN list
+        dump_stuck "$($XN domid $PVH_NAME 2>/dev/null)"
         dump_logs
         $XN destroy $PVH_NAME >/dev/null 2>&1
         return 1
@@ -428,6 +429,7 @@ io_wait() {
         fi
         if [ "$(now_ms)" -ge "$end" ]; then
             note_fail "pvh-io: no 'XENOLITH-DOMU-IO $1' on the guest's console within $2 s"
+            dump_stuck "$($XN domid $PVH_IO_NAME 2>/dev/null)"
             return 1
         fi
         sleep 0.1

@@ -367,7 +367,7 @@ log "booting L1 ($KERNEL, $L1_SMP CPU(s), scenario $SCENARIO, timeout ${TIMEOUT}
 : >"$SERIAL"
 set +e
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
-    -machine q35 -accel "$L1_ACCEL" -cpu EPYC,+svm,+npt -m "$L1_MEM" -smp "$L1_SMP" \
+    -machine q35 -accel "$L1_ACCEL" -cpu EPYC,+svm,+npt,-xsave -m "$L1_MEM" -smp "$L1_SMP" \
     -nographic -no-reboot -nodefaults -serial stdio -monitor none $QEMU_EXTRA_ARGS \
     -kernel "$KERNEL" -initrd "$L1_CPIO" \
     -append "console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off xenolith.scenario=$SCENARIO" \

@@ -27,8 +27,8 @@ std::string ring_line(hv::Domain& d, const char* name, uint64_t gpa) {
                       load(intf->rsp_cons), load(intf->rsp_prod));
     else
         std::snprintf(buf, sizeof buf, "(d%u) %s ring: in cons %u prod %u, out cons %u prod %u",
-                      d.id(), name, load(intf->in_cons), load(intf->in_prod),
-                      load(intf->out_cons), load(intf->out_prod));
+                      d.id(), name, load(intf->in_cons), load(intf->in_prod), load(intf->out_cons),
+                      load(intf->out_prod));
     return buf;
 }
 

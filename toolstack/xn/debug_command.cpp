@@ -89,10 +89,10 @@ int debug_context_command(const std::string& domain) {
         for (uint32_t v = 0; v < vcpus; ++v) {
             debug::RegisterSet r = client.registers(v);
             std::printf("vCPU%u:\n", v);
-            static const char* const kOrder[] = {
-                "rip", "rsp", "rflags", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
-                "r9",  "r10", "r11",    "r12", "r13", "r14", "r15", "cr0", "cr2", "cr3", "cr4",
-                "efer"};
+            static const char* const kOrder[] = {"rip", "rsp", "rflags", "rax", "rbx", "rcx",
+                                                 "rdx", "rsi", "rdi",    "rbp", "r8",  "r9",
+                                                 "r10", "r11", "r12",    "r13", "r14", "r15",
+                                                 "cr0", "cr2", "cr3",    "cr4", "efer"};
             int column = 0;
             for (const char* name : kOrder) {
                 auto it = r.find(name);

@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
     bool clear = false;
     std::string debug_keys;
     auto* debug_keys_cmd = app.add_subcommand(
-        "debug-keys", "Dump hypervisor state into the message buffer: q vCPUs and rings, e event channels");
+        "debug-keys",
+        "Dump hypervisor state into the message buffer: q vCPUs and rings, e event channels");
     debug_keys_cmd->add_option("keys", debug_keys)->required();
     auto* dmesg_cmd =
         app.add_subcommand("dmesg", "Read and/or clear the hypervisor's message buffer");

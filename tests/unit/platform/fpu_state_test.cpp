@@ -15,7 +15,9 @@ uint64_t u64_at(std::span<const uint8_t> b, size_t off) {
     std::memcpy(&v, b.data() + off, sizeof v);
     return v;
 }
-void put64(std::span<uint8_t> b, size_t off, uint64_t v) { std::memcpy(b.data() + off, &v, 8); }
+void put64(std::span<uint8_t> b, size_t off, uint64_t v) {
+    std::memcpy(b.data() + off, &v, 8);
+}
 
 TEST(FpuState, InitialIsFninitWithTheResetMxcsr) {
     const FpuState s = FpuState::initial();
@@ -40,8 +42,8 @@ TEST(FpuState, AComponentMarkedInitialIsTakenAsInitialWhateverItsBytes) {
 
 TEST(FpuState, AvxStateMovesOnlyWhereTheTargetHasAvx) {
     std::vector<uint8_t> area(4096, 0);
-    area[160] = 7;                                     // XMM0
-    area[576] = 9;                                     // YMM0's upper half
+    area[160] = 7;                                                             // XMM0
+    area[576] = 9;                                                             // YMM0's upper half
     put64(area, 512, kXfeatureX87 | kXfeatureSse | kXfeatureAvx | (1u << 9));  // and PKRU
     const FpuState s = FpuState::from_xsave(area);
     EXPECT_EQ(s.xstate_bv(), kMovedXfeatures) << "only x87, SSE and AVX are carried";

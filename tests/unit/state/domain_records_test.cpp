@@ -73,7 +73,8 @@ TEST(DomainRecords, AVcpuBodyThatDoesNotCheckOutIsRefusedWithItsOffset) {
 TEST(DomainRecords, PortsFramesInfoAndConsoleRoundTripAndCheckTheirCounts) {
     std::vector<hv::SavedPort> ports = {{.port = 1, .status = EVTCHNSTAT_unbound, .remote_dom = 0},
                                         {.port = 3, .status = EVTCHNSTAT_virq, .virq = 0}};
-    const auto back = decode_event_channels(as_record(RecordType::EventChannels, encode_event_channels(ports)));
+    const auto back =
+        decode_event_channels(as_record(RecordType::EventChannels, encode_event_channels(ports)));
     ASSERT_EQ(back.size(), 2u);
     EXPECT_EQ(back[1].port, 3u);
     EXPECT_EQ(back[1].status, uint32_t{EVTCHNSTAT_virq});
@@ -95,7 +96,8 @@ TEST(DomainRecords, PortsFramesInfoAndConsoleRoundTripAndCheckTheirCounts) {
     body = encode_domain_info({0, 0, 0, 0});
     EXPECT_THROW(decode_domain_info(as_record(RecordType::DomainInfo, body)), StreamError);
 
-    const ConsoleInfo c = decode_console(as_record(RecordType::Console, encode_console({0x6000, 1})));
+    const ConsoleInfo c =
+        decode_console(as_record(RecordType::Console, encode_console({0x6000, 1})));
     EXPECT_EQ(c.ring_gpa, 0x6000u);
     EXPECT_EQ(c.port, 1u);
     body = encode_console({0x6000, 1});
