@@ -197,6 +197,24 @@ TEST_F(DaemonWalkthrough, ShutdownWaitPrintsXlsLinesAndTheDomainGoes) {
     EXPECT_TRUE(wait_for_log("xl-hello.log", " destroyed\n", 2s)) << read_log("xl-hello.log");
 }
 
+// A guest that is shut down and destroyed before the wait begins (the race a quick guest
+// wins against `xn shutdown -w`): the wait still says how it ended.
+TEST_F(DaemonWalkthrough, AWaitThatBeginsAfterTheDomainIsGoneStillGivesItsReason) {
+    auto id = create("hello", "hello", "sleep_ms=100000");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(wait_for_log("guest-hello.log", "hello: vcpus=1", 10s));
+    ASSERT_EQ(xn({"shutdown", "hello"}).exit_code, 0);
+    ASSERT_TRUE(eventually([&] { return list_names() == Lines{"Domain-0"}; }, 5s));
+    auto client = api::Client::connect(control_socket());
+    ASSERT_TRUE(client);
+    nlohmann::json e = client->call("wait", {{"domid", *id}, {"death_only", false}});
+    EXPECT_EQ(e["reason"], 0) << e.dump();
+    EXPECT_EQ(e["destroyed"], true) << e.dump();
+    // Waiting for its death alone: it is dead, no reason asked for.
+    e = client->call("wait", {{"domid", *id}, {"death_only", true}});
+    EXPECT_TRUE(e["reason"].is_null()) << e.dump();
+}
+
 TEST_F(DaemonWalkthrough, ShutdownWaitTwiceWaitsUntilDestroyed) {
     auto id = create("hello", "hello", "sleep_ms=100000");
     ASSERT_TRUE(id);

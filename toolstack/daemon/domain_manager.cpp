@@ -274,9 +274,28 @@ void DomainManager::remove(const std::shared_ptr<ManagedDomain>& md) {
     {
         std::lock_guard lock(mutex_);
         auto it = domains_.find(md->domid());
-        if (it != domains_.end() && it->second == md) domains_.erase(it);
+        if (it != domains_.end() && it->second == md) {
+            domains_.erase(it);
+            remember_end_locked(*md);
+        }
     }
     changed_.notify_all();
+}
+
+void DomainManager::remember_end_locked(const ManagedDomain& md) {
+    if (!md.domain) return;
+    const hv::DomainState s = md.domain->state();
+    std::optional<uint32_t> reason;
+    if (s == hv::DomainState::Shutdown || s == hv::DomainState::Crashed)
+        reason = md.domain->shutdown_reason().value_or(SHUTDOWN_crash);
+    ended_.emplace_back(md.domid(), reason);
+    if (ended_.size() > kEndsRemembered) ended_.pop_front();
+}
+
+std::optional<uint32_t> DomainManager::ended_reason_locked(uint32_t domid) const {
+    for (auto it = ended_.rbegin(); it != ended_.rend(); ++it)
+        if (it->first == domid) return it->second;
+    return std::nullopt;
 }
 
 // ---- lookups ----------------------------------------------------------------------
@@ -369,8 +388,13 @@ Ending DomainManager::wait_for_end(uint32_t domid, bool death_only,
                                    std::chrono::milliseconds timeout) {
     if (domid == 0) throw ApiError("EPERM", "Domain-0 is the host; it does not shut down this way");
     auto md = find(domid);
-    // Gone before the wait began (a quick guest, on_poweroff = destroy): it has died.
-    if (!md) return Ending{.destroyed = true};
+    // Gone before the wait began (a quick guest, on_poweroff = destroy): it has died, and
+    // how it ended is remembered (domids are not reused soon).
+    if (!md) {
+        std::lock_guard lock(mutex_);
+        return Ending{.destroyed = true,
+                      .reason = death_only ? std::nullopt : ended_reason_locked(domid)};
+    }
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::unique_lock lock(mutex_);
     for (;;) {

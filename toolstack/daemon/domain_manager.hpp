@@ -135,6 +135,11 @@ class DomainManager {
     // The domain a device command names: EPERM for Domain-0, ENOENT when there is none.
     std::shared_ptr<ManagedDomain> device_domain(uint32_t domid) const;
     void remove(const std::shared_ptr<ManagedDomain>& md);
+    // How the last few removed domains ended (mutex_ held): a wait that begins after a
+    // quick guest is gone still reports its shutdown reason, as xl does.
+    void remember_end_locked(const ManagedDomain& md);
+    std::optional<uint32_t> ended_reason_locked(uint32_t domid) const;
+    static constexpr size_t kEndsRemembered = 64;
     void on_stopped(const std::weak_ptr<ManagedDomain>& md);
     void lifecycle_loop();
     void handle_stop(const std::shared_ptr<ManagedDomain>& md);
@@ -151,6 +156,7 @@ class DomainManager {
     mutable std::mutex mutex_;
     std::condition_variable changed_;  // a domain stopped, went or was renamed
     std::map<uint32_t, std::shared_ptr<ManagedDomain>> domains_;
+    std::deque<std::pair<uint32_t, std::optional<uint32_t>>> ended_;  // domid, reason
     std::deque<std::weak_ptr<ManagedDomain>> stopped_;  // for the lifecycle thread
     bool stopping_ = false;                             // the daemon is stopping: no restarts
     bool quit_ = false;                                 // the lifecycle thread ends
