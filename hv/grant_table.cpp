@@ -133,7 +133,8 @@ GrantTable::Usage GrantTable::usage() const {
     if (closed_) return u;
     for (grant_ref_t ref = 0; ref < frames_.size() * kGrantEntriesPerFrame; ++ref) {
         const grant_entry_v1_t* e = entry_locked(ref);
-        if (e && (__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & GTF_type_mask) != GTF_invalid) ++u.entries;
+        if (e && (__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & GTF_type_mask) != GTF_invalid)
+            ++u.entries;
     }
     return u;
 }
@@ -167,10 +168,14 @@ long GrantTable::place_frame(uint64_t idx, uint64_t gpfn) {
         own_page_.resize(idx + 1, false);
     }
     uint8_t* const old_page = frame_page_locked(idx);
-    uint8_t* const new_page = in_ram ? memory_->base() + (gpfn << kPageShift) : own_pages_.data() + idx * kPageSize;
-    if (!old_page) std::memset(new_page, 0, kPageSize);
-    else if (old_page != new_page) std::memmove(new_page, old_page, kPageSize);
-    if (frames_[idx] != kNoFrame && own_page_[idx]) physmap_(static_cast<uint32_t>(idx), frames_[idx], nullptr);
+    uint8_t* const new_page =
+        in_ram ? memory_->base() + (gpfn << kPageShift) : own_pages_.data() + idx * kPageSize;
+    if (!old_page)
+        std::memset(new_page, 0, kPageSize);
+    else if (old_page != new_page)
+        std::memmove(new_page, old_page, kPageSize);
+    if (frames_[idx] != kNoFrame && own_page_[idx])
+        physmap_(static_cast<uint32_t>(idx), frames_[idx], nullptr);
     frames_[idx] = gpfn;
     own_page_[idx] = !in_ram;
     if (!in_ram) physmap_(static_cast<uint32_t>(idx), gpfn, new_page);
@@ -222,7 +227,8 @@ long GrantTable::place_boot_frames(uint64_t gpa, uint32_t count) {
 grant_entry_v1_t* GrantTable::entry_locked(grant_ref_t ref) const {
     uint8_t* page = frame_page_locked(ref / kGrantEntriesPerFrame);
     if (!page) return nullptr;
-    return reinterpret_cast<grant_entry_v1_t*>(page + (ref % kGrantEntriesPerFrame) * sizeof(grant_entry_v1_t));
+    return reinterpret_cast<grant_entry_v1_t*>(page + (ref % kGrantEntriesPerFrame) *
+                                                          sizeof(grant_entry_v1_t));
 }
 
 GrantMapping GrantTable::map(grant_ref_t ref, domid_t user, bool readonly) {

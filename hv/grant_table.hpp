@@ -45,7 +45,7 @@ class GrantTable;
 // pinned. If the granting domain dies first, the mapping turns invalid (page() is empty)
 // but any span already taken stays memory-safe: the mapping keeps the RAM mapped.
 class GrantMapping {
-public:
+  public:
     GrantMapping() = default;
     GrantMapping(GrantMapping&& other) noexcept;
     GrantMapping& operator=(GrantMapping&& other) noexcept;
@@ -67,7 +67,7 @@ public:
     // Unmaps now: the entry's pin drops, and with the last pin its GTF_reading/writing.
     void reset();
 
-private:
+  private:
     friend class GrantTable;
     GrantMapping(std::shared_ptr<GrantTable> table, uint8_t* page, grant_ref_t ref, bool readonly)
         : table_(std::move(table)),
@@ -85,7 +85,7 @@ private:
 };
 
 class GrantTable : public std::enable_shared_from_this<GrantTable> {
-public:
+  public:
     // Throws Error when max_frames exceeds kMaxGrantFramesCeiling.
     GrantTable(domid_t owner, std::shared_ptr<GuestMemory> memory, uint32_t max_frames);
 
@@ -137,7 +137,7 @@ public:
     void close();
     bool closed() const;
 
-private:
+  private:
     friend class GrantMapping;
     struct Active {
         uint32_t readers = 0;

@@ -41,7 +41,9 @@ uint64_t TimeSource::system_time_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-uint64_t TimeSource::rdtsc() { return __rdtsc(); }
+uint64_t TimeSource::rdtsc() {
+    return __rdtsc();
+}
 
 TimeSource::TimeSource(uint32_t tsc_khz) {
     uint64_t hz = uint64_t{tsc_khz} * 1000;

@@ -20,7 +20,7 @@ TscScale tsc_scale_for(uint64_t hz);
 uint64_t scale_delta(uint64_t delta, const TscScale& scale);
 
 class TimeSource {
-public:
+  public:
     // `tsc_khz` from KVM_GET_TSC_KHZ; 0 means calibrate against CLOCK_MONOTONIC.
     explicit TimeSource(uint32_t tsc_khz);
 

@@ -486,9 +486,11 @@ TEST_F(DaemonHelp, ListsEveryCommandWithoutADaemon) {
     ProcessResult r = xn({"help"});
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_EQ(r.out.rfind("xn: the Xenolith toolstack", 0), 0u) << r.out;
-    for (const char* command : {"create", "list, li", "console", "shutdown", "vcpu-pin", "mem-max", "top",
-                                "cpupool-create", "sched-rtds", "help"})
-        EXPECT_NE(r.out.find(std::string("\n  ") + command + " "), std::string::npos) << command << "\n" << r.out;
+    for (const char* command : {"create", "list, li", "console", "shutdown", "vcpu-pin", "mem-max",
+                                "top", "cpupool-create", "sched-rtds", "help"})
+        EXPECT_NE(r.out.find(std::string("\n  ") + command + " "), std::string::npos)
+            << command << "\n"
+            << r.out;
     // Help needs no daemon: none was started.
     EXPECT_FALSE(std::filesystem::exists(pid_file()));
 }

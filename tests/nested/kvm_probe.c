@@ -67,10 +67,9 @@
 static int g_run_timeout = RUN_TIMEOUT_S;
 
 static int g_pass, g_fail;
-static const char *g_kvm_path = "/dev/kvm";
+static const char* g_kvm_path = "/dev/kvm";
 
-static void report(const char *name, int ok, const char *fmt, ...)
-{
+static void report(const char* name, int ok, const char* fmt, ...) {
     char detail[512];
     va_list ap;
     va_start(ap, fmt);
@@ -84,63 +83,71 @@ static void report(const char *name, int ok, const char *fmt, ...)
         g_fail++;
 }
 
-static uint64_t now_ns(void)
-{
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void on_alarm(int sig) { (void)sig; }
+static void on_alarm(int sig) {
+    (void)sig;
+}
 
 struct vm {
     int sys, fd, vcpu;
-    struct kvm_run *run;
+    struct kvm_run* run;
     size_t run_size;
-    uint8_t *mem;
+    uint8_t* mem;
 };
 
-static const char *exit_name(uint32_t r)
-{
+static const char* exit_name(uint32_t r) {
     switch (r) {
-    case KVM_EXIT_UNKNOWN: return "UNKNOWN";
-    case KVM_EXIT_EXCEPTION: return "EXCEPTION";
-    case KVM_EXIT_IO: return "IO";
-    case KVM_EXIT_HYPERCALL: return "HYPERCALL";
-    case KVM_EXIT_DEBUG: return "DEBUG";
-    case KVM_EXIT_HLT: return "HLT";
-    case KVM_EXIT_MMIO: return "MMIO";
-    case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
-    case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-    case KVM_EXIT_INTR: return "INTR";
-    case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
-    case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
-    case KVM_EXIT_X86_RDMSR: return "X86_RDMSR";
-    case KVM_EXIT_X86_WRMSR: return "X86_WRMSR";
-    default: return "other";
+        case KVM_EXIT_UNKNOWN:
+            return "UNKNOWN";
+        case KVM_EXIT_EXCEPTION:
+            return "EXCEPTION";
+        case KVM_EXIT_IO:
+            return "IO";
+        case KVM_EXIT_HYPERCALL:
+            return "HYPERCALL";
+        case KVM_EXIT_DEBUG:
+            return "DEBUG";
+        case KVM_EXIT_HLT:
+            return "HLT";
+        case KVM_EXIT_MMIO:
+            return "MMIO";
+        case KVM_EXIT_SHUTDOWN:
+            return "SHUTDOWN";
+        case KVM_EXIT_FAIL_ENTRY:
+            return "FAIL_ENTRY";
+        case KVM_EXIT_INTR:
+            return "INTR";
+        case KVM_EXIT_INTERNAL_ERROR:
+            return "INTERNAL_ERROR";
+        case KVM_EXIT_SYSTEM_EVENT:
+            return "SYSTEM_EVENT";
+        case KVM_EXIT_X86_RDMSR:
+            return "X86_RDMSR";
+        case KVM_EXIT_X86_WRMSR:
+            return "X86_WRMSR";
+        default:
+            return "other";
     }
 }
 
-static void vm_close(struct vm *v)
-{
-    if (v->run && v->run != MAP_FAILED)
-        munmap(v->run, v->run_size);
-    if (v->mem && v->mem != MAP_FAILED)
-        munmap(v->mem, MEM_SIZE);
-    if (v->vcpu >= 0)
-        close(v->vcpu);
-    if (v->fd >= 0)
-        close(v->fd);
-    if (v->sys >= 0)
-        close(v->sys);
+static void vm_close(struct vm* v) {
+    if (v->run && v->run != MAP_FAILED) munmap(v->run, v->run_size);
+    if (v->mem && v->mem != MAP_FAILED) munmap(v->mem, MEM_SIZE);
+    if (v->vcpu >= 0) close(v->vcpu);
+    if (v->fd >= 0) close(v->fd);
+    if (v->sys >= 0) close(v->sys);
     memset(v, 0, sizeof *v);
     v->sys = v->fd = v->vcpu = -1;
 }
 
 // Steps before the vCPU exists (irqchip, MSR filter) are done by the caller between
 // vm_open and vm_add_vcpu.
-static int vm_open(struct vm *v, char *err, size_t errlen)
-{
+static int vm_open(struct vm* v, char* err, size_t errlen) {
     memset(v, 0, sizeof *v);
     v->sys = v->fd = v->vcpu = -1;
     v->sys = open(g_kvm_path, O_RDWR | O_CLOEXEC);
@@ -158,8 +165,10 @@ static int vm_open(struct vm *v, char *err, size_t errlen)
         snprintf(err, errlen, "mmap guest memory: %s", strerror(errno));
         return -1;
     }
-    struct kvm_userspace_memory_region r = {
-        .slot = 0, .guest_phys_addr = 0, .memory_size = MEM_SIZE, .userspace_addr = (uintptr_t)v->mem};
+    struct kvm_userspace_memory_region r = {.slot = 0,
+                                            .guest_phys_addr = 0,
+                                            .memory_size = MEM_SIZE,
+                                            .userspace_addr = (uintptr_t)v->mem};
     if (ioctl(v->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
         snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
         return -1;
@@ -167,8 +176,7 @@ static int vm_open(struct vm *v, char *err, size_t errlen)
     return 0;
 }
 
-static int vm_add_vcpu(struct vm *v, char *err, size_t errlen)
-{
+static int vm_add_vcpu(struct vm* v, char* err, size_t errlen) {
     v->vcpu = ioctl(v->fd, KVM_CREATE_VCPU, 0);
     if (v->vcpu < 0) {
         snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
@@ -189,11 +197,12 @@ static int vm_add_vcpu(struct vm *v, char *err, size_t errlen)
     return 0;
 }
 
-static void put64(uint8_t *mem, uint32_t addr, uint64_t val) { memcpy(mem + addr, &val, 8); }
+static void put64(uint8_t* mem, uint32_t addr, uint64_t val) {
+    memcpy(mem + addr, &val, 8);
+}
 
 // GDT: null, 0x08 flat 32-bit code, 0x10 flat data, 0x18 32-bit busy TSS, 0x28 64-bit code.
-static void write_gdt(uint8_t *mem)
-{
+static void write_gdt(uint8_t* mem) {
     put64(mem, GDT_ADDR + 0x00, 0);
     put64(mem, GDT_ADDR + SEL_CODE32, 0x00cf9b000000ffffull);
     put64(mem, GDT_ADDR + SEL_DATA, 0x00cf93000000ffffull);
@@ -204,8 +213,7 @@ static void write_gdt(uint8_t *mem)
     put64(mem, GDT_ADDR + SEL_CODE64, 0x00af9b000000ffffull);
 }
 
-static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code64)
-{
+static void seg(struct kvm_segment* s, uint16_t sel, uint8_t type, int code64) {
     memset(s, 0, sizeof *s);
     s->base = 0;
     s->limit = 0xffffffff;
@@ -222,8 +230,7 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code64)
 // 32-bit flat protected mode as the PVH boot ABI describes it: CR0 = PE|ET, paging off,
 // flat CS/DS/SS, TR a busy 32-bit TSS. long_mode: 64-bit, paging on with the tables at
 // PML4_ADDR (identity for the first 2 MiB and the same 2 MiB at HIGH_ALIAS).
-static int set_mode(struct vm *v, int long_mode, uint64_t rip, char *err, size_t errlen)
-{
+static int set_mode(struct vm* v, int long_mode, uint64_t rip, char* err, size_t errlen) {
     struct kvm_sregs sr;
     if (ioctl(v->vcpu, KVM_GET_SREGS, &sr) < 0) {
         snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
@@ -258,9 +265,9 @@ static int set_mode(struct vm *v, int long_mode, uint64_t rip, char *err, size_t
         put64(v->mem, pdpt1 + 510 * 8, pd | 3);
         put64(v->mem, pd + 0 * 8, 0x0 | 0x83);
         sr.cr3 = pml4;
-        sr.cr4 = 0x20;                      // PAE
-        sr.cr0 = 0x80010033;                // PG|WP|NE|ET|MP|PE
-        sr.efer = 0x500;                    // LME|LMA
+        sr.cr4 = 0x20;        // PAE
+        sr.cr0 = 0x80010033;  // PG|WP|NE|ET|MP|PE
+        sr.efer = 0x500;      // LME|LMA
     } else {
         sr.cr0 = 0x11;  // PE|ET
         sr.cr3 = 0;
@@ -284,8 +291,7 @@ static int set_mode(struct vm *v, int long_mode, uint64_t rip, char *err, size_t
 }
 
 // One KVM_RUN, bounded by RUN_TIMEOUT_S (SIGALRM makes it return EINTR).
-static int run_once(struct vm *v, char *err, size_t errlen)
-{
+static int run_once(struct vm* v, char* err, size_t errlen) {
     alarm((unsigned)g_run_timeout);
     int rc = ioctl(v->vcpu, KVM_RUN, 0);
     int e = errno;
@@ -300,58 +306,54 @@ static int run_once(struct vm *v, char *err, size_t errlen)
     return 0;
 }
 
-static void describe_exit(struct vm *v, char *buf, size_t len)
-{
-    struct kvm_run *r = v->run;
+static void describe_exit(struct vm* v, char* buf, size_t len) {
+    struct kvm_run* r = v->run;
     struct kvm_regs regs;
     unsigned long long rip = 0;
-    if (ioctl(v->vcpu, KVM_GET_REGS, &regs) == 0)
-        rip = regs.rip;
+    if (ioctl(v->vcpu, KVM_GET_REGS, &regs) == 0) rip = regs.rip;
     switch (r->exit_reason) {
-    case KVM_EXIT_IO: {
-        uint32_t val = 0;
-        memcpy(&val, (uint8_t *)r + r->io.data_offset, r->io.size <= 4 ? r->io.size : 4);
-        snprintf(buf, len, "KVM_EXIT_IO port 0x%x %s size %u value 0x%x (rip 0x%llx)", r->io.port,
-                 r->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", r->io.size, val, rip);
-        break;
-    }
-    case KVM_EXIT_DEBUG:
-        snprintf(buf, len, "KVM_EXIT_DEBUG exception %u pc 0x%llx dr6 0x%llx dr7 0x%llx",
-                 r->debug.arch.exception, (unsigned long long)r->debug.arch.pc,
-                 (unsigned long long)r->debug.arch.dr6, (unsigned long long)r->debug.arch.dr7);
-        break;
-    case KVM_EXIT_FAIL_ENTRY:
-        snprintf(buf, len, "KVM_EXIT_FAIL_ENTRY reason 0x%llx (rip 0x%llx)",
-                 (unsigned long long)r->fail_entry.hardware_entry_failure_reason, rip);
-        break;
-    case KVM_EXIT_INTERNAL_ERROR:
-        snprintf(buf, len, "KVM_EXIT_INTERNAL_ERROR suberror %u (rip 0x%llx)", r->internal.suberror,
-                 rip);
-        break;
-    case KVM_EXIT_MMIO:
-        snprintf(buf, len, "KVM_EXIT_MMIO addr 0x%llx %s len %u (rip 0x%llx)",
-                 (unsigned long long)r->mmio.phys_addr, r->mmio.is_write ? "write" : "read",
-                 r->mmio.len, rip);
-        break;
-    case KVM_EXIT_X86_RDMSR:
-    case KVM_EXIT_X86_WRMSR:
-        snprintf(buf, len, "KVM_EXIT_%s index 0x%x data 0x%llx reason %u (rip 0x%llx)",
-                 exit_name(r->exit_reason), r->msr.index, (unsigned long long)r->msr.data,
-                 r->msr.reason, rip);
-        break;
-    default:
-        snprintf(buf, len, "exit %u (%s) (rip 0x%llx)", r->exit_reason, exit_name(r->exit_reason),
-                 rip);
+        case KVM_EXIT_IO: {
+            uint32_t val = 0;
+            memcpy(&val, (uint8_t*)r + r->io.data_offset, r->io.size <= 4 ? r->io.size : 4);
+            snprintf(buf, len, "KVM_EXIT_IO port 0x%x %s size %u value 0x%x (rip 0x%llx)",
+                     r->io.port, r->io.direction == KVM_EXIT_IO_OUT ? "out" : "in", r->io.size, val,
+                     rip);
+            break;
+        }
+        case KVM_EXIT_DEBUG:
+            snprintf(buf, len, "KVM_EXIT_DEBUG exception %u pc 0x%llx dr6 0x%llx dr7 0x%llx",
+                     r->debug.arch.exception, (unsigned long long)r->debug.arch.pc,
+                     (unsigned long long)r->debug.arch.dr6, (unsigned long long)r->debug.arch.dr7);
+            break;
+        case KVM_EXIT_FAIL_ENTRY:
+            snprintf(buf, len, "KVM_EXIT_FAIL_ENTRY reason 0x%llx (rip 0x%llx)",
+                     (unsigned long long)r->fail_entry.hardware_entry_failure_reason, rip);
+            break;
+        case KVM_EXIT_INTERNAL_ERROR:
+            snprintf(buf, len, "KVM_EXIT_INTERNAL_ERROR suberror %u (rip 0x%llx)",
+                     r->internal.suberror, rip);
+            break;
+        case KVM_EXIT_MMIO:
+            snprintf(buf, len, "KVM_EXIT_MMIO addr 0x%llx %s len %u (rip 0x%llx)",
+                     (unsigned long long)r->mmio.phys_addr, r->mmio.is_write ? "write" : "read",
+                     r->mmio.len, rip);
+            break;
+        case KVM_EXIT_X86_RDMSR:
+        case KVM_EXIT_X86_WRMSR:
+            snprintf(buf, len, "KVM_EXIT_%s index 0x%x data 0x%llx reason %u (rip 0x%llx)",
+                     exit_name(r->exit_reason), r->msr.index, (unsigned long long)r->msr.data,
+                     r->msr.reason, rip);
+            break;
+        default:
+            snprintf(buf, len, "exit %u (%s) (rip 0x%llx)", r->exit_reason,
+                     exit_name(r->exit_reason), rip);
     }
 }
 
-static int expect_io(struct vm *v, uint16_t port, uint32_t *value, char *err, size_t errlen)
-{
-    if (run_once(v, err, errlen) < 0)
-        return -1;
-    struct kvm_run *r = v->run;
-    if (r->exit_reason != KVM_EXIT_IO || r->io.port != port ||
-        r->io.direction != KVM_EXIT_IO_OUT) {
+static int expect_io(struct vm* v, uint16_t port, uint32_t* value, char* err, size_t errlen) {
+    if (run_once(v, err, errlen) < 0) return -1;
+    struct kvm_run* r = v->run;
+    if (r->exit_reason != KVM_EXIT_IO || r->io.port != port || r->io.direction != KVM_EXIT_IO_OUT) {
         char d[256];
         describe_exit(v, d, sizeof d);
         snprintf(err, errlen, "expected an out to port 0x%x, got %s", port, d);
@@ -359,15 +361,14 @@ static int expect_io(struct vm *v, uint16_t port, uint32_t *value, char *err, si
     }
     if (value) {
         *value = 0;
-        memcpy(value, (uint8_t *)r + r->io.data_offset, r->io.size <= 4 ? r->io.size : 4);
+        memcpy(value, (uint8_t*)r + r->io.data_offset, r->io.size <= 4 ? r->io.size : 4);
     }
     return 0;
 }
 
 // ---- (a) /dev/kvm, API version, capabilities -------------------------------------------
 
-static int probe_basics(void)
-{
+static int probe_basics(void) {
     int fd = open(g_kvm_path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         report("open", 0, "%s: %s", g_kvm_path, strerror(errno));
@@ -377,7 +378,7 @@ static int probe_basics(void)
     int api = ioctl(fd, KVM_GET_API_VERSION, 0);
     report("api", api == 12, "KVM_GET_API_VERSION=%d", api);
     static const struct {
-        const char *name;
+        const char* name;
         long cap;
     } caps[] = {
         {"XEN_HVM", KVM_CAP_XEN_HVM},
@@ -399,9 +400,9 @@ static int probe_basics(void)
     size_t n = 0;
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         int val = ioctl(fd, KVM_CHECK_EXTENSION, caps[i].cap);
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s=%d", i ? " " : "", caps[i].name, val);
-        if (n >= sizeof line)
-            break;
+        n +=
+            (size_t)snprintf(line + n, sizeof line - n, "%s%s=%d", i ? " " : "", caps[i].name, val);
+        if (n >= sizeof line) break;
     }
     report("caps", 1, "%s", line);
 
@@ -411,29 +412,27 @@ static int probe_basics(void)
     int cpuid_ok = 0;
     for (unsigned nent = 32; nent <= 512; nent *= 2) {
         size_t sz = sizeof(struct kvm_cpuid2) + nent * sizeof(struct kvm_cpuid_entry2);
-        struct kvm_cpuid2 *c = calloc(1, sz);
-        if (!c)
-            break;
+        struct kvm_cpuid2* c = calloc(1, sz);
+        if (!c) break;
         c->nent = nent;
         int rc = ioctl(fd, KVM_GET_SUPPORTED_CPUID, c);
         int e = errno;
         if (rc == 0) {
             uint32_t max_basic = 0, max_ext = 0;
             for (uint32_t i = 0; i < c->nent; i++) {
-                if (c->entries[i].function == 0)
-                    max_basic = c->entries[i].eax;
-                if (c->entries[i].function == 0x80000000)
-                    max_ext = c->entries[i].eax;
+                if (c->entries[i].function == 0) max_basic = c->entries[i].eax;
+                if (c->entries[i].function == 0x80000000) max_ext = c->entries[i].eax;
             }
-            cn += (size_t)snprintf(cl + cn, sizeof cl - cn, "%snent=%u: ok, %u entries (max leaf 0x%x, ext 0x%x)",
+            cn += (size_t)snprintf(cl + cn, sizeof cl - cn,
+                                   "%snent=%u: ok, %u entries (max leaf 0x%x, ext 0x%x)",
                                    cn ? "; " : "", nent, c->nent, max_basic, max_ext);
             cpuid_ok = 1;
         } else {
-            cn += (size_t)snprintf(cl + cn, sizeof cl - cn, "%snent=%u: %s", cn ? "; " : "", nent, strerror(e));
+            cn += (size_t)snprintf(cl + cn, sizeof cl - cn, "%snent=%u: %s", cn ? "; " : "", nent,
+                                   strerror(e));
         }
         free(c);
-        if (rc == 0 || cn >= sizeof cl)
-            break;
+        if (rc == 0 || cn >= sizeof cl) break;
     }
     report("supported_cpuid", cpuid_ok, "KVM_GET_SUPPORTED_CPUID %s", cl);
     close(fd);
@@ -444,8 +443,7 @@ static int probe_basics(void)
 
 // vmmcall with no debug: KVM treats it as a KVM hypercall. 0x20 is Xen's event_channel_op and
 // no KVM hypercall, so KVM answers -KVM_ENOSYS (-1000) in EAX and the guest runs on.
-static void probe_vmmcall_plain(void)
-{
+static void probe_vmmcall_plain(void) {
     char err[384];
     struct vm v;
     if (vm_open(&v, err, sizeof err) < 0 || vm_add_vcpu(&v, err, sizeof err) < 0) {
@@ -462,7 +460,8 @@ static void probe_vmmcall_plain(void)
     memcpy(v.mem + CODE_ADDR, code, sizeof code);
     uint32_t val = 0;
     g_run_timeout = 5;
-    int rc = set_mode(&v, 0, CODE_ADDR, err, sizeof err) < 0 || expect_io(&v, 0x80, &val, err, sizeof err) < 0;
+    int rc = set_mode(&v, 0, CODE_ADDR, err, sizeof err) < 0 ||
+             expect_io(&v, 0x80, &val, err, sizeof err) < 0;
     g_run_timeout = RUN_TIMEOUT_S;
     if (rc) {
         report("vmmcall_plain", 0, "%s", err);
@@ -475,9 +474,8 @@ static void probe_vmmcall_plain(void)
 }
 
 // A hardware execute breakpoint on the vmmcall: KVM_EXIT_DEBUG at X, skip, IO exit, again.
-static void probe_vmmcall_hwbp(int long_mode)
-{
-    const char *name = long_mode ? "vmmcall_hwbp64" : "vmmcall_hwbp32";
+static void probe_vmmcall_hwbp(int long_mode) {
+    const char* name = long_mode ? "vmmcall_hwbp64" : "vmmcall_hwbp32";
     char err[384];
     struct vm v;
     if (vm_open(&v, err, sizeof err) < 0 || vm_add_vcpu(&v, err, sizeof err) < 0) {
@@ -511,15 +509,15 @@ static void probe_vmmcall_hwbp(int long_mode)
     uint64_t t0 = 0;
     char d[256];
     for (int i = 0; i < rounds; i++) {
-        if (i == 1)
-            t0 = now_ns();
+        if (i == 1) t0 = now_ns();
         if (run_once(&v, err, sizeof err) < 0) {
             report(name, 0, "round %d: %s", i, err);
             vm_close(&v);
             return;
         }
-        struct kvm_run *r = v.run;
-        if (r->exit_reason != KVM_EXIT_DEBUG || r->debug.arch.pc != x || r->debug.arch.exception != 1) {
+        struct kvm_run* r = v.run;
+        if (r->exit_reason != KVM_EXIT_DEBUG || r->debug.arch.pc != x ||
+            r->debug.arch.exception != 1) {
             describe_exit(&v, d, sizeof d);
             report(name, 0, "round %d: expected KVM_EXIT_DEBUG exception 1 pc 0x%llx, got %s%s", i,
                    (unsigned long long)x, d,
@@ -529,8 +527,7 @@ static void probe_vmmcall_hwbp(int long_mode)
             vm_close(&v);
             return;
         }
-        if (i == 0)
-            describe_exit(&v, d, sizeof d);
+        if (i == 0) describe_exit(&v, d, sizeof d);
         struct kvm_regs regs;
         if (ioctl(v.vcpu, KVM_GET_REGS, &regs) < 0) {
             report(name, 0, "KVM_GET_REGS: %s", strerror(errno));
@@ -572,9 +569,8 @@ static void probe_vmmcall_hwbp(int long_mode)
 // instruction (if not, the host's SVM does not load the guest's DR7 into its breakpoint
 // logic: QEMU before 9.1 sets DR7 on VMRUN without arming TCG's breakpoints), does an
 // `int3` with KVM_GUESTDBG_USE_SW_BP exit (a patching alternative), and does single-step.
-static void probe_debug_variant(const char *name, const uint8_t *code, size_t len, uint32_t control,
-                                uint64_t dr0, uint64_t dr7, uint32_t want_exc, uint64_t want_pc)
-{
+static void probe_debug_variant(const char* name, const uint8_t* code, size_t len, uint32_t control,
+                                uint64_t dr0, uint64_t dr7, uint32_t want_exc, uint64_t want_pc) {
     char err[384];
     struct vm v;
     if (vm_open(&v, err, sizeof err) < 0 || vm_add_vcpu(&v, err, sizeof err) < 0) {
@@ -605,24 +601,24 @@ static void probe_debug_variant(const char *name, const uint8_t *code, size_t le
         return;
     }
     describe_exit(&v, d, sizeof d);
-    struct kvm_run *r = v.run;
+    struct kvm_run* r = v.run;
     int ok = r->exit_reason == KVM_EXIT_DEBUG && r->debug.arch.exception == want_exc &&
              r->debug.arch.pc == want_pc;
-    report(name, ok, "%s %s (wanted KVM_EXIT_DEBUG exception %u pc 0x%llx)", ok ? "got" : "got instead", d,
-           want_exc, (unsigned long long)want_pc);
+    report(name, ok, "%s %s (wanted KVM_EXIT_DEBUG exception %u pc 0x%llx)",
+           ok ? "got" : "got instead", d, want_exc, (unsigned long long)want_pc);
     vm_close(&v);
 }
 
-static void probe_debug_diagnostics(void)
-{
+static void probe_debug_diagnostics(void) {
     static const uint8_t nops[] = {
         0x90,        // X:   nop
         0x90,        // X+1: nop      <- hardware breakpoint here
         0xe7, 0x80,  // X+2: out %eax,$0x80
         0xf4,
     };
-    probe_debug_variant("hwbp_nop32", nops, sizeof nops, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP,
-                        CODE_ADDR + 1, 1, 1, CODE_ADDR + 1);
+    probe_debug_variant("hwbp_nop32", nops, sizeof nops,
+                        KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, CODE_ADDR + 1, 1, 1,
+                        CODE_ADDR + 1);
     static const uint8_t int3[] = {
         0x90,        // X:   nop
         0xcc,        // X+1: int3 (where the vmmcall was, patched)
@@ -630,10 +626,10 @@ static void probe_debug_diagnostics(void)
         0xf4,
     };
     // KVM reports a software breakpoint at the int3 itself (RIP is moved back onto it)
-    probe_debug_variant("swbp_int3_32", int3, sizeof int3, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
-                        0, 0, 3, CODE_ADDR + 1);
-    probe_debug_variant("singlestep32", nops, sizeof nops, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP,
-                        0, 0, 1, CODE_ADDR + 1);
+    probe_debug_variant("swbp_int3_32", int3, sizeof int3,
+                        KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP, 0, 0, 3, CODE_ADDR + 1);
+    probe_debug_variant("singlestep32", nops, sizeof nops,
+                        KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0, 0, 1, CODE_ADDR + 1);
 }
 
 // ---- (c) in-kernel LAPIC and an MSI -----------------------------------------------------
@@ -644,9 +640,8 @@ struct msi_arg {
     uint64_t sent_ns;
 };
 
-static void *msi_thread(void *p)
-{
-    struct msi_arg *a = p;
+static void* msi_thread(void* p) {
+    struct msi_arg* a = p;
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
     struct kvm_msi msi;
@@ -660,9 +655,8 @@ static void *msi_thread(void *p)
     return NULL;
 }
 
-static void probe_lapic_msi(void)
-{
-    const char *name = "lapic_msi";
+static void probe_lapic_msi(void) {
+    const char* name = "lapic_msi";
     char err[384];
     struct vm v;
     if (vm_open(&v, err, sizeof err) < 0) {
@@ -700,7 +694,8 @@ static void probe_lapic_msi(void)
     uint64_t gate = (HANDLER_ADDR & 0xffffull) | ((uint64_t)SEL_CODE32 << 16) | (0x8e00ull << 32) |
                     ((uint64_t)(HANDLER_ADDR >> 16) << 48);
     put64(v.mem, IDT_ADDR + 0xf3 * 8, gate);
-    if (set_mode(&v, 0, CODE_ADDR, err, sizeof err) < 0 || expect_io(&v, 0x83, NULL, err, sizeof err) < 0) {
+    if (set_mode(&v, 0, CODE_ADDR, err, sizeof err) < 0 ||
+        expect_io(&v, 0x83, NULL, err, sizeof err) < 0) {
         report(name, 0, "before the MSI: %s", err);
         vm_close(&v);
         return;
@@ -726,7 +721,9 @@ static void probe_lapic_msi(void)
     } else if (rc < 0) {
         report(name, 0, "after KVM_SIGNAL_MSI (returned %d): %s", a.rc, err);
     } else {
-        report(name, 1, "KVM_SIGNAL_MSI returned %d; vector 0xf3 handler ran, %llu us from the MSI to its IO exit",
+        report(name, 1,
+               "KVM_SIGNAL_MSI returned %d; vector 0xf3 handler ran, %llu us from the MSI to its "
+               "IO exit",
                a.rc, (unsigned long long)((got - a.sent_ns) / 1000u));
     }
     vm_close(&v);
@@ -751,9 +748,8 @@ static int msr_io1(int vcpu_fd, unsigned long request, uint32_t index, uint64_t*
     return rc;
 }
 
-static void probe_msr_filter(void)
-{
-    const char *name = "msr_filter";
+static void probe_msr_filter(void) {
+    const char* name = "msr_filter";
     char err[384];
     struct vm v;
     if (vm_open(&v, err, sizeof err) < 0) {
@@ -802,7 +798,7 @@ static void probe_msr_filter(void)
         vm_close(&v);
         return;
     }
-    struct kvm_run *r = v.run;
+    struct kvm_run* r = v.run;
     char d[256];
     describe_exit(&v, d, sizeof d);
     if (r->exit_reason != KVM_EXIT_X86_WRMSR || r->msr.index != 0x40000000 ||
@@ -846,10 +842,8 @@ static void probe_msr_lstar(void) {
     vm_close(&v);
 }
 
-int main(int argc, char **argv)
-{
-    if (argc > 1)
-        g_kvm_path = argv[1];
+int main(int argc, char** argv) {
+    if (argc > 1) g_kvm_path = argv[1];
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -157,9 +157,9 @@ class DomainManager {
     std::condition_variable changed_;  // a domain stopped, went or was renamed
     std::map<uint32_t, std::shared_ptr<ManagedDomain>> domains_;
     std::deque<std::pair<uint32_t, std::optional<uint32_t>>> ended_;  // domid, reason
-    std::deque<std::weak_ptr<ManagedDomain>> stopped_;  // for the lifecycle thread
-    bool stopping_ = false;                             // the daemon is stopping: no restarts
-    bool quit_ = false;                                 // the lifecycle thread ends
+    std::deque<std::weak_ptr<ManagedDomain>> stopped_;                // for the lifecycle thread
+    bool stopping_ = false;  // the daemon is stopping: no restarts
+    bool quit_ = false;      // the lifecycle thread ends
     std::thread lifecycle_;
 };
 
