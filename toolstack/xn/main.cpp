@@ -69,8 +69,10 @@ int main(int argc, char** argv) {
         app.add_subcommand("console", "Attach to a domain's console (Ctrl-] detaches)");
     console_cmd->add_option("domain", dom)->required();
     std::string gdb_endpoint;
-    auto* debug_cmd = app.add_subcommand(
-        "debug", "Debug a running domain from outside with gdb (stops it until gdb detaches)");
+    auto* debug_cmd =
+        app.add_subcommand("debug",
+                           "Debug a running domain from outside: a gdb server (--gdb; the domain "
+                           "stops until gdb detaches) or its vCPUs' registers (--context)");
     debug_cmd->add_option("domain", dom)->required();
     auto* gdb_opt = debug_cmd->add_option(
         "--gdb", gdb_endpoint,
