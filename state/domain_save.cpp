@@ -51,10 +51,15 @@ class CountingSink final : public ByteSink {
 
 }  // namespace
 
-SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out) {
+SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out,
+                       const ToolstackState& toolstack) {
     const HypervisorState s = read_state(d);
     CountingSink counted(out);
     StreamWriter w(counted);
+    if (!toolstack.config.empty())
+        w.record(RecordType::XlConfig,
+                 std::span(reinterpret_cast<const uint8_t*>(toolstack.config.data()),
+                           toolstack.config.size()));
     w.domain_header({kGuestKindPv, 12, d.memory().nr_pages()});
     w.record(RecordType::DomainInfo, encode_domain_info(s.info));
     SaveCounts counts;
@@ -63,6 +68,7 @@ SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out)
     w.record(RecordType::GrantFrames, encode_grant_frames(s.grant_frames));
     w.record(RecordType::EventChannels, encode_event_channels(s.ports));
     w.record(RecordType::Console, encode_console(console));
+    if (toolstack.store) w.record(RecordType::Xenstore, encode_store(*toolstack.store));
     for (uint32_t i = 0; i < s.vcpus.size(); ++i)
         w.record(RecordType::Vcpu, encode_vcpu(i, s.vcpus[i]));
     w.end();
@@ -78,6 +84,7 @@ struct Gathered {
     std::optional<std::vector<xen_pfn_t>> grant_frames;
     std::optional<std::vector<hv::SavedPort>> ports;
     std::optional<ConsoleInfo> console;
+    std::optional<StoreRecord> store;
     std::map<uint32_t, hv::VcpuState> vcpus;
 };
 
@@ -107,6 +114,9 @@ Gathered read_records(StreamReader& reader, hv::Domain& d, uint32_t vcpus, PageC
             case RecordType::Console:
                 once(g.console, decode_console(r), r, "CONSOLE");
                 break;
+            case RecordType::Xenstore:
+                once(g.store, decode_store(r), r, "XENSTORE");
+                break;
             case RecordType::Vcpu: {
                 auto [id, state] = decode_vcpu(r);
                 if (id >= vcpus || !g.vcpus.emplace(id, state).second)
@@ -117,6 +127,8 @@ Gathered read_records(StreamReader& reader, hv::Domain& d, uint32_t vcpus, PageC
             case RecordType::DomainHeader:
             case RecordType::DomainInfo:
                 throw StreamError(r.offset, "a second domain header");
+            case RecordType::XlConfig:
+                throw StreamError(r.offset, "a config record after the domain header");
         }
     }
 }
@@ -140,11 +152,24 @@ void apply(hv::Domain& d, const DomainInfo& info, const Gathered& g) {
 
 }  // namespace
 
+DomainRestore::DomainRestore(ByteSource& in) : reader_(in), header_(reader_.next()) {
+    if (header_.type == RecordType::XlConfig) {
+        config_.assign(header_.body.begin(), header_.body.end());
+        header_ = reader_.next();
+    }
+    if (header_.type != RecordType::DomainHeader)
+        throw StreamError(header_.offset, "expected the domain header, found record type " +
+                                              std::to_string(static_cast<uint32_t>(header_.type)));
+}
+
 RestoredDomain restore_domain(hv::Hypervisor& hv, hv::DomainParams params, ByteSource& in) {
-    StreamReader reader(in);
+    return DomainRestore(in).restore(hv, params);
+}
+
+RestoredDomain DomainRestore::restore(hv::Hypervisor& hv, hv::DomainParams params) {
+    StreamReader& reader = reader_;
     const uint64_t max_pages = hv.free_memory() / kPageSize;
-    const DomainHeader header = StreamReader::domain_header(
-        reader.expect(RecordType::DomainHeader, "the domain header"), max_pages);
+    const DomainHeader header = StreamReader::domain_header(header_, max_pages);
     if (header.guest_kind != kGuestKindPv)
         throw Error("the stream holds a PVH domain: only PV domains can be restored yet");
     const DomainInfo info =
@@ -158,6 +183,7 @@ RestoredDomain restore_domain(hv::Hypervisor& hv, hv::DomainParams params, ByteS
         Gathered g = read_records(reader, *out.domain, info.vcpus, out.pages);
         apply(*out.domain, info, g);
         out.console = *g.console;
+        out.store = std::move(g.store);
     } catch (...) {
         hv.destroy_domain(out.domain->id());
         throw;

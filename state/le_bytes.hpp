@@ -7,6 +7,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "state/byte_stream.hpp"
@@ -25,6 +26,11 @@ class BodyWriter {
     BodyWriter& put_bytes(std::span<const uint8_t> b) {
         bytes_.insert(bytes_.end(), b.begin(), b.end());
         return *this;
+    }
+    // A u32 length, then the bytes.
+    BodyWriter& put_string(std::string_view s) {
+        put(static_cast<uint32_t>(s.size()));
+        return put_bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()});
     }
     const std::vector<uint8_t>& bytes() const { return bytes_; }
 
@@ -45,6 +51,12 @@ class BodyReader {
     }
     void take_bytes(std::span<uint8_t> out) {
         std::memcpy(out.data(), need(out.size()), out.size());
+    }
+    // put_string's form; a length past the body's end is refused before anything is taken.
+    std::string take_string() {
+        const auto n = take<uint32_t>();
+        const uint8_t* p = need(n);
+        return std::string(reinterpret_cast<const char*>(p), n);
     }
     size_t left() const { return body_.size() - at_; }
     // The body must be used up exactly.

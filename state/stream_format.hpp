@@ -39,6 +39,8 @@ enum class RecordType : uint32_t {
     EventChannels = 5,  // every open port
     GrantFrames = 6,    // the grant table's frames
     Console = 7,        // the PV console's ring page and port
+    XlConfig = 8,       // the toolstack's config, JSON text; first when present
+    Xenstore = 9,       // the domain's store nodes and its ring connection (store_record.hpp)
 };
 
 // RecordType::DomainHeader's body (16 bytes). A reader refuses a guest kind or page size

@@ -24,6 +24,8 @@ bool known(uint32_t type) {
         case RecordType::EventChannels:
         case RecordType::GrantFrames:
         case RecordType::Console:
+        case RecordType::XlConfig:
+        case RecordType::Xenstore:
             return true;
     }
     return false;

@@ -26,7 +26,7 @@ void drain(int fd) {
 }  // namespace
 
 XenstoreRingLink::XenstoreRingLink(std::shared_ptr<hv::Domain> domain, xenstored::Xenstored& daemon,
-                                   uint32_t port)
+                                   uint32_t port, const xenstored::Session* session)
     : channel_(domain, port),
       page_(domain->grant_table().map(GNTTAB_RESERVED_XENSTORE, 0, false)),
       wake_(make_eventfd()),
@@ -35,12 +35,29 @@ XenstoreRingLink::XenstoreRingLink(std::shared_ptr<hv::Domain> domain, xenstored
     if (!page_)
         throw Error("domain " + std::to_string(domain->id()) +
                     ": the xenstore ring grant cannot be mapped (GNTST " + std::to_string(page_.status()) + ")");
-    thread_ = std::thread([this] { run(); });
+    if (session) conn_.restore_session(*session);
+    start();
 }
 
 XenstoreRingLink::~XenstoreRingLink() {
+    hold();
+}
+
+void XenstoreRingLink::start() {
+    drain(stop_.get());
+    thread_ = std::thread([this] { run(); });
+}
+
+void XenstoreRingLink::hold() {
+    if (!thread_.joinable()) return;
     signal(stop_.get());
-    if (thread_.joinable()) thread_.join();
+    thread_.join();
+}
+
+void XenstoreRingLink::resume() {
+    if (thread_.joinable()) return;
+    start();
+    signal(wake_.get());  // what came while held
 }
 
 void XenstoreRingLink::run() {

@@ -118,6 +118,35 @@ std::string Connection::take_output() {
     return out;
 }
 
+Session Connection::session() const {
+    std::lock_guard lock(daemon_.mutex_);
+    Session s;
+    s.partial_request = in_;
+    size_t skip = out_offset_;
+    for (const Output& o : out_) {
+        s.output.push_back({o.bytes.substr(skip), o.event});
+        skip = 0;
+    }
+    s.watches = watches_.all();
+    for (const auto& [id, tx] : transactions_) s.transactions.push_back(id);
+    s.next_transaction_id = next_transaction_id_;
+    return s;
+}
+
+void Connection::restore_session(const Session& s) {
+    std::lock_guard lock(daemon_.mutex_);
+    drop_session();
+    in_ = s.partial_request;
+    for (const SessionOutput& o : s.output) queue(o.bytes, o.event);
+    for (const Watch& w : s.watches) watches_.add(w);
+    for (uint32_t id : s.transactions) {
+        auto tx = std::make_unique<Transaction>(daemon_.tree_, id);
+        tx->doom();
+        transactions_.emplace(id, std::move(tx));
+    }
+    next_transaction_id_ = s.next_transaction_id;
+}
+
 bool Connection::closed() const {
     std::lock_guard lock(daemon_.mutex_);
     return closed_;

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "backends/xenstored/domain_state.hpp"
 #include "backends/xenstored/permissions.hpp"
 #include "backends/xenstored/transaction.hpp"
 #include "backends/xenstored/watches.hpp"
@@ -59,6 +60,12 @@ class Connection {
     bool released() const;
     // feed() would take more bytes now.
     bool wants_input() const;
+
+    // What the connection holds between requests (domain_state.hpp), for a domain saved
+    // while its transport stands still; and that taken back, by a new connection before
+    // its transport first runs. Restored transactions are doomed.
+    Session session() const;
+    void restore_session(const Session& session);
 
     uint32_t domid() const { return domid_; }
     bool privileged() const { return privileged_; }

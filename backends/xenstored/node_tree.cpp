@@ -32,6 +32,19 @@ void NodeTree::put(const std::string& path, const Node& node) {
     it->second.generation = next_generation_++;
 }
 
+std::vector<std::pair<std::string, Node>> NodeTree::subtree(const std::string& path) const {
+    std::vector<std::pair<std::string, Node>> out;
+    auto it = nodes_.find(path);
+    if (it == nodes_.end()) return out;
+    out.emplace_back(*it);
+    // Beneath it: every key in [path + "/", path + "0") ('0' follows '/').
+    const std::string prefix = path == "/" ? "/" : path + "/";
+    for (it = nodes_.lower_bound(prefix);
+         it != nodes_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
+        if (it->first != path) out.emplace_back(*it);
+    return out;
+}
+
 void NodeTree::erase(const std::string& path) {
     auto it = nodes_.find(path);
     assert(it != nodes_.end() && path != "/");

@@ -50,6 +50,9 @@ class NodeTree final : public NodeView {
     std::vector<std::string> children(const std::string& path) override;
     uint32_t owned_by(uint32_t domid) override;
 
+    // The node at `path` and every node beneath it, parents before children (a parent's path
+    // is a prefix of its children's, so it sorts first); empty when there is none.
+    std::vector<std::pair<std::string, Node>> subtree(const std::string& path) const;
     // The node's generation, 0 when it does not exist.
     uint64_t generation_of(const std::string& path) const;
     size_t size() const { return nodes_.size(); }

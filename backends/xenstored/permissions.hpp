@@ -43,6 +43,11 @@ class Permissions {
 
     uint32_t owner() const { return entries_.front().domid; }
     void set_owner(uint32_t domid) { entries_.front().domid = domid; }
+    // Every entry naming `from` names `to` instead (a domain restored under a new id).
+    void renumber(uint32_t from, uint32_t to) {
+        for (auto& e : entries_)
+            if (e.domid == from) e.domid = to;
+    }
     const std::vector<PermissionEntry>& entries() const { return entries_; }
 
     // What `caller` may do here: XS_PERM_READ | XS_PERM_WRITE | XS_PERM_OWNER bits. The

@@ -63,6 +63,7 @@ uint32_t Transaction::owned_by(uint32_t domid) {
 }
 
 int Transaction::commit() {
+    if (doomed_) return EAGAIN;
     for (const auto& [path, generation] : accessed_) {
         if (base_.generation_of(path) != generation) return EAGAIN;
     }

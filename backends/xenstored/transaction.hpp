@@ -33,8 +33,12 @@ class Transaction final : public NodeView {
     std::vector<WatchEvent>& pending_events() { return events_; }
 
     // Applies the changes to the live tree, or returns EAGAIN (and changes nothing) when a
-    // node the transaction touched has changed since.
+    // node the transaction touched has changed since, or the transaction is doomed.
     int commit();
+    // Its commit will fail: a transaction carried over a save/restore, whose reads before
+    // the move cannot be checked against the store after it.
+    void doom() { doomed_ = true; }
+    bool doomed() const { return doomed_; }
 
   private:
     void access(const std::string& path);
@@ -49,6 +53,7 @@ class Transaction final : public NodeView {
     std::map<uint32_t, int64_t> owner_delta_;
     std::vector<WatchEvent> events_;
     uint64_t next_generation_ = 1;
+    bool doomed_ = false;
 };
 
 }  // namespace xenolith::xenstored

@@ -28,6 +28,7 @@ struct Watch {
     std::string path;  // absolute (after canonicalize) or special
     std::string token;
     bool relative = false;  // registered relative: events are reported relative too
+    bool operator==(const Watch&) const = default;
 };
 
 // Does `event` fire `watch`?

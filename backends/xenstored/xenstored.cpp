@@ -4,6 +4,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "abi/xen.hpp"
 #include "backends/xenstored/path.hpp"
@@ -150,6 +151,38 @@ void Xenstored::reply_error(Connection& conn, const xsd_sockmsg& header, int err
     std::string payload(error_name(err));
     payload += '\0';
     conn.queue(encode_message(XS_ERROR, header.req_id, header.tx_id, payload), false);
+}
+
+// ---- a domain's state, for save/restore ------------------------------------------------
+
+DomainStoreState Xenstored::save_domain(uint32_t domid) {
+    std::lock_guard lock(mutex_);
+    DomainStoreState state;
+    state.domid = domid;
+    for (auto& [path, node] : tree_.subtree(domain_path(domid)))
+        state.nodes.push_back({path, node.value, node.perms});
+    for (const Connection* conn : connections_)
+        if (conn->domid() == domid && !conn->privileged() && !conn->released_)
+            state.session = conn->session();
+    return state;
+}
+
+int Xenstored::restore_nodes(const std::vector<SavedNode>& nodes) {
+    std::lock_guard lock(mutex_);
+    std::set<std::string_view> placed;
+    for (const SavedNode& n : nodes) {
+        if (!is_valid_node_path(n.path, SIZE_MAX) || n.path == "/" ||
+            n.value.size() > XENSTORE_PAYLOAD_MAX)
+            return EINVAL;
+        const std::string parent = parent_of(n.path);
+        if (!placed.count(parent) && !tree_.find(parent)) return EINVAL;
+        placed.insert(n.path);
+    }
+    for (const SavedNode& n : nodes) {
+        tree_.put(n.path, Node{n.value, n.perms, 0});
+        fire(WatchEvent{n.path, false, {n.perms}});
+    }
+    return 0;
 }
 
 // ---- watches ----------------------------------------------------------------------------

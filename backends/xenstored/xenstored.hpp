@@ -46,6 +46,13 @@ class Xenstored {
     void domain_shutdown(uint32_t domid);
 
     bool domain_introduced(uint32_t domid);
+
+    // A guest's part of the store (domain_state.hpp): its home's nodes, and its ring
+    // connection's session if it has one. The caller keeps that ring's transport still.
+    DomainStoreState save_domain(uint32_t domid);
+    // Puts saved nodes into the store as they were, parents first (the first one's parent
+    // must exist: EINVAL otherwise, and nothing is changed), firing their watches.
+    int restore_nodes(const std::vector<SavedNode>& nodes);
     size_t node_count();
     size_t connection_count();
 

@@ -7,6 +7,7 @@
 
 #include "state/domain_records.hpp"
 #include "state/page_batch.hpp"
+#include "state/store_record.hpp"
 #include "state/stream_reader.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -31,6 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (r.type == RecordType::EventChannels) sum += decode_event_channels(r).size();
             if (r.type == RecordType::GrantFrames) sum += decode_grant_frames(r).size();
             if (r.type == RecordType::Console) sum += decode_console(r).port;
+            if (r.type == RecordType::Xenstore) sum += decode_store(r).state.nodes.size();
+            if (r.type == RecordType::XlConfig) sum += r.body.size();
         }
         return static_cast<int>(sum & 0);
     } catch (const xenolith::Error&) {

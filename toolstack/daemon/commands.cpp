@@ -105,6 +105,23 @@ std::map<std::string, Handler> Daemon::handlers() {
         CreateResult c = d.create(r);
         return json{{"domid", c.domid}, {"name", c.name}, {"warnings", c.warnings}};
     };
+    h["save"] = [&d, domid_of](const json& args, Session&) {
+        SaveResult r =
+            d.save(domid_of(args), string_arg(args, "file"),
+                   optional_string(args, "cwd").value_or(""), flag_arg(args, "keep_running"));
+        return json{
+            {"pages", r.pages}, {"zero_pages", r.zero_pages}, {"bytes", r.bytes}, {"ms", r.ms}};
+    };
+    h["restore"] = [&d](const json& args, Session&) {
+        RestoreRequest req{string_arg(args, "file"), optional_string(args, "cwd").value_or(""),
+                           flag_arg(args, "paused")};
+        RestoreResult r = d.restore(req);
+        return json{{"domid", r.domid},
+                    {"name", r.name},
+                    {"pages", r.pages},
+                    {"zero_pages", r.zero_pages},
+                    {"ms", r.ms}};
+    };
     h["destroy"] = [&d, domid_of](const json& args, Session&) {
         d.destroy(domid_of(args));
         return json::object();

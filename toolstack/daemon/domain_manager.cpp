@@ -107,30 +107,12 @@ CreateResult DomainManager::create(const CreateRequest& request) {
     } catch (const xlcfg::ConfigError& e) {
         throw ApiError("EINVAL", e.what());
     }
-    if (cfg.pool) {
-        try {
-            hv_.scheduling().pool_id(*cfg.pool);
-        } catch (const std::exception&) {
-            throw ApiError("ENOENT",
-                           request.config_name + ": pool = \"" + *cfg.pool + "\": no such cpupool");
-        }
-    }
-    try {
-        launch::require_supported_type(cfg, request.config_name);
-    } catch (const Error& e) {
-        throw ApiError("EOPNOTSUPP", e.what());
-    }
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_) throw ApiError("ESHUTDOWN", "the daemon is stopping");
-        for (const auto& [id, md] : domains_)
-            if (md->domain->name() == cfg.name)
-                throw ApiError("EEXIST", "domain '" + cfg.name + "' already exists (domid " +
-                                             std::to_string(id) + ")");
-    }
+    check_new_domain(cfg, request.config_name);
     auto md = std::make_shared<ManagedDomain>();
     md->cfg = cfg;
     md->config_name = request.config_name;
+    md->config_text = request.config_text;
+    md->overrides = request.overrides;
     std::filesystem::path kernel(cfg.kernel);
     if (kernel.is_relative() && !request.cwd.empty())
         kernel = std::filesystem::path(request.cwd) / kernel;
@@ -157,6 +139,29 @@ CreateResult DomainManager::create(const CreateRequest& request) {
     return result;
 }
 
+void DomainManager::check_new_domain(const xlcfg::DomainConfig& cfg,
+                                     const std::string& config_name) const {
+    if (cfg.pool) {
+        try {
+            hv_.scheduling().pool_id(*cfg.pool);
+        } catch (const std::exception&) {
+            throw ApiError("ENOENT",
+                           config_name + ": pool = \"" + *cfg.pool + "\": no such cpupool");
+        }
+    }
+    try {
+        launch::require_supported_type(cfg, config_name);
+    } catch (const Error& e) {
+        throw ApiError("EOPNOTSUPP", e.what());
+    }
+    std::lock_guard lock(mutex_);
+    if (stopping_) throw ApiError("ESHUTDOWN", "the daemon is stopping");
+    for (const auto& [id, md] : domains_)
+        if (md->domain->name() == cfg.name)
+            throw ApiError("EEXIST", "domain '" + cfg.name + "' already exists (domid " +
+                                         std::to_string(id) + ")");
+}
+
 void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused) {
     const xlcfg::DomainConfig& cfg = md->cfg;
     // Images are read before the domain exists: a bad kernel leaves nothing to undo.
@@ -174,26 +179,50 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
     hv::DomainParams params = launch::domain_params(cfg);
     if (cfg.pool) params.pool = hv_.scheduling().pool_id(*cfg.pool);
     md->domain = hv_.create_domain(params);
+    launch_domain(
+        md,
+        [&] {
+            md->hub = open_hub(cfg.name);
+            std::shared_ptr<ConsoleHub> hub = md->hub;
+            auto sink = [hub](std::string_view text) { hub->output(text); };
+            if (pvh_kernel) {
+                launch::PvhGuestImage image{*pvh_kernel, initramfs,       !md->ramdisk_path.empty(),
+                                            cfg.cmdline, md->kernel_path, md->ramdisk_path};
+                md->guest = launch::setup_pvh_guest(hv_, *md->domain, image, sink, &store_);
+            } else {
+                md->guest =
+                    launch::setup_pv_guest(hv_, *md->domain, *pv_image, cfg.cmdline, sink, &store_);
+            }
+            attach_devices(*md);
+            const std::string dom = "/local/domain/" + std::to_string(md->domid());
+            store_.write(dom + "/memory/static-max", std::to_string(cfg.maxmem_mib << 10));
+            if (cfg.vcpus < cfg.maxvcpus)
+                store_.set_vcpus_online(md->domid(), cfg.vcpus, cfg.maxvcpus);
+            md->target_kib = cfg.memory_mib << 10;
+            md->max_kib = cfg.maxmem_mib << 10;
+            md->online_vcpus = cfg.vcpus;
+        },
+        [&] { md->domain->start(paused); });
+    log_.domain(cfg.name, md->domid(),
+                std::string(paused ? "created paused" : "created") + " from " + md->config_name +
+                    ": " + md->kernel_path + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
+                    std::to_string(cfg.vcpus) + "/" + std::to_string(cfg.maxvcpus) + " vCPUs");
+}
+
+std::shared_ptr<ConsoleHub> DomainManager::open_hub(const std::string& name) const {
+    return std::make_shared<ConsoleHub>(log_.dir() + "/guest-" + name + ".log");
+}
+
+void DomainManager::launch_domain(const std::shared_ptr<ManagedDomain>& md,
+                                  const std::function<void()>& setup,
+                                  const std::function<void()>& start) {
+    const xlcfg::DomainConfig& cfg = md->cfg;
     const uint32_t id = md->domain->id();
     bool registered = false;
     try {
-        md->hub = std::make_shared<ConsoleHub>(log_.dir() + "/guest-" + cfg.name + ".log");
-        std::shared_ptr<ConsoleHub> hub = md->hub;
-        auto sink = [hub](std::string_view text) { hub->output(text); };
-        if (pvh_kernel) {
-            launch::PvhGuestImage image{*pvh_kernel, initramfs,       !md->ramdisk_path.empty(),
-                                        cfg.cmdline, md->kernel_path, md->ramdisk_path};
-            md->guest = launch::setup_pvh_guest(hv_, *md->domain, image, sink, &store_);
-        } else {
-            md->guest =
-                launch::setup_pv_guest(hv_, *md->domain, *pv_image, cfg.cmdline, sink, &store_);
-        }
-        attach_devices(*md);
-        const std::string dom = "/local/domain/" + std::to_string(id);
-        store_.write(dom + "/memory/static-max", std::to_string(cfg.maxmem_mib << 10));
-        if (cfg.vcpus < cfg.maxvcpus) store_.set_vcpus_online(id, cfg.vcpus, cfg.maxvcpus);
+        setup();
         const unsigned host_cpus = host_cpu_count();
-        for (uint32_t v = 0; v < cfg.maxvcpus; ++v) {
+        for (uint32_t v = 0; v < md->domain->nr_vcpus(); ++v) {
             if (cfg.cpus)
                 if (const xlcfg::CpuSet* set = cfg.cpus->for_vcpu(v))
                     md->domain->vcpu(v).set_hard_affinity(
@@ -204,9 +233,6 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
                         host_cpus_in(*set, host_cpus, md->config_name, "cpus_soft"));
         }
         apply_sched_config(*md);
-        md->target_kib = cfg.memory_mib << 10;
-        md->max_kib = cfg.maxmem_mib << 10;
-        md->online_vcpus = cfg.vcpus;
         std::weak_ptr<ManagedDomain> weak = md;
         md->domain->set_stop_listener([this, weak](hv::DomainState) { on_stopped(weak); });
         {
@@ -215,7 +241,7 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
             domains_[id] = md;
             registered = true;
         }
-        md->domain->start(paused);
+        start();
     } catch (...) {
         if (registered) {
             std::lock_guard lock(mutex_);
@@ -226,10 +252,6 @@ void DomainManager::build(const std::shared_ptr<ManagedDomain>& md, bool paused)
         throw;
     }
     changed_.notify_all();
-    log_.domain(cfg.name, id,
-                std::string(paused ? "created paused" : "created") + " from " + md->config_name +
-                    ": " + md->kernel_path + ", " + std::to_string(cfg.memory_mib) + " MiB, " +
-                    std::to_string(cfg.vcpus) + "/" + std::to_string(cfg.maxvcpus) + " vCPUs");
 }
 
 // weight= and cap= go to the domain's scheduler when it has them (credit, credit2); other
@@ -622,6 +644,9 @@ void DomainManager::handle_stop(const std::shared_ptr<ManagedDomain>& md) {
     next->cfg.name = name;
     next->cfg.uuid = md->domain->uuid();
     next->config_name = md->config_name;
+    next->config_text = md->config_text;
+    next->overrides = md->overrides;
+    next->cwd = md->cwd;
     next->kernel_path = md->kernel_path;
     next->ramdisk_path = md->ramdisk_path;
     next->restarts = md->restarts + 1;

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,14 +26,20 @@
 #include "toolstack/daemon/event_log.hpp"
 #include "toolstack/format/device_text.hpp"
 #include "toolstack/launch/store_service.hpp"
+#include "toolstack/xlcfg/domain_config.hpp"
 
 namespace xenolith::backends {
 class ConsoleBackend;
 }
 
+namespace xenolith::state {
+struct RestoredDomain;
+}
+
 namespace xenolith::daemon {
 
 struct ManagedDomain;
+struct SavedConfig;
 
 struct CreateRequest {
     std::string config_text;
@@ -46,6 +53,28 @@ struct CreateResult {
     uint32_t domid = 0;
     std::string name;
     std::vector<std::string> warnings;
+};
+
+// xl save: what went into the file.
+struct SaveResult {
+    uint64_t pages = 0;
+    uint64_t zero_pages = 0;
+    uint64_t bytes = 0;
+    uint64_t ms = 0;
+};
+
+struct RestoreRequest {
+    std::string file;
+    std::string cwd;  // the client's directory: a relative file starts there
+    bool paused = false;
+};
+
+struct RestoreResult {
+    uint32_t domid = 0;
+    std::string name;
+    uint64_t pages = 0;
+    uint64_t zero_pages = 0;
+    uint64_t ms = 0;
 };
 
 // How a wait for a domain ended (xl shutdown -w, xl destroy of a dying domain).
@@ -72,6 +101,15 @@ class DomainManager {
     // Throws api::ApiError (EINVAL for configs, EEXIST for names, ENOMEM, ...). On failure
     // nothing is left: no domain, no store nodes, no console, no log fd.
     CreateResult create(const CreateRequest& request);
+    // xl save (save_restore.cpp): the domain's whole state into `file` (relative to
+    // `cwd`), then the domain is destroyed, or with `keep_running` carries on. A domain that
+    // cannot be saved is refused untouched (EOPNOTSUPP, EINVAL); a failure while writing
+    // leaves it running and no file behind.
+    SaveResult save(uint32_t domid, const std::string& file, const std::string& cwd,
+                    bool keep_running);
+    // xl restore: a domain made again from a save file, under its saved name and uuid. A
+    // corrupt, truncated or foreign file is refused (EINVAL) and creates nothing.
+    RestoreResult restore(const RestoreRequest& request);
     // Name or domid, as xl's find_domain: digits are an id. Throws ApiError ENOENT.
     uint32_t resolve(const std::string& ref) const;
 
@@ -126,6 +164,18 @@ class DomainManager {
     // Creates, builds, registers and starts md's domain from md->cfg; on failure nothing
     // of it remains. Throws Error or ApiError.
     void build(const std::shared_ptr<ManagedDomain>& md, bool paused);
+    // md->domain exists (Building): `setup` connects its console, store and devices, then
+    // the config's affinity and scheduling are applied, the domain is registered and
+    // `start` runs. On failure nothing of it remains.
+    void launch_domain(const std::shared_ptr<ManagedDomain>& md, const std::function<void()>& setup,
+                       const std::function<void()>& start);
+    std::shared_ptr<ConsoleHub> open_hub(const std::string& name) const;
+    // What create and restore check of a config before building: its pool, its type on
+    // this host, a free name, a daemon that is not stopping. Throws ApiError.
+    void check_new_domain(const xlcfg::DomainConfig& cfg, const std::string& config_name) const;
+    xlcfg::DomainConfig config_for_restore(const SavedConfig& saved, const std::string& path);
+    void connect_restored(ManagedDomain& md, const state::RestoredDomain& rd,
+                          const SavedConfig& saved);
     static void write_core(const ManagedDomain& md, const std::string& dir,
                            const std::string& path);
     void teardown(ManagedDomain& md);

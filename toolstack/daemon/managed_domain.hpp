@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "hv/domain.hpp"
 #include "toolstack/daemon/console_hub.hpp"
@@ -18,6 +19,8 @@ namespace xenolith::daemon {
 struct ManagedDomain {
     xlcfg::DomainConfig cfg;   // name and uuid follow renames and restarts
     std::string config_name;   // where it came from, for messages
+    std::string config_text;   // what it was parsed from, with the creator's overrides:
+    std::vector<std::string> overrides;  // xn save carries them (saved_config.hpp)
     std::string kernel_path;   // resolved against the creator's directory
     std::string ramdisk_path;  // likewise; empty without one (PVH only)
     std::string cwd;           // the creator's directory: relative disk targets start there

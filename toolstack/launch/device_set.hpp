@@ -56,6 +56,10 @@ class DeviceSet {
     // The devices of one kind, in devid order.
     std::vector<DeviceStatus> list(const std::string& kind) const;
     bool contains(const std::string& kind, uint32_t devid) const;
+    size_t size() const {
+        std::lock_guard lock(mutex_);
+        return devices_.size();
+    }
     const Log& log() const { return log_; }
     // The driver of a device (for counters), or nullptr.
     backends::xenbus::Driver* driver(const std::string& kind, uint32_t devid) const;

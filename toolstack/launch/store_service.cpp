@@ -2,7 +2,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
+#include "backends/xenstored/path.hpp"
 #include "base/error.hpp"
 
 namespace xenolith::launch {
@@ -34,7 +36,7 @@ int StoreService::introduce(uint32_t domid, uint32_t port) {
     auto domain = hv_.find(static_cast<domid_t>(domid));
     if (!domain) return ESRCH;
     try {
-        auto link = std::make_unique<backends::XenstoreRingLink>(domain, daemon_, port);
+        auto link = std::make_unique<backends::XenstoreRingLink>(domain, daemon_, port, restoring_);
         links_[domid] = std::move(link);  // mutex_ is held by add_domain, our caller
     } catch (const Error&) {
         return EINVAL;
@@ -57,14 +59,12 @@ void StoreService::add_domain(hv::Domain& d, const boot::PvLayout& layout) {
     const std::string owner_rw = "n" + id;              // the guest owns it: reads and writes
     const std::string read_only[2] = {"n0", "r" + id};  // dom0 owns it, the guest reads
     std::lock_guard lock(mutex_);
-    vm_paths_[d.id()] = vm;  // first: a failure below still lets remove_domain clean up
+    write_vm_locked(d);
     client_.mkdir(dom);
     client_.set_perms(dom, {read_only[0], read_only[1]});
     client_.write(dom + "/name", d.name());
     client_.write(dom + "/domid", id);
     client_.write(dom + "/vm", vm);
-    client_.write(vm + "/name", d.name());
-    client_.write(vm + "/uuid", hv::uuid_to_string(d.uuid()));
     std::string kib = std::to_string(d.memory().size() >> 10);
     client_.write(dom + "/memory/target", kib);
     client_.write(dom + "/memory/static-max", kib);
@@ -81,14 +81,67 @@ void StoreService::add_domain(hv::Domain& d, const boot::PvLayout& layout) {
     client_.write(dom + "/console/type", "xenconsoled");
     client_.write(dom + "/store/ring-ref", std::to_string(layout.store_ring >> hv::kPageShift));
     client_.write(dom + "/store/port", std::to_string(layout.store_port));
+    introduce_locked(d, layout.store_ring, layout.store_port);
+}
+
+void StoreService::write_vm_locked(const hv::Domain& d) {
+    const std::string vm = "/vm/" + hv::uuid_to_string(d.uuid());
+    vm_paths_[d.id()] = vm;  // first: a failure below still lets remove_domain clean up
+    client_.write(vm + "/name", d.name());
+    client_.write(vm + "/uuid", hv::uuid_to_string(d.uuid()));
+}
+
+void StoreService::introduce_locked(const hv::Domain& d, uint64_t ring, uint32_t port) {
     own_request_ = true;
     try {
-        client_.introduce(d.id(), layout.store_ring >> hv::kPageShift, layout.store_port);
+        client_.introduce(d.id(), ring >> hv::kPageShift, port);
     } catch (...) {
         own_request_ = false;
         throw;
     }
     own_request_ = false;
+}
+
+xenstored::DomainStoreState StoreService::hold_domain(domid_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = links_.find(id);
+    if (it != links_.end()) it->second->hold();
+    return daemon_.save_domain(id);
+}
+
+void StoreService::resume_domain(domid_t id) {
+    std::lock_guard lock(mutex_);
+    auto it = links_.find(id);
+    if (it != links_.end()) it->second->resume();
+}
+
+void StoreService::restore_domain(hv::Domain& d, uint64_t store_ring, uint32_t store_port,
+                                  const xenstored::DomainStoreState& saved) {
+    const xenstored::DomainStoreState state = xenstored::renumbered(saved, d.id());
+    const std::string home = xenstored::domain_path(d.id());
+    for (const xenstored::SavedNode& n : state.nodes)
+        if (n.path != home && n.path.compare(0, home.size() + 1, home + "/") != 0)
+            throw Error("the saved store node " + n.path + " is outside the domain's home");
+    if (state.nodes.empty() || state.nodes.front().path != home)
+        throw Error("the saved store state has no home node for the domain");
+    std::lock_guard lock(mutex_);
+    write_vm_locked(d);
+    client_.mkdir(home);  // and its parents
+    if (int err = daemon_.restore_nodes(state.nodes))
+        throw Error("the saved store nodes do not fit the store (" + std::string(strerror(err)) +
+                    ")");
+    // What the domain's nodes name of it now: its id, and a name or uuid that may differ.
+    client_.write(home + "/domid", std::to_string(d.id()));
+    client_.write(home + "/name", d.name());
+    client_.write(home + "/vm", vm_paths_[d.id()]);
+    restoring_ = &state.session;
+    try {
+        introduce_locked(d, store_ring, store_port);
+    } catch (...) {
+        restoring_ = nullptr;
+        throw;
+    }
+    restoring_ = nullptr;
 }
 
 void StoreService::set_vcpus_online(domid_t id, uint32_t online, uint32_t max) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/xenstore_ring/ring_link.hpp"
+#include "backends/xenstored/domain_state.hpp"
 #include "backends/xenstored/local_client.hpp"
 #include "backends/xenstored/watch_client.hpp"
 #include "backends/xenstored/xenstored.hpp"
@@ -40,6 +41,17 @@ class StoreService {
     // Releases the domain (@releaseDomain fires, its watches go) and removes its nodes.
     void remove_domain(domid_t id);
 
+    // A domain being saved: its ring stands still from here until resume_domain() or
+    // remove_domain(), and its part of the store is returned (domain_state.hpp).
+    xenstored::DomainStoreState hold_domain(domid_t id);
+    void resume_domain(domid_t id);
+    // A restored domain's entry: the saved nodes, moved under its new id, /vm/<uuid>, and
+    // its ring, whose connection takes up the saved session before it first reads. Throws
+    // Error for a node outside the domain's home or one the store refuses; remove_domain
+    // then cleans up.
+    void restore_domain(hv::Domain& domain, uint64_t store_ring, uint32_t store_port,
+                        const xenstored::DomainStoreState& saved);
+
     // cpu/<n>/availability: "online" below `online`, "offline" up to `max` (xl vcpu-set;
     // the guest brings vCPUs up and down as it sees these change).
     void set_vcpus_online(domid_t id, uint32_t online, uint32_t max);
@@ -50,6 +62,8 @@ class StoreService {
 
   private:
     int introduce(uint32_t domid, uint32_t port);
+    void write_vm_locked(const hv::Domain& d);
+    void introduce_locked(const hv::Domain& d, uint64_t ring, uint32_t port);
     void release(uint32_t domid);
 
     hv::Hypervisor& hv_;
@@ -62,6 +76,7 @@ class StoreService {
     // Set while this service's own INTRODUCE/RELEASE runs (mutex_ held). Other clients
     // (the socket's) may not introduce or release domains: the toolstack does that.
     bool own_request_ = false;
+    const xenstored::Session* restoring_ = nullptr;  // the session introduce() hands on
     xenstored::Xenstored daemon_;
     xenstored::LocalClient client_;
     xenstored::WatchClient backends_;

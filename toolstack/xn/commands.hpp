@@ -24,6 +24,9 @@ struct ShutdownOptions {
 };
 int shutdown_command(const ShutdownOptions& o);
 
+// xn save [-c] DOM FILE, xn restore [-p] FILE (save_commands.cpp).
+int save_command(const std::string& domain, const std::string& file, bool keep_running);
+int restore_command(const std::string& file, bool paused);
 int destroy_command(const std::string& domain);
 int pause_command(const std::string& domain, bool pause);
 int rename_command(const std::string& domain, const std::string& name);

@@ -49,6 +49,17 @@ int main(int argc, char** argv) {
     auto* destroy_cmd = app.add_subcommand("destroy", "Terminate a domain immediately");
     destroy_cmd->add_option("domain", dom)->required();
 
+    bool save_keep = false, restore_paused = false;
+    std::string save_file;
+    auto* save_cmd =
+        app.add_subcommand("save", "Save a domain's state to a file, to restore later");
+    save_cmd->add_option("domain", dom)->required();
+    save_cmd->add_option("file", save_file)->required();
+    save_cmd->add_flag("-c", save_keep, "leave the domain running after saving it");
+    auto* restore_cmd = app.add_subcommand("restore", "Restore a domain from a saved state file");
+    restore_cmd->add_option("file", save_file)->required();
+    restore_cmd->add_flag("-p", restore_paused, "leave the domain paused after restoring it");
+
     ShutdownOptions shut;
     auto add_shutdown = [&](const char* name, const char* what) {
         auto* c = app.add_subcommand(name, what);
@@ -265,6 +276,8 @@ int main(int argc, char** argv) {
     if (*create_cmd) return create_command(create);
     if (*list_cmd) return list_command(doms, long_form, verbose);
     if (*destroy_cmd) return destroy_command(dom);
+    if (*save_cmd) return save_command(dom, save_file, save_keep);
+    if (*restore_cmd) return restore_command(save_file, restore_paused);
     if (*shutdown_cmd) return shutdown_command(shut);
     if (*reboot_cmd) {
         shut.reboot = true;
