@@ -57,6 +57,9 @@ struct DomainParams {
     uint32_t pool = 0;
     // Which platform runs it (xl.cfg's accel); Auto: the hypervisor's default.
     platform::Accel accel = platform::Accel::Auto;
+    // The id to take when it is free, else the next as usual: a restored domain keeps its
+    // id where it can, since its frontends name it in their backends' xenstore paths.
+    std::optional<domid_t> preferred_id;
 };
 
 // Hypercall numbers fit Xen's table of 64 entries.

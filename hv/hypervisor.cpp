@@ -99,6 +99,12 @@ std::shared_ptr<Domain> Hypervisor::create_domain(const DomainParams& params) {
         if (d->name() == params.name)
             throw Error("a domain named '" + params.name + "' already exists (domid " +
                         std::to_string(id) + ")");
+    const domid_t wanted = params.preferred_id.value_or(0);
+    if (wanted != 0 && wanted < DOMID_FIRST_RESERVED && !domains_.count(wanted)) {
+        auto domain = std::make_shared<Domain>(*this, wanted, params);
+        domains_[wanted] = domain;
+        return domain;
+    }
     // Find a free id below DOMID_FIRST_RESERVED, wrapping like Xen.
     domid_t id = next_id_;
     for (uint32_t tries = 0; domains_.count(id); ++tries) {

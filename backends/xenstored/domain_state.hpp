@@ -46,7 +46,9 @@ struct DomainStoreState {
 };
 
 // The same state for the domain under a new id: paths under the old home move to the new
-// one, permission entries naming the old id name the new one, as do watches.
+// one, permission entries naming the old id name the new one, as do watches; and paths of
+// its devices' backend directories (/local/domain/0/backend/<kind>/<id>/...), in watches
+// and in node values (a frontend's `backend`), name the new id.
 DomainStoreState renumbered(DomainStoreState state, uint32_t domid);
 
 }  // namespace xenolith::xenstored

@@ -62,7 +62,7 @@ TEST_F(DaemonSave, ARestoredGuestCountsOnFromWhereItWas) {
     auto rows = list_rows();
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[1].name, "counter");
-    EXPECT_NE(rows[1].domid, *id) << "a restored domain gets a new domid, as in Xen";
+    EXPECT_EQ(rows[1].domid, *id) << "a restored domain keeps its domid when it is free";
 
     ASSERT_TRUE(wait_for_log("guest-counter.log", "spin: iter=", 20s, before.size() + 3))
         << read_log("guest-counter.log");
@@ -112,6 +112,27 @@ TEST_F(DaemonSave, SaveDashCLeavesTheGuestRunningAndItsNameTaken) {
     EXPECT_NE(rows[1].state.find('p'), std::string::npos) << rows[1].line;
     ASSERT_EQ(xn({"unpause", "kept"}).exit_code, 0);
     EXPECT_TRUE(wait_for_log("guest-kept.log", "spin: iter=", 10s, reports + 6));
+}
+
+// With its domid taken the copy gets a new one, and its store nodes and watches move there.
+TEST_F(DaemonSave, ACopyWhoseDomidIsTakenMovesToANewOneAndStillHearsTheStore) {
+    auto id = create("hello", "twin", "sleep_ms=100000 exit=0");
+    ASSERT_TRUE(id);
+    ASSERT_TRUE(wait_for_log("guest-twin.log", "hello: vcpus=1", 10s));
+    ASSERT_EQ(xn({"save", "-c", "twin", file("twin.save")}).exit_code, 0);
+    ASSERT_EQ(xn({"rename", "twin", "original"}).exit_code, 0);
+    ProcessResult r = xn({"restore", file("twin.save")});
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    std::optional<uint32_t> copy;
+    for (const auto& row : list_rows())
+        if (row.name == "twin") copy = row.domid;
+    ASSERT_TRUE(copy);
+    EXPECT_NE(*copy, *id);
+    ProcessResult w = xn({"shutdown", "-w", "twin"}, 30s);
+    EXPECT_EQ(w.exit_code, 0) << describe(w);
+    EXPECT_NE(w.err.find("reason code 0"), std::string::npos) << describe(w);
+    // The original is untouched by its copy's shutdown.
+    EXPECT_EQ(list_rows().size(), 2u);
 }
 
 TEST_F(DaemonSave, BadSaveFilesAreRefusedAndCreateNothing) {

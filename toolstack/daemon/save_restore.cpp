@@ -50,6 +50,7 @@ SavedConfig saved_config_of(const ManagedDomain& md) {
     c.cwd = md.cwd;
     c.kernel_path = md.kernel_path;
     c.ramdisk_path = md.ramdisk_path;
+    c.domid = md.domid();
     c.name = md.domain->name();
     c.uuid = hv::uuid_to_string(md.domain->uuid());
     c.target_kib = md.target_kib;
@@ -165,6 +166,8 @@ RestoreResult DomainManager::restore(const RestoreRequest& request) {
     md->cfg = config_for_restore(saved, path);
     hv::DomainParams params = launch::domain_params(md->cfg);
     if (md->cfg.pool) params.pool = hv_.scheduling().pool_id(*md->cfg.pool);
+    if (saved.domid > 0 && saved.domid < DOMID_FIRST_RESERVED)
+        params.preferred_id = static_cast<domid_t>(saved.domid);
     state::RestoredDomain rd;
     try {
         rd = stream->restore(hv_, params);

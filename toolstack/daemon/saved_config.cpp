@@ -34,6 +34,7 @@ std::string saved_config_json(const SavedConfig& c) {
                 {"cwd", c.cwd},
                 {"kernel_path", c.kernel_path},
                 {"ramdisk_path", c.ramdisk_path},
+                {"domid", c.domid},
                 {"name", c.name},
                 {"uuid", c.uuid},
                 {"target_kib", c.target_kib},
@@ -56,6 +57,7 @@ SavedConfig parse_saved_config(std::string_view text) {
     c.cwd = field<std::string>(j, "cwd");
     c.kernel_path = field<std::string>(j, "kernel_path");
     c.ramdisk_path = field<std::string>(j, "ramdisk_path");
+    c.domid = field<uint32_t>(j, "domid");
     c.name = field<std::string>(j, "name");
     c.uuid = field<std::string>(j, "uuid");
     c.target_kib = field<uint64_t>(j, "target_kib");

@@ -18,7 +18,8 @@ struct SavedConfig {
     std::string cwd;
     std::string kernel_path;
     std::string ramdisk_path;
-    std::string name;  // now, after any rename
+    uint32_t domid = 0;  // where it was saved: a restore takes it again when it is free
+    std::string name;    // now, after any rename
     std::string uuid;
     uint64_t target_kib = 0;
     uint64_t max_kib = 0;

@@ -79,8 +79,13 @@ TEST_F(DomainStateTest, RenumberingLeavesOtherDomainsPathsAlone) {
     s.domid = 1;
     s.nodes = {{"/local/domain/1", "", Permissions(1)},
                {"/local/domain/1/x", "", Permissions(1)},
-               {"/local/domain/12/y", "", Permissions(12)}};
+               {"/local/domain/12/y", "", Permissions(12)},
+               {"/local/domain/1/device/vbd/51712/backend", "/local/domain/0/backend/vbd/1/51712",
+                Permissions(1)},
+               {"/local/domain/1/device/vbd/51713/backend", "/local/domain/0/backend/vbd/12/51713",
+                Permissions(1)}};
     s.session.watches = {{"/local/domain/1/control/shutdown", "t", true},
+                         {"/local/domain/0/backend/vbd/1/51712/state", "b", false},
                          {"/local/domain/10", "u", false},
                          {"@releaseDomain", "v", false}};
     const DomainStoreState m = renumbered(s, 5);
@@ -88,9 +93,12 @@ TEST_F(DomainStateTest, RenumberingLeavesOtherDomainsPathsAlone) {
     EXPECT_EQ(m.nodes[1].path, "/local/domain/5/x");
     EXPECT_EQ(m.nodes[2].path, "/local/domain/12/y");
     EXPECT_EQ(m.nodes[2].perms.owner(), 12u);
+    EXPECT_EQ(m.nodes[3].value, "/local/domain/0/backend/vbd/5/51712");
+    EXPECT_EQ(m.nodes[4].value, "/local/domain/0/backend/vbd/12/51713") << "another domain's";
     EXPECT_EQ(m.session.watches[0].path, "/local/domain/5/control/shutdown");
-    EXPECT_EQ(m.session.watches[1].path, "/local/domain/10");
-    EXPECT_EQ(m.session.watches[2].path, "@releaseDomain");
+    EXPECT_EQ(m.session.watches[1].path, "/local/domain/0/backend/vbd/5/51712/state");
+    EXPECT_EQ(m.session.watches[2].path, "/local/domain/10");
+    EXPECT_EQ(m.session.watches[3].path, "@releaseDomain");
 }
 
 }  // namespace
