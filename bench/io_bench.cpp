@@ -29,6 +29,7 @@
 #include "base/unique_fd.hpp"
 #include "bench/guests.hpp"
 #include "bench/host_process.hpp"
+#include "bench/temp_dir.hpp"
 
 namespace xenolith::bench {
 
@@ -38,27 +39,6 @@ constexpr uint32_t kSeqBs = 1 << 20;
 constexpr uint32_t kRandBs = 4096;
 
 // ---- shared pieces -----------------------------------------------------------------------
-
-// A private directory under the system's temporary directory, removed with its contents.
-class TempDir {
-  public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "xenolith-io-XXXXXX");
-        if (!::mkdtemp(tmpl.data())) throw SystemError("mkdtemp", errno);
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-  private:
-    std::string path_;
-};
 
 void write_file(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary);
@@ -472,7 +452,7 @@ void http_figures(const IoBenchOptions& o, json& figures) {
         if (find_program(tool).empty())
             throw Error(std::string(tool) + " is not installed (make deps installs wrk and " +
                         "nginx-light)");
-    TempDir dir;
+    TempDir dir("xenolith-io");
     const uint16_t guest_port = free_port();
     write_file(
         dir / "httpd.cfg",
@@ -647,7 +627,7 @@ double guest_stream(const IoBenchOptions& o, const TempDir& dir) {
 json stream_figure(const IoBenchOptions& o) {
     progress("io.tcp_stream: " + std::to_string(o.stream_mib) + " MiB, " +
              std::to_string(o.stream_reps) + " reps");
-    TempDir dir;
+    TempDir dir("xenolith-io");
     std::vector<double> ours, floor;
     interleave(
         0, o.stream_reps, [&](bool) { floor.push_back(host_stream(o.stream_mib << 20)); },
@@ -704,7 +684,7 @@ void io_benchmarks(const IoBenchOptions& o, json& figures, json& errors) {
                                                      {"blk_seq_write", Pattern::SeqWrite},
                                                      {"blk_rand_read", Pattern::RandRead}};
     try {
-        blk_dir.emplace();
+        blk_dir.emplace("xenolith-io");
         image = *blk_dir / "disk.img";
         progress("io: writing a " + std::to_string(o.disk_mib) + " MiB image in " +
                  blk_dir->path());

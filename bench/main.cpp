@@ -41,6 +41,7 @@
 #include "bench/process_bench.hpp"
 #include "bench/report.hpp"
 #include "bench/sched_bench.hpp"
+#include "bench/state_bench.hpp"
 #include "bench/toolstack_bench.hpp"
 #include "bench/vmi_bench.hpp"
 #include "boot/elf_image.hpp"
@@ -91,7 +92,8 @@ struct Options {
     SchedBenchOptions sched;  // sched_decision_cost, wake_latency
     IoBenchOptions io;        // the "io" section (bench/io_bench.hpp)
     VmiBenchOptions vmi;      // the "vmi" section (bench/vmi_bench.hpp)
-    std::string only;         // "io" or "vmi": that section alone
+    StateBenchOptions state;  // the "state" section (bench/state_bench.hpp)
+    std::string only;         // "io", "vmi" or "state": that section alone
 };
 
 // ---- 1. create to first hypercall --------------------------------------------------------
@@ -862,7 +864,9 @@ int run(const Options& o) {
     };
     doc["config"]["io"] = io_config(o.io);
     doc["config"]["vmi"] = vmi_config(o.vmi);
+    doc["config"]["state"] = state_config(o.state);
     json vmi = json::object();
+    json state = json::object();
 
     auto finish = [&] {
         // One line per benchmark first, the details after.
@@ -870,6 +874,7 @@ int run(const Options& o) {
         doc["summary"]["process"] = brief(process);
         doc["summary"]["io"] = brief(io);
         doc["summary"]["vmi"] = brief(vmi);
+        doc["summary"]["state"] = brief(state);
         double load[3] = {};
         if (::getloadavg(load, 3) == 3)
             doc["machine"]["loadavg_end"] = {round3(load[0]), round3(load[1]), round3(load[2])};
@@ -877,6 +882,7 @@ int run(const Options& o) {
         doc["process"] = process;
         doc["io"] = io;
         doc["vmi"] = vmi;
+        doc["state"] = state;
         doc["errors"] = errors;
         doc["ok"] = errors.empty();
         std::printf("%s\n", doc.dump(2).c_str());
@@ -933,6 +939,18 @@ int run(const Options& o) {
     };
     if (o.only == "vmi") {
         vmi_section();
+        return finish();
+    }
+    // Save and restore on each platform that runs guests (bench/state_bench.hpp).
+    auto state_section = [&] {
+        StateBenchOptions state_options = o.state;
+        state_options.guest_dir = guest_dir;
+        state_options.kvm_reason = here.kvm_reason;
+        state_options.process_reason = here.process_reason;
+        state_benchmarks(hv, state_options, state, errors);
+    };
+    if (o.only == "state") {
+        state_section();
         return finish();
     }
     Ctx c{o, hv, guest_dir, *first, *bench, benches, errors};
@@ -993,6 +1011,7 @@ int run(const Options& o) {
 
     io_section();
     vmi_section();
+    state_section();
     return finish();
 }
 
@@ -1085,7 +1104,15 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 4096));
     app.add_option("--io-stream-reps", o.io.stream_reps, "io: TCP streams, each side")
         ->check(CLI::PositiveNumber);
-    app.add_option("--only", o.only, "run one section alone")->check(CLI::IsMember({"io", "vmi"}));
+    app.add_option("--state-memory-mib", o.state.memory_mib, "state: the saved guest's RAM")
+        ->check(CLI::Range(16, 4096));
+    app.add_option("--state-reps", o.state.reps, "state: save and restore repetitions, each side")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--state-warmups", o.state.warmups, "state: unrecorded rounds before those");
+    app.add_option("--state-dir", o.state.dir,
+                   "state: where the saved files go (default: $TMPDIR, else /tmp)");
+    app.add_option("--only", o.only, "run one section alone")
+        ->check(CLI::IsMember({"io", "vmi", "state"}));
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }
