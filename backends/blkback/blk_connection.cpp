@@ -49,7 +49,13 @@ BlkConnection::BlkConnection(std::shared_ptr<hv::Domain> domain, std::shared_ptr
               name_),
       channel_(domain_, ring.port),
       grants_(domain_->grant_table(), ring.persistent, opts_.max_persistent_grants) {
-    BACK_RING_INIT(&ring_, shared_.sring(), shared_.bytes());
+    // Attached where the frontend's responses stand, not at 0: a ring served before (a
+    // restored or resumed domain) goes on from there, a new one has rsp_prod 0. A hostile
+    // rsp_prod only moves where the producer checks start.
+    BACK_RING_ATTACH(
+        &ring_, shared_.sring(),
+        std::atomic_ref<RING_IDX>(shared_.sring()->rsp_prod).load(std::memory_order_acquire),
+        shared_.bytes());
     ring_size_ = RING_SIZE(&ring_);
     engine_ = make_io_engine(image_, opts_.engine, ring_size_);
     slots_.resize(ring_size_);

@@ -1,5 +1,9 @@
 #include "backends/blkback/vbd_driver.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "base/error.hpp"
 
 namespace xenolith::blkback {
@@ -55,9 +59,10 @@ FrontendRing VbdDriver::read_frontend(const backends::xenbus::FrontendNodes& fe,
 
 void VbdDriver::connect(const backends::xenbus::FrontendNodes& frontend) {
     FrontendRing ring = read_frontend(frontend, opts_.max_ring_page_order);
-    auto conn = std::make_unique<BlkConnection>(domain_, image_, std::move(ring), opts_, name_);
+    auto conn = std::make_unique<BlkConnection>(domain_, image_, ring, opts_, name_);
     std::lock_guard lock(mutex_);
     conn_ = std::move(conn);
+    ring_ = std::move(ring);
 }
 
 void VbdDriver::disconnect() {
@@ -65,11 +70,35 @@ void VbdDriver::disconnect() {
     {
         std::lock_guard lock(mutex_);
         conn.swap(conn_);
+        ring_.reset();
         if (!conn) return;
     }
     conn->stop();
     std::lock_guard lock(mutex_);
     add(past_, conn->stats());
+}
+
+void VbdDriver::quiesce() {
+    std::unique_ptr<BlkConnection> conn;
+    {
+        std::lock_guard lock(mutex_);
+        conn.swap(conn_);
+    }
+    if (conn) {
+        conn->stop();  // what it took is answered; the rest waits in the ring
+        std::lock_guard lock(mutex_);
+        add(past_, conn->stats());
+    }
+    conn.reset();  // the ring unmapped, the port unbound: the restored backend binds it
+    // Whatever the guest was told is written is on the disk before the save completes.
+    if (::fdatasync(image_->fd()) != 0 && errno != EINVAL)
+        throw SystemError(name_ + ": flushing the image before the save", errno);
+}
+
+void VbdDriver::resume() {
+    std::lock_guard lock(mutex_);
+    if (conn_ || !ring_) return;
+    conn_ = std::make_unique<BlkConnection>(domain_, image_, *ring_, opts_, name_);
 }
 
 BlkConnection::Stats VbdDriver::stats() const {

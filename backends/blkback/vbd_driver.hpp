@@ -4,6 +4,8 @@
 // Linux's xen-blkback reads them. The data path itself is BlkConnection.
 #pragma once
 
+#include <optional>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +28,8 @@ class VbdDriver : public backends::xenbus::Driver {
     std::vector<std::pair<std::string, std::string>> features() override;
     void connect(const backends::xenbus::FrontendNodes& frontend) override;
     void disconnect() override;
+    void quiesce() override;
+    void resume() override;
 
     const Image& image() const { return *image_; }
     // The counters of the current connection plus those of earlier ones.
@@ -43,6 +47,7 @@ class VbdDriver : public backends::xenbus::Driver {
     std::string name_;
     mutable std::mutex mutex_;  // conn_, past_
     std::unique_ptr<BlkConnection> conn_;
+    std::optional<FrontendRing> ring_;  // the ring connect() read, while quiesced
     BlkConnection::Stats past_;
 };
 

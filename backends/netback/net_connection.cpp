@@ -52,10 +52,13 @@ NetConnection::NetConnection(std::shared_ptr<hv::Domain> domain, const NetFronte
       channel_(domain_, frontend.port),
       wake_(make_event_fd()),
       stop_(make_event_fd()) {
-    BACK_RING_INIT(&tx_, reinterpret_cast<netif_tx_sring*>(tx_page_.writable_page().data()),
-                   hv::kPageSize);
-    BACK_RING_INIT(&rx_, reinterpret_cast<netif_rx_sring*>(rx_page_.writable_page().data()),
-                   hv::kPageSize);
+    // Attached where each ring's responses stand, not at 0: rings served before (a restored
+    // or resumed domain) go on from there; new ones have rsp_prod 0. Receive buffers the
+    // guest posted and the old connection did not fill are still there to take.
+    auto* tx = reinterpret_cast<netif_tx_sring*>(tx_page_.writable_page().data());
+    auto* rx = reinterpret_cast<netif_rx_sring*>(rx_page_.writable_page().data());
+    BACK_RING_ATTACH(&tx_, tx, load_acquire(tx->rsp_prod), hv::kPageSize);
+    BACK_RING_ATTACH(&rx_, rx, load_acquire(rx->rsp_prod), hv::kPageSize);
     thread_ = std::thread([this] { run(); });
 }
 

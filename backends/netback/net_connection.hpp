@@ -95,6 +95,7 @@ class NetConnection {
 
     NetStats stats() const;
     bool broken() const { return broken_.load(); }
+    const NetFrontend& frontend() const { return frontend_; }
 
   private:
     void run();

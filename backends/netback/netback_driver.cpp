@@ -54,6 +54,10 @@ NetFrontend NetbackDriver::read_frontend(const backends::xenbus::FrontendNodes& 
 void NetbackDriver::connect(const backends::xenbus::FrontendNodes& frontend) {
     NetFrontend f = read_frontend(frontend);
     std::lock_guard lock(mutex_);
+    connect_locked(f);
+}
+
+void NetbackDriver::connect_locked(const NetFrontend& f) {
     if (connection_) return;
     NetConnection::Options opts;
     opts.on_broken = [this](const std::string& reason) { report(reason); };
@@ -66,6 +70,7 @@ void NetbackDriver::disconnect() {
     std::unique_ptr<NetConnection> gone;
     {
         std::lock_guard lock(mutex_);
+        quiesced_.reset();
         if (!connection_) return;
         gone = std::move(connection_);
     }
@@ -75,6 +80,24 @@ void NetbackDriver::disconnect() {
     gone.reset();  // joins the ring thread, drops the rings and the channel
     std::lock_guard lock(mutex_);
     past_ += s;
+}
+
+void NetbackDriver::quiesce() {
+    std::optional<NetFrontend> f;
+    {
+        std::lock_guard lock(mutex_);
+        if (connection_) f = connection_->frontend();
+    }
+    disconnect();  // the ring thread ends between rounds: every request it took is answered
+    std::lock_guard lock(mutex_);
+    quiesced_ = std::move(f);
+}
+
+void NetbackDriver::resume() {
+    std::lock_guard lock(mutex_);
+    if (!quiesced_) return;
+    const NetFrontend f = *std::exchange(quiesced_, std::nullopt);
+    connect_locked(f);
 }
 
 void NetbackDriver::set_fail(Fail fail) {

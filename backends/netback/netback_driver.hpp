@@ -9,6 +9,8 @@
 // so the ring thread must never wait for that lock.
 #pragma once
 
+#include <optional>
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -45,6 +47,11 @@ class NetbackDriver final : public backends::xenbus::Driver {
     // node at fault.
     void connect(const backends::xenbus::FrontendNodes& frontend) override;
     void disconnect() override;
+    // Disconnects, keeping what connect() read and the host link (its NAT state or TAP),
+    // and connects to the same rings again on resume(). Frames that arrive meanwhile are
+    // dropped, as on a link that is down; TCP resends them.
+    void quiesce() override;
+    void resume() override;
 
     void set_fail(Fail fail);
     // The counters of every connection so far, the current one included.
@@ -56,6 +63,7 @@ class NetbackDriver final : public backends::xenbus::Driver {
     static NetFrontend read_frontend(const backends::xenbus::FrontendNodes& frontend);
 
   private:
+    void connect_locked(const NetFrontend& f);  // mutex_ held
     void report(const std::string& reason);
     void run_reporter();
 
@@ -65,6 +73,7 @@ class NetbackDriver final : public backends::xenbus::Driver {
     std::condition_variable reports_changed_;
     Fail fail_;
     std::unique_ptr<NetConnection> connection_;
+    std::optional<NetFrontend> quiesced_;  // what connect() read, while quiesced
     NetStats past_;  // of connections already gone
     std::deque<std::string> reports_;
     bool stopping_ = false;

@@ -68,6 +68,13 @@ class Driver {
     virtual void connect(const FrontendNodes& frontend) = 0;
     // Stops the data path and drops every grant and channel (idempotent).
     virtual void disconnect() = 0;
+    // The domain is being saved (docs/domain-stream.md): the data path stops taking
+    // requests, finishes and answers those it took, and lets go of the ring, so that the
+    // ring in the guest's RAM says all there is to say; data written reaches the disk.
+    // resume() serves the same ring again, from where its indices stand (save -c, or a
+    // save that failed). Throws Error when it cannot be quiesced.
+    virtual void quiesce() = 0;
+    virtual void resume() = 0;
 
     // Set by BackendDevice: where the data path reports a hostile frontend.
     void set_failure_hook(std::function<void(const std::string&)> hook) { fail_ = std::move(hook); }

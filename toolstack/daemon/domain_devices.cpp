@@ -38,9 +38,9 @@ int number_node(const std::map<std::string, std::string>& nodes, const std::stri
 
 }  // namespace
 
-void DomainManager::attach_devices(ManagedDomain& md) {
-    launch::attach_disks(*md.guest.devices, md.domain, md.cfg.disk_configs, md.cwd);
-    launch::attach_vifs(*md.guest.devices, md.domain, md.cfg.vif_configs);
+void DomainManager::attach_devices(ManagedDomain& md, bool restored) {
+    launch::attach_disks(*md.guest.devices, md.domain, md.cfg.disk_configs, md.cwd, restored);
+    launch::attach_vifs(*md.guest.devices, md.domain, md.cfg.vif_configs, restored);
 }
 
 std::shared_ptr<ManagedDomain> DomainManager::device_domain(uint32_t domid) const {

@@ -180,8 +180,9 @@ class DomainManager {
                            const std::string& path);
     void teardown(ManagedDomain& md);
     void apply_sched_config(ManagedDomain& md);
-    // The config's disk= and vif= devices, at create (and restart) time.
-    void attach_devices(ManagedDomain& md);
+    // The config's disk= and vif= devices, at create (and restart) time; `restored`: for a
+    // restored domain, whose frontends came back connected (DeviceSet::add).
+    void attach_devices(ManagedDomain& md, bool restored = false);
     // The domain a device command names: EPERM for Domain-0, ENOENT when there is none.
     std::shared_ptr<ManagedDomain> device_domain(uint32_t domid) const;
     void remove(const std::shared_ptr<ManagedDomain>& md);

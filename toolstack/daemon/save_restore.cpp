@@ -16,8 +16,11 @@
 #include "toolstack/daemon/domain_manager.hpp"
 #include "toolstack/daemon/managed_domain.hpp"
 #include "toolstack/daemon/saved_config.hpp"
+#include "toolstack/launch/disk_device.hpp"
 #include "toolstack/launch/domain_params.hpp"
+#include "toolstack/xlcfg/disk_spec.hpp"
 #include "toolstack/xlcfg/parser.hpp"
+#include "toolstack/xlcfg/vif_spec.hpp"
 
 namespace xenolith::daemon {
 
@@ -57,6 +60,12 @@ SavedConfig saved_config_of(const ManagedDomain& md) {
     c.max_kib = md.max_kib;
     c.online_vcpus = md.online_vcpus;
     c.restarts = md.restarts;
+    for (xlcfg::DiskConfig disk : md.cfg.disk_configs) {
+        disk.target = launch::resolve_target(disk.target, md.cwd);
+        c.disks.push_back(xlcfg::disk_spec_text(disk));
+    }
+    for (const xlcfg::VifConfig& vif : md.cfg.vif_configs)
+        c.vifs.push_back(xlcfg::vif_spec_text(vif));
     return c;
 }
 
@@ -69,11 +78,6 @@ void require_savable(const ManagedDomain& md) {
         throw ApiError("EINVAL", who + " has stopped; there is nothing to save");
     if (md.domain->is_pvh())
         throw ApiError("EOPNOTSUPP", who + " is PVH: only PV domains can be saved yet");
-    if (md.guest.devices && md.guest.devices->size() > 0)
-        throw ApiError("EOPNOTSUPP",
-                       who +
-                           " has disks or network interfaces: their backends' state cannot be "
-                           "saved yet (detach them first)");
     if (!md.guest.console) throw ApiError("EINVAL", who + " has no console backend");
 }
 
@@ -96,6 +100,12 @@ SaveResult DomainManager::save(uint32_t domid, const std::string& file, const st
         const bool was_paused = md->domain->paused();
         md->domain->pause();
         md->guest.console->drain();  // what the guest wrote is shown once, not again by the copy
+        try {
+            if (md->guest.devices) md->guest.devices->quiesce_all();
+        } catch (const Error& e) {
+            if (!was_paused) md->domain->unpause();
+            throw ApiError("EIO", "saving domain " + std::to_string(domid) + ": " + e.what());
+        }
         state::ToolstackState toolstack;
         toolstack.config = saved_config_json(saved_config_of(*md));
         toolstack.store =
@@ -103,6 +113,7 @@ SaveResult DomainManager::save(uint32_t domid, const std::string& file, const st
                                store_.hold_domain(md->domain->id())};
         auto carry_on = [&] {
             store_.resume_domain(md->domain->id());
+            if (md->guest.devices) md->guest.devices->resume_all();
             if (!was_paused) md->domain->unpause();
         };
         try {
@@ -207,6 +218,16 @@ xlcfg::DomainConfig DomainManager::config_for_restore(const SavedConfig& saved,
     if (!xlcfg::valid_domain_name(saved.name, why))
         throw ApiError("EINVAL", path + ": the saved name: " + why);
     cfg.name = saved.name;
+    try {
+        cfg.disk_configs.clear();
+        for (const std::string& spec : saved.disks)
+            cfg.disk_configs.push_back(xlcfg::parse_disk_spec({spec, xlcfg::Position{path, 0, 0}}));
+        cfg.vif_configs.clear();
+        for (const std::string& spec : saved.vifs)
+            cfg.vif_configs.push_back(xlcfg::parse_vif_spec({spec, xlcfg::Position{path, 0, 0}}));
+    } catch (const xlcfg::ConfigError& e) {
+        throw ApiError("EINVAL", path + ": the saved devices: " + e.what());
+    }
     if (cfg.type != xlcfg::DomainType::Pv)
         throw ApiError("EOPNOTSUPP", path + ": only PV domains can be restored yet");
     check_new_domain(cfg, saved.config_name);
@@ -231,6 +252,7 @@ void DomainManager::connect_restored(ManagedDomain& md, const state::RestoredDom
     md.guest.store = launch::StoreEntry(&store_, md.domain->id());
     store_.restore_domain(*md.domain, rd.store->ring_gpa, rd.store->port, rd.store->state);
     md.guest.devices = std::make_unique<launch::DeviceSet>(store_.backends(), store_.backend_log());
+    attach_devices(md, true);
     md.target_kib = saved.target_kib;
     md.max_kib = saved.max_kib;
     md.online_vcpus = saved.online_vcpus;

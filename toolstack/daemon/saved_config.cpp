@@ -40,7 +40,9 @@ std::string saved_config_json(const SavedConfig& c) {
                 {"target_kib", c.target_kib},
                 {"max_kib", c.max_kib},
                 {"online_vcpus", c.online_vcpus},
-                {"restarts", c.restarts}}
+                {"restarts", c.restarts},
+                {"disks", c.disks},
+                {"vifs", c.vifs}}
         .dump();
 }
 
@@ -64,6 +66,8 @@ SavedConfig parse_saved_config(std::string_view text) {
     c.max_kib = field<uint64_t>(j, "max_kib");
     c.online_vcpus = field<uint32_t>(j, "online_vcpus");
     c.restarts = field<uint32_t>(j, "restarts");
+    c.disks = field<std::vector<std::string>>(j, "disks");
+    c.vifs = field<std::vector<std::string>>(j, "vifs");
     return c;
 }
 

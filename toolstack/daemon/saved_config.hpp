@@ -1,7 +1,8 @@
 // The toolstack's part of a saved domain, the stream's XL_CONFIG record (as xl's save file
 // carries "xl domain config in JSON format"): the config the domain was created from, as
 // text with the creator's overrides, and what has changed since (name, memory target,
-// online vCPUs). A restore parses the config again, so every check of `xn create` applies.
+// online vCPUs, its devices). A restore parses the config again, so every check of `xn create`
+// applies.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,10 @@ struct SavedConfig {
     uint64_t max_kib = 0;
     uint32_t online_vcpus = 0;
     uint32_t restarts = 0;
+    // The disks and network interfaces it has now (hot-plugged ones too), as xl specs
+    // (xlcfg::disk_spec_text, vif_spec_text), disk targets absolute.
+    std::vector<std::string> disks;
+    std::vector<std::string> vifs;
 };
 
 std::string saved_config_json(const SavedConfig& c);

@@ -40,7 +40,8 @@ void DeviceSet::remove_nodes(const DevicePaths& paths) {
 // libxl's layout: the frontend directory belongs to the guest (the backend reads it), the
 // backend directory to dom0 (the guest reads it). Written in one transaction, so that
 // neither side ever sees half a device.
-void DeviceSet::add(const DeviceNodes& nodes, std::unique_ptr<backends::xenbus::Driver> driver) {
+void DeviceSet::add(const DeviceNodes& nodes, std::unique_ptr<backends::xenbus::Driver> driver,
+                    bool restored) {
     const DevicePaths& p = nodes.paths;
     const Key key{p.kind, p.devid};
     std::lock_guard lock(mutex_);
@@ -48,7 +49,7 @@ void DeviceSet::add(const DeviceNodes& nodes, std::unique_ptr<backends::xenbus::
     for (int attempt = 0;; ++attempt) {
         uint32_t tx = store_.transaction_start();
         try {
-            write_nodes(nodes, tx);
+            write_nodes(nodes, tx, !restored);
         } catch (...) {
             store_.transaction_end(tx, false);
             throw;
@@ -65,16 +66,18 @@ void DeviceSet::add(const DeviceNodes& nodes, std::unique_ptr<backends::xenbus::
     }
 }
 
-void DeviceSet::write_nodes(const DeviceNodes& nodes, uint32_t tx) {
+void DeviceSet::write_nodes(const DeviceNodes& nodes, uint32_t tx, bool frontend) {
     const DevicePaths& p = nodes.paths;
     const std::string fe = p.frontend(), be = p.backend();
     const std::string guest = std::to_string(p.frontend_id);
-    store_.mkdir(fe, tx);
-    store_.set_perms(fe, {"n" + guest, "r0"}, tx);
-    store_.write(fe + "/backend", be, tx);
-    store_.write(fe + "/backend-id", "0", tx);
-    store_.write(fe + "/state", std::to_string(XenbusStateInitialising), tx);
-    for (const auto& [k, v] : nodes.frontend) store_.write(fe + "/" + k, v, tx);
+    if (frontend) {
+        store_.mkdir(fe, tx);
+        store_.set_perms(fe, {"n" + guest, "r0"}, tx);
+        store_.write(fe + "/backend", be, tx);
+        store_.write(fe + "/backend-id", "0", tx);
+        store_.write(fe + "/state", std::to_string(XenbusStateInitialising), tx);
+        for (const auto& [k, v] : nodes.frontend) store_.write(fe + "/" + k, v, tx);
+    }
     store_.mkdir(be, tx);
     store_.set_perms(be, {"n0", "r" + guest}, tx);
     store_.write(be + "/frontend", fe, tx);
@@ -82,6 +85,25 @@ void DeviceSet::write_nodes(const DeviceNodes& nodes, uint32_t tx) {
     store_.write(be + "/online", "1", tx);
     store_.write(be + "/state", std::to_string(XenbusStateInitialising), tx);
     for (const auto& [k, v] : nodes.backend) store_.write(be + "/" + k, v, tx);
+}
+
+void DeviceSet::quiesce_all() {
+    std::lock_guard lock(mutex_);
+    std::vector<BackendDevice*> done;
+    for (auto& [key, dev] : devices_) {
+        try {
+            dev->driver().quiesce();
+        } catch (const Error& e) {
+            for (BackendDevice* d : done) d->driver().resume();
+            throw Error(dev->paths().name() + ": " + e.what());
+        }
+        done.push_back(dev.get());
+    }
+}
+
+void DeviceSet::resume_all() {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, dev] : devices_) dev->driver().resume();
 }
 
 bool DeviceSet::remove(const std::string& kind, uint32_t devid, std::chrono::milliseconds timeout) {

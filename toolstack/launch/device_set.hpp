@@ -48,8 +48,16 @@ class DeviceSet {
     DeviceSet& operator=(const DeviceSet&) = delete;
 
     // Writes both directories and starts the backend. On failure nothing of the device is
-    // left (nodes removed) and Error says why; an existing devid is refused.
-    void add(const DeviceNodes& nodes, std::unique_ptr<backends::xenbus::Driver> driver);
+    // left (nodes removed) and Error says why; an existing devid is refused. `restored`: the
+    // frontend directory came back with the domain's saved store nodes, connected, and is
+    // left as it is; the backend's is written and the backend connects to the frontend's
+    // rings where their indices stand (docs/domain-stream.md).
+    void add(const DeviceNodes& nodes, std::unique_ptr<backends::xenbus::Driver> driver,
+             bool restored = false);
+    // The domain is being saved: every backend quiesces (Driver::quiesce), or, when one
+    // cannot, those already quiesced resume and Error says why. resume_all() undoes it.
+    void quiesce_all();
+    void resume_all();
     // Detach: the handshake, waiting at most `timeout` for the frontend (then forced, as
     // libxl does), then both directories go. False when there is no such device.
     bool remove(const std::string& kind, uint32_t devid, std::chrono::milliseconds timeout);
@@ -66,7 +74,7 @@ class DeviceSet {
 
   private:
     using Key = std::pair<std::string, uint32_t>;
-    void write_nodes(const DeviceNodes& nodes, uint32_t tx);
+    void write_nodes(const DeviceNodes& nodes, uint32_t tx, bool frontend);
     void remove_nodes(const backends::xenbus::DevicePaths& paths);
 
     xenstored::WatchClient& store_;

@@ -22,7 +22,7 @@ DeviceNodes vbd_nodes(domid_t domid, const xlcfg::DiskConfig& disk, const std::s
 }
 
 void attach_disk(DeviceSet& devices, std::shared_ptr<hv::Domain> domain,
-                 const xlcfg::DiskConfig& disk, const std::string& path) {
+                 const xlcfg::DiskConfig& disk, const std::string& path, bool restored) {
     const DeviceNodes nodes = vbd_nodes(domain->id(), disk, path);
     std::shared_ptr<blkback::Image> image;
     try {
@@ -38,16 +38,17 @@ void attach_disk(DeviceSet& devices, std::shared_ptr<hv::Domain> domain,
     auto driver = std::make_unique<blkback::VbdDriver>(std::move(domain), std::move(image), opts,
                                                        nodes.paths.name());
     try {
-        devices.add(nodes, std::move(driver));
+        devices.add(nodes, std::move(driver), restored);
     } catch (const Error& e) {
         throw Error(disk.pos.to_string() + ": disk " + disk.vdev + ": " + e.what());
     }
 }
 
 void attach_disks(DeviceSet& devices, const std::shared_ptr<hv::Domain>& domain,
-                  const std::vector<xlcfg::DiskConfig>& disks, const std::string& cwd) {
+                  const std::vector<xlcfg::DiskConfig>& disks, const std::string& cwd,
+                  bool restored) {
     for (const xlcfg::DiskConfig& disk : disks)
-        attach_disk(devices, domain, disk, resolve_target(disk.target, cwd));
+        attach_disk(devices, domain, disk, resolve_target(disk.target, cwd), restored);
 }
 
 std::string resolve_target(const std::string& target, const std::string& cwd) {

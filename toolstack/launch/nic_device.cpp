@@ -64,23 +64,24 @@ std::unique_ptr<netback::HostLink> make_link(const hv::Domain& domain, const xlc
 
 }  // namespace
 
-void attach_vif(DeviceSet& devices, std::shared_ptr<hv::Domain> domain,
-                const xlcfg::VifConfig& vif) {
+void attach_vif(DeviceSet& devices, std::shared_ptr<hv::Domain> domain, const xlcfg::VifConfig& vif,
+                bool restored) {
     if (!vif.devid) throw Error(vif.pos.to_string() + ": vif: no device id assigned");
     const xlcfg::MacAddress mac = vif.mac.value_or(default_mac(*domain, *vif.devid));
     const DeviceNodes nodes = vif_nodes(*domain, vif, mac);
     try {
         auto link = make_link(*domain, vif, devices.log());
         devices.add(nodes,
-                    std::make_unique<netback::NetbackDriver>(std::move(domain), std::move(link)));
+                    std::make_unique<netback::NetbackDriver>(std::move(domain), std::move(link)),
+                    restored);
     } catch (const Error& e) {
         throw Error(vif.pos.to_string() + ": vif " + std::to_string(*vif.devid) + ": " + e.what());
     }
 }
 
 void attach_vifs(DeviceSet& devices, const std::shared_ptr<hv::Domain>& domain,
-                 const std::vector<xlcfg::VifConfig>& vifs) {
-    for (const xlcfg::VifConfig& vif : vifs) attach_vif(devices, domain, vif);
+                 const std::vector<xlcfg::VifConfig>& vifs, bool restored) {
+    for (const xlcfg::VifConfig& vif : vifs) attach_vif(devices, domain, vif, restored);
 }
 
 }  // namespace xenolith::launch

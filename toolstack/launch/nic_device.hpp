@@ -23,9 +23,9 @@ DeviceNodes vif_nodes(const hv::Domain& domain, const xlcfg::VifConfig& vif,
 
 // Starts the host side and adds the device. Throws Error naming the spec's position (a
 // forward's port taken, no right to make a TAP); nothing is left behind.
-void attach_vif(DeviceSet& devices, std::shared_ptr<hv::Domain> domain,
-                const xlcfg::VifConfig& vif);
+void attach_vif(DeviceSet& devices, std::shared_ptr<hv::Domain> domain, const xlcfg::VifConfig& vif,
+                bool restored = false);
 void attach_vifs(DeviceSet& devices, const std::shared_ptr<hv::Domain>& domain,
-                 const std::vector<xlcfg::VifConfig>& vifs);
+                 const std::vector<xlcfg::VifConfig>& vifs, bool restored = false);
 
 }  // namespace xenolith::launch

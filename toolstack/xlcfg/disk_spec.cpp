@@ -276,4 +276,13 @@ void check_unique_devids(const std::vector<DiskConfig>& disks) {
     }
 }
 
+std::string disk_spec_text(const DiskConfig& disk) {
+    std::string out = "format=" + std::string(to_string(disk.format)) + ", vdev=" + disk.vdev +
+                      ", access=" + (disk.readonly ? "ro" : "rw");
+    if (disk.cdrom) out += ", devtype=cdrom";
+    if (disk.backend_type == "phy") out += ", backendtype=phy";
+    out += disk.discard ? ", discard" : ", no-discard";
+    return out + ", target=" + disk.target;  // last: a target may hold commas
+}
+
 }  // namespace xenolith::xlcfg

@@ -49,6 +49,10 @@ struct DiskConfig {
 // empty target.
 DiskConfig parse_disk_spec(const DeviceSpec& spec);
 
+// The spec that parses back into `disk` (its position aside), in key=value form with the
+// target last, as xl writes it: what a saved domain carries of its disks.
+std::string disk_spec_text(const DiskConfig& disk);
+
 // A virtual device name in Xen's encoding (docs/misc/vbd-interface.txt):
 //   xvdX[N], dD[pN]  -> 202<<8 | disk<<4 | N     for disk <= 15 and N <= 15
 //                       1<<28 | disk<<8 | N      for larger disks (< 2^20) or N (<= 255)

@@ -320,4 +320,28 @@ void check_forward_conflicts(const std::vector<VifConfig>& vifs) {
                                  earlier->to_string());
 }
 
+std::string vif_spec_text(const VifConfig& vif) {
+    std::vector<std::string> parts;
+    auto add = [&parts](std::string_view key, std::string_view value) {
+        if (!value.empty()) parts.push_back(std::string(key) + "=" + std::string(value));
+    };
+    if (vif.mac) add("mac", to_string(*vif.mac));
+    add("bridge", vif.bridge);
+    std::string ips;
+    for (const auto& ip : vif.ips) ips += (ips.empty() ? "" : " ") + ip;
+    add("ip", ips);
+    add("vifname", vif.vifname);
+    add("script", vif.script);
+    add("model", vif.model);
+    add("gatewaydev", vif.gatewaydev);
+    if (vif.devid) add("devid", std::to_string(*vif.devid));
+    if (vif.mtu != kDefaultMtu) add("mtu", std::to_string(vif.mtu));
+    for (const PortForward& f : vif.forwards)
+        add("forward", std::string(to_string(f.protocol)) + ":" + f.host_address + ":" +
+                           std::to_string(f.host_port) + ":" + std::to_string(f.guest_port));
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+    return out;
+}
+
 }  // namespace xenolith::xlcfg

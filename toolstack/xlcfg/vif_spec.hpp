@@ -67,6 +67,10 @@ struct VifConfig {
 // spec's position.
 VifConfig parse_vif_spec(const DeviceSpec& spec);
 
+// The spec that parses back into `vif` (its position aside): what a saved domain carries
+// of its network interfaces.
+std::string vif_spec_text(const VifConfig& vif);
+
 // "xx:xx:xx:xx:xx:xx": six bytes of one or two hex digits each (as xl reads mac=).
 std::optional<MacAddress> parse_mac(std::string_view text);
 std::string to_string(const MacAddress& mac);  // lower-case, two digits a byte

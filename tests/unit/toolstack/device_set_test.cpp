@@ -22,12 +22,21 @@ using backends::xenbus::FrontendNodes;
 struct CountingDriver : backends::xenbus::Driver {
     explicit CountingDriver(bool refuse_features = false) : refuse(refuse_features) {}
     bool refuse;
+    bool refuse_quiesce = false;
+    int* quiesced = nullptr;  // +1 per quiesce, -1 per resume
     std::vector<std::pair<std::string, std::string>> features() override {
         if (refuse) throw Error("no image");
         return {{"sectors", "8"}};
     }
     void connect(const FrontendNodes&) override {}
     void disconnect() override {}
+    void quiesce() override {
+        if (refuse_quiesce) throw Error("the image cannot be flushed");
+        if (quiesced) ++*quiesced;
+    }
+    void resume() override {
+        if (quiesced) --*quiesced;
+    }
 };
 
 class DeviceSetTest : public ::testing::Test {
@@ -117,6 +126,44 @@ TEST_F(DeviceSetTest, DestructionRemovesEverything) {
     }
     EXPECT_FALSE(exists("/local/domain/5/device/vbd/51712"));
     EXPECT_FALSE(exists("/local/domain/0/backend/vbd/5"));
+}
+
+// A saved domain's devices quiesce together, or not at all.
+TEST_F(DeviceSetTest, QuiesceIsAllOrNothing) {
+    DeviceSet set(store_, [this](const std::string& l) { log_.push_back(l); });
+    int quiesced = 0;
+    for (uint32_t devid : {51712u, 51728u}) {
+        auto d = std::make_unique<CountingDriver>();
+        d->quiesced = &quiesced;
+        set.add(vbd(devid), std::move(d));
+    }
+    set.quiesce_all();
+    EXPECT_EQ(quiesced, 2);
+    set.resume_all();
+    EXPECT_EQ(quiesced, 0);
+    auto bad = std::make_unique<CountingDriver>();
+    bad->refuse_quiesce = true;
+    set.add(vbd(51744), std::move(bad));
+    try {
+        set.quiesce_all();
+        ADD_FAILURE() << "a device that cannot quiesce let the save go on";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("vbd 51744"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(quiesced, 0) << "those quiesced before it resumed";
+}
+
+// A restored device leaves its frontend directory as the guest's saved nodes have it.
+TEST_F(DeviceSetTest, ARestoredDeviceKeepsItsFrontendNodes) {
+    const std::string fe = "/local/domain/5/device/vbd/51712";
+    client_.write(fe + "/state", "4");
+    client_.write(fe + "/ring-ref", "8");
+    DeviceSet set(store_, [this](const std::string& l) { log_.push_back(l); });
+    set.add(vbd(51712), std::make_unique<CountingDriver>(), true);
+    EXPECT_EQ(client_.read(fe + "/state"), "4");
+    EXPECT_EQ(client_.read(fe + "/ring-ref"), "8");
+    EXPECT_FALSE(exists(fe + "/virtual-device"));
+    EXPECT_EQ(client_.read("/local/domain/0/backend/vbd/5/51712/params"), "/tmp/disk.img");
 }
 
 }  // namespace

@@ -283,5 +283,22 @@ TEST(DiskSet, SameDeviceTwiceIsRefusedHoweverSpelled) {
     EXPECT_NO_THROW(check_unique_devids(disks));
 }
 
+// What a saved domain carries of a disk parses back into the same disk.
+TEST(DiskSpec, ItsTextParsesBackIntoTheSameDisk) {
+    for (const char* spec : {"/srv/a.img,raw,xvda,rw", "vdev=hdc,devtype=cdrom,target=/srv/c.iso",
+                             "backendtype=phy,vdev=xvdb,access=ro,no-discard,target=/dev/sdz",
+                             "vdev=51728, target=/srv/with,comma.img"}) {
+        const DiskConfig a = parse(spec);
+        const DiskConfig b = parse(disk_spec_text(a));
+        EXPECT_EQ(b.target, a.target) << spec << " -> " << disk_spec_text(a);
+        EXPECT_EQ(b.vdev, a.vdev);
+        EXPECT_EQ(b.devid, a.devid);
+        EXPECT_EQ(b.readonly, a.readonly);
+        EXPECT_EQ(b.cdrom, a.cdrom);
+        EXPECT_EQ(b.backend_type, a.backend_type);
+        EXPECT_EQ(b.discard, a.discard);
+    }
+}
+
 }  // namespace
 }  // namespace xenolith::xlcfg

@@ -218,5 +218,27 @@ TEST(VifSet, ForwardsOfTwoVifsMustNotShareAHostSocket) {
     EXPECT_NO_THROW(check_forward_conflicts(vifs));
 }
 
+// What a saved domain carries of a vif parses back into the same vif.
+TEST(VifSpec, ItsTextParsesBackIntoTheSameVif) {
+    for (const char* spec :
+         {"",
+          "mac=00:16:3e:01:02:03, bridge=xenbr0, ip=10.0.0.2 10.0.0.3, vifname=vif7, "
+          "script=vif-bridge, model=e1000, gatewaydev=eth0, devid=3, mtu=9000",
+          "forward=8080:80, forward=udp:0.0.0.0:5353:53"}) {
+        const VifConfig a = parse(spec);
+        const VifConfig b = parse(vif_spec_text(a));
+        EXPECT_EQ(b.mac, a.mac) << spec;
+        EXPECT_EQ(b.bridge, a.bridge);
+        EXPECT_EQ(b.ips, a.ips);
+        EXPECT_EQ(b.vifname, a.vifname);
+        EXPECT_EQ(b.script, a.script);
+        EXPECT_EQ(b.model, a.model);
+        EXPECT_EQ(b.gatewaydev, a.gatewaydev);
+        EXPECT_EQ(b.devid, a.devid);
+        EXPECT_EQ(b.mtu, a.mtu);
+        EXPECT_EQ(b.forwards, a.forwards) << vif_spec_text(a);
+    }
+}
+
 }  // namespace
 }  // namespace xenolith::xlcfg

@@ -29,6 +29,8 @@ struct FakeDriver : Driver {
         ++connects;
     }
     void disconnect() override { ++disconnects; }
+    void quiesce() override {}
+    void resume() override {}
 };
 
 template <typename Pred>
@@ -168,6 +170,8 @@ TEST(BackendDeviceFailTest, FailureDuringConnectEndsClosing) {
             std::thread([this] { failed("producer ahead"); }).join();
         }
         void disconnect() override {}
+        void quiesce() override {}
+        void resume() override {}
     };
     xenstored::Xenstored daemon;
     xenstored::LocalClient client(daemon);
