@@ -112,6 +112,14 @@ std::map<std::string, Handler> Daemon::handlers() {
         return json{
             {"pages", r.pages}, {"zero_pages", r.zero_pages}, {"bytes", r.bytes}, {"ms", r.ms}};
     };
+    h["migrate"] = [&d, domid_of](const json& args, Session&) {
+        MigrateResult r = d.migrate(domid_of(args), string_arg(args, "target"));
+        return json{{"target_domid", r.target_domid},
+                    {"pages", r.pages},
+                    {"zero_pages", r.zero_pages},
+                    {"bytes", r.bytes},
+                    {"ms", r.ms}};
+    };
     h["restore"] = [&d](const json& args, Session&) {
         RestoreRequest req{string_arg(args, "file"), optional_string(args, "cwd").value_or(""),
                            flag_arg(args, "paused")};

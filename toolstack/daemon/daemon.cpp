@@ -21,13 +21,20 @@ Daemon::Daemon(const DaemonOptions& options)
     if (!options.metrics_address.empty())
         metrics_ = std::make_unique<MetricsServer>(options.metrics_address,
                                                    [this] { return metrics_text(); });
+    if (!options.migrate_address.empty())
+        migration_ = std::make_unique<MigrationListener>(
+            parse_tcp_address(options.migrate_address, "--migrate-listen"),
+            [this](int fd, const std::string& peer) { domains_->receive_migration(fd, peer); });
     control_ = std::make_unique<ControlServer>(options.paths.control_socket(), handlers());
     log_.info(
         std::string(kDaemonVersion) + " ready: control " + options.paths.control_socket() +
         ", xenstore " + options.paths.xenstored_socket() + ", platform " + platform_text() +
         (metrics_ ? ", metrics " + options.metrics_address +
                         (metrics_->port() ? " (port " + std::to_string(metrics_->port()) + ")" : "")
-                  : ""));
+                  : "") +
+        (migration_ ? ", migrations on " + options.migrate_address + " (port " +
+                          std::to_string(migration_->port()) + ")"
+                    : ""));
 }
 
 std::string Daemon::platform_text() const {
@@ -51,6 +58,7 @@ void Daemon::stop() {
     if (stopped_) return;
     stopped_ = true;
     control_->stop_accepting();
+    migration_.reset();  // no domain comes in while the others are shut down
     size_t running = domains_->size();
     size_t forced = domains_->shutdown_all(options_.shutdown_timeout);
     control_->stop();

@@ -19,6 +19,7 @@
 #include "toolstack/daemon/domain_manager.hpp"
 #include "toolstack/daemon/event_log.hpp"
 #include "toolstack/daemon/metrics_server.hpp"
+#include "toolstack/daemon/migration_listener.hpp"
 #include "toolstack/launch/store_service.hpp"
 
 namespace xenolith::daemon {
@@ -31,6 +32,7 @@ struct DaemonOptions {
     // How long a stopping daemon waits for guests to power off before destroying them.
     std::chrono::milliseconds shutdown_timeout{30000};
     std::string metrics_address;  // empty: no metrics endpoint
+    std::string migrate_address;  // [tcp:]HOST:PORT to receive migrations on; empty: none
     std::string kvm_path = "/dev/kvm";
     // Where domains whose config does not say go (platform/select.hpp).
     platform::Accel accel = platform::Accel::Auto;
@@ -68,6 +70,7 @@ class Daemon {
     std::unique_ptr<DomainManager> domains_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MetricsServer> metrics_;
+    std::unique_ptr<MigrationListener> migration_;
     const std::chrono::steady_clock::time_point started_;
     bool stopped_ = false;
 };

@@ -34,12 +34,14 @@ class ConsoleBackend;
 
 namespace xenolith::state {
 struct RestoredDomain;
+class ByteSource;
 }
 
 namespace xenolith::daemon {
 
 struct ManagedDomain;
 struct SavedConfig;
+class FrozenDomain;
 
 struct CreateRequest {
     std::string config_text;
@@ -77,6 +79,15 @@ struct RestoreResult {
     uint64_t ms = 0;
 };
 
+// xl migrate: what went, and where it runs now.
+struct MigrateResult {
+    uint32_t target_domid = 0;
+    uint64_t pages = 0;
+    uint64_t zero_pages = 0;
+    uint64_t bytes = 0;
+    uint64_t ms = 0;
+};
+
 // How a wait for a domain ended (xl shutdown -w, xl destroy of a dying domain).
 struct Ending {
     bool destroyed = false;          // gone from the host
@@ -110,6 +121,14 @@ class DomainManager {
     // xl restore: a domain made again from a save file, under its saved name and uuid. A
     // corrupt, truncated or foreign file is refused (EINVAL) and creates nothing.
     RestoreResult restore(const RestoreRequest& request);
+    // xl migrate (migration.cpp): the domain to the daemon listening at `target`
+    // ("[tcp:]HOST:PORT"), destroyed here once it runs there. A failure before the target
+    // is allowed to start it leaves it running here and nothing there (ApiError EIO, or the
+    // connection's errno).
+    MigrateResult migrate(uint32_t domid, const std::string& target);
+    // The receiving side of one connection (MigrationListener): restore, READY, GO,
+    // RUNNING. Never throws; what went wrong goes to the peer and the log.
+    void receive_migration(int fd, const std::string& peer);
     // Name or domid, as xl's find_domain: digits are an id. Throws ApiError ENOENT.
     uint32_t resolve(const std::string& ref) const;
 
@@ -173,6 +192,12 @@ class DomainManager {
     // What create and restore check of a config before building: its pool, its type on
     // this host, a free name, a daemon that is not stopping. Throws ApiError.
     void check_new_domain(const xlcfg::DomainConfig& cfg, const std::string& config_name) const;
+    uint32_t send_and_hand_over(int fd, FrozenDomain& frozen, MigrateResult& result);
+    // Domain-0 refused (EPERM), an unknown domain too (ENOENT).
+    std::shared_ptr<ManagedDomain> domain_to_save(uint32_t domid) const;
+    // Reads a whole stream into a new domain, started (or paused); `label` names the
+    // source in errors. Throws ApiError; nothing is left on failure.
+    RestoreResult restore_from(state::ByteSource& source, const std::string& label, bool paused);
     xlcfg::DomainConfig config_for_restore(const SavedConfig& saved, const std::string& path);
     void connect_restored(ManagedDomain& md, const state::RestoredDomain& rd,
                           const SavedConfig& saved);

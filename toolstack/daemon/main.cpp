@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
     app.add_option("--log-dir", options.paths.log_dir,
                    "xenolithd.log, xl-<name>.log, guest-<name>.log")
         ->capture_default_str();
+    app.add_option("--migrate-listen", options.migrate_address,
+                   "receive `xn migrate` on [tcp:]HOST:PORT (unauthenticated: trusted networks "
+                   "only, as xl's -s)");
     app.add_option("--metrics", options.metrics_address,
                    "serve Prometheus text at unix:PATH or 127.0.0.1:PORT");
     app.add_option("--shutdown-timeout", shutdown_timeout_s,

@@ -14,6 +14,7 @@
 #include "state/domain_save.hpp"
 #include "toolstack/api/protocol.hpp"
 #include "toolstack/daemon/domain_manager.hpp"
+#include "toolstack/daemon/frozen_domain.hpp"
 #include "toolstack/daemon/managed_domain.hpp"
 #include "toolstack/daemon/saved_config.hpp"
 #include "toolstack/launch/disk_device.hpp"
@@ -45,49 +46,18 @@ uint64_t ms_since(std::chrono::steady_clock::time_point t0) {
             .count());
 }
 
-SavedConfig saved_config_of(const ManagedDomain& md) {
-    SavedConfig c;
-    c.config_name = md.config_name;
-    c.config_text = md.config_text;
-    c.overrides = md.overrides;
-    c.cwd = md.cwd;
-    c.kernel_path = md.kernel_path;
-    c.ramdisk_path = md.ramdisk_path;
-    c.domid = md.domid();
-    c.name = md.domain->name();
-    c.uuid = hv::uuid_to_string(md.domain->uuid());
-    c.target_kib = md.target_kib;
-    c.max_kib = md.max_kib;
-    c.online_vcpus = md.online_vcpus;
-    c.restarts = md.restarts;
-    for (xlcfg::DiskConfig disk : md.cfg.disk_configs) {
-        disk.target = launch::resolve_target(disk.target, md.cwd);
-        c.disks.push_back(xlcfg::disk_spec_text(disk));
-    }
-    for (const xlcfg::VifConfig& vif : md.cfg.vif_configs)
-        c.vifs.push_back(xlcfg::vif_spec_text(vif));
-    return c;
-}
-
-// What cannot be saved yet is refused before the domain is touched.
-void require_savable(const ManagedDomain& md) {
-    const std::string who = "domain " + std::to_string(md.domid());
-    const hv::DomainState s = md.domain->state();
-    if (s == hv::DomainState::Shutdown || s == hv::DomainState::Crashed ||
-        s == hv::DomainState::Dying)
-        throw ApiError("EINVAL", who + " has stopped; there is nothing to save");
-    if (md.domain->is_pvh())
-        throw ApiError("EOPNOTSUPP", who + " is PVH: only PV domains can be saved yet");
-    if (!md.guest.console) throw ApiError("EINVAL", who + " has no console backend");
-}
-
 }  // namespace
 
-SaveResult DomainManager::save(uint32_t domid, const std::string& file, const std::string& cwd,
-                               bool keep_running) {
+std::shared_ptr<ManagedDomain> DomainManager::domain_to_save(uint32_t domid) const {
     if (domid == 0) throw ApiError("EPERM", "Domain-0 is the host; it cannot be saved");
     auto md = find(domid);
     if (!md) throw ApiError("ENOENT", "domain '" + std::to_string(domid) + "' does not exist");
+    return md;
+}
+
+SaveResult DomainManager::save(uint32_t domid, const std::string& file, const std::string& cwd,
+                               bool keep_running) {
+    auto md = domain_to_save(domid);
     const std::string path = resolve_path(file, cwd);
     const auto t0 = std::chrono::steady_clock::now();
     SaveResult result;
@@ -97,46 +67,25 @@ SaveResult DomainManager::save(uint32_t domid, const std::string& file, const st
         require_savable(*md);
         UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!fd) file_error(path, "cannot create the save file", errno);
-        const bool was_paused = md->domain->paused();
-        md->domain->pause();
-        md->guest.console->drain();  // what the guest wrote is shown once, not again by the copy
-        try {
-            if (md->guest.devices) md->guest.devices->quiesce_all();
-        } catch (const Error& e) {
-            if (!was_paused) md->domain->unpause();
-            throw ApiError("EIO", "saving domain " + std::to_string(domid) + ": " + e.what());
-        }
-        state::ToolstackState toolstack;
-        toolstack.config = saved_config_json(saved_config_of(*md));
-        toolstack.store =
-            state::StoreRecord{md->guest.layout.store_ring, md->guest.layout.store_port,
-                               store_.hold_domain(md->domain->id())};
-        auto carry_on = [&] {
-            store_.resume_domain(md->domain->id());
-            if (md->guest.devices) md->guest.devices->resume_all();
-            if (!was_paused) md->domain->unpause();
-        };
+        FrozenDomain frozen(*md, store_);
         try {
             state::FdSink sink(fd.get());
-            const state::SaveCounts c = state::save_domain(
-                *md->domain,
-                state::ConsoleInfo{md->guest.layout.console_ring, md->guest.layout.console_port},
-                sink, toolstack);
+            const state::SaveCounts c = frozen.write(sink);
             if (::fsync(fd.get()) != 0) file_error(path, "cannot write the save file", errno);
             result.pages = c.pages.pages;
             result.zero_pages = c.pages.zero_pages;
             result.bytes = c.bytes;
         } catch (const std::exception& e) {
-            carry_on();
+            frozen.thaw();
             ::unlink(path.c_str());  // no half-written file is left to be restored
             if (const auto* api = dynamic_cast<const ApiError*>(&e)) throw *api;
             throw ApiError(
                 "EIO", "saving domain " + std::to_string(domid) + " to " + path + ": " + e.what());
         }
-        if (keep_running)
-            carry_on();
-        else
+        if (!keep_running) {
+            frozen.keep_frozen();
             teardown(*md);
+        }
     }
     if (!keep_running) remove(md);
     result.ms = ms_since(t0);
@@ -149,12 +98,21 @@ SaveResult DomainManager::save(uint32_t domid, const std::string& file, const st
 
 RestoreResult DomainManager::restore(const RestoreRequest& request) {
     const std::string path = resolve_path(request.file, request.cwd);
-    const auto t0 = std::chrono::steady_clock::now();
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) file_error(path, "cannot open the save file", errno);
     state::FdSource source(fd.get());
-    auto refuse = [&path](const std::string& why) -> ApiError {
-        return ApiError("EINVAL", path + ": " + why);
+    RestoreResult result = restore_from(source, path, request.paused);
+    log_.domain(result.name, result.domid,
+                std::string(request.paused ? "restored paused" : "restored") + " from " + path +
+                    " in " + std::to_string(result.ms) + " ms");
+    return result;
+}
+
+RestoreResult DomainManager::restore_from(state::ByteSource& source, const std::string& label,
+                                          bool paused) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto refuse = [&label](const std::string& why) -> ApiError {
+        return ApiError("EINVAL", label + ": " + why);
     };
     std::optional<state::DomainRestore> stream;
     SavedConfig saved;
@@ -174,7 +132,7 @@ RestoreResult DomainManager::restore(const RestoreRequest& request) {
     md->kernel_path = saved.kernel_path;
     md->ramdisk_path = saved.ramdisk_path;
     md->restarts = saved.restarts;
-    md->cfg = config_for_restore(saved, path);
+    md->cfg = config_for_restore(saved, label);
     hv::DomainParams params = launch::domain_params(md->cfg);
     if (md->cfg.pool) params.pool = hv_.scheduling().pool_id(*md->cfg.pool);
     if (saved.domid > 0 && saved.domid < DOMID_FIRST_RESERVED)
@@ -187,17 +145,13 @@ RestoreResult DomainManager::restore(const RestoreRequest& request) {
     }
     md->domain = rd.domain;
     launch_domain(
-        md, [&] { connect_restored(*md, rd, saved); },
-        [&] { md->domain->start_restored(request.paused); });
+        md, [&] { connect_restored(*md, rd, saved); }, [&] { md->domain->start_restored(paused); });
     RestoreResult result;
     result.domid = md->domid();
     result.name = md->cfg.name;
     result.pages = rd.pages.pages;
     result.zero_pages = rd.pages.zero_pages;
     result.ms = ms_since(t0);
-    log_.domain(result.name, result.domid,
-                std::string(request.paused ? "restored paused" : "restored") + " from " + path +
-                    " in " + std::to_string(result.ms) + " ms");
     return result;
 }
 

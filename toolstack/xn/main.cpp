@@ -60,6 +60,13 @@ int main(int argc, char** argv) {
     restore_cmd->add_option("file", save_file)->required();
     restore_cmd->add_flag("-p", restore_paused, "leave the domain paused after restoring it");
 
+    std::string migrate_target;
+    auto* migrate_cmd = app.add_subcommand(
+        "migrate",
+        "Move a domain to the xenolithd listening at [tcp:]HOST:PORT (--migrate-listen)");
+    migrate_cmd->add_option("domain", dom)->required();
+    migrate_cmd->add_option("target", migrate_target, "[tcp:]HOST:PORT")->required();
+
     ShutdownOptions shut;
     auto add_shutdown = [&](const char* name, const char* what) {
         auto* c = app.add_subcommand(name, what);
@@ -278,6 +285,7 @@ int main(int argc, char** argv) {
     if (*destroy_cmd) return destroy_command(dom);
     if (*save_cmd) return save_command(dom, save_file, save_keep);
     if (*restore_cmd) return restore_command(save_file, restore_paused);
+    if (*migrate_cmd) return migrate_command(dom, migrate_target);
     if (*shutdown_cmd) return shutdown_command(shut);
     if (*reboot_cmd) {
         shut.reboot = true;

@@ -55,4 +55,23 @@ int restore_command(const std::string& file, bool paused) {
     });
 }
 
+int migrate_command(const std::string& domain, const std::string& target) {
+    return guarded([&] {
+        auto client = connect_daemon();
+        const uint32_t id = client->call("domid", {{"name", domain}})["domid"].get<uint32_t>();
+        std::fprintf(stderr, "migration sender: Sending domain %u to %s\n", id, target.c_str());
+        json r = client->call("migrate", {{"domain", std::to_string(id)}, {"target", target}});
+        std::fprintf(stderr,
+                     "migration sender: Target has acknowledged transfer and reports successful "
+                     "startup (domain %u there)\n",
+                     r["target_domid"].get<uint32_t>());
+        std::fprintf(stderr, "Migration successful: %llu pages (%llu zero), %.1f MiB in %llu ms\n",
+                     static_cast<unsigned long long>(r["pages"].get<uint64_t>()),
+                     static_cast<unsigned long long>(r["zero_pages"].get<uint64_t>()),
+                     mib(r["bytes"].get<uint64_t>()),
+                     static_cast<unsigned long long>(r["ms"].get<uint64_t>()));
+        return 0;
+    });
+}
+
 }  // namespace xenolith::xn

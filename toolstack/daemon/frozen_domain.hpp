@@ -1,0 +1,40 @@
+// A domain held still while its state is read (xn save, xn migrate): paused, its console
+// drained, its backends quiesced and its store ring held, with the toolstack's part of the
+// stream (config, store state) taken. thaw() lets it carry on as it was; destroying a
+// FrozenDomain that was neither thawed nor kept frozen thaws it.
+#pragma once
+
+#include "state/domain_save.hpp"
+#include "toolstack/daemon/managed_domain.hpp"
+#include "toolstack/launch/store_service.hpp"
+
+namespace xenolith::daemon {
+
+// What cannot be saved yet is refused before the domain is touched (ApiError EINVAL for a
+// domain that has stopped, EOPNOTSUPP for PVH).
+void require_savable(const ManagedDomain& md);
+
+class FrozenDomain {
+  public:
+    // md's op_mutex is held by the caller. Throws ApiError EIO when a backend cannot
+    // quiesce (the domain then runs on).
+    FrozenDomain(ManagedDomain& md, launch::StoreService& store);
+    ~FrozenDomain();
+    FrozenDomain(const FrozenDomain&) = delete;
+    FrozenDomain& operator=(const FrozenDomain&) = delete;
+
+    // The whole stream (state::save_domain). Throws what the sink or the save throws.
+    state::SaveCounts write(state::ByteSink& out) const;
+    void thaw();
+    // The domain is being destroyed (saved, or moved to another host): stay as it is.
+    void keep_frozen();
+
+  private:
+    ManagedDomain& md_;
+    launch::StoreService& store_;
+    const bool was_paused_;
+    state::ToolstackState toolstack_;
+    bool released_ = false;
+};
+
+}  // namespace xenolith::daemon
