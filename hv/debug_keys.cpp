@@ -25,9 +25,9 @@ const char* runstate_name(int state) {
 }
 
 // "in 12.5 ms", "12.5 ms ago" or "none".
-std::string timer_text(uint64_t deadline) {
+std::string timer_text(uint64_t deadline, uint64_t now) {
     if (!deadline) return "none";
-    const int64_t left = static_cast<int64_t>(deadline - TimeSource::system_time_ns());
+    const int64_t left = static_cast<int64_t>(deadline - now);
     char buf[48];
     std::snprintf(buf, sizeof buf, left >= 0 ? "in %.1f ms" : "%.1f ms ago",
                   static_cast<double>(left >= 0 ? left : -left) / 1e6);
@@ -54,7 +54,7 @@ std::string vcpu_line(Domain& d, Vcpu& v) {
                   ", upcalls %" PRIu64 ", %s, timer %s",
                   d.id(), v.id(), v.is_up() ? "up" : "down", runstate_name(rs.state),
                   c.exits.load(), c.hypercalls.load(), c.upcalls.load(), flags.c_str(),
-                  timer_text(v.timer_deadline()).c_str());
+                  timer_text(v.timer_deadline(), d.guest_time_ns()).c_str());
     return buf;
 }
 

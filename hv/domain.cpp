@@ -99,7 +99,7 @@ Domain::Domain(Hypervisor& hv, domid_t id, const DomainParams& params,
         boot_shared_info_ = std::make_unique<shared_info_t>();
         shared_info_.store(boot_shared_info_.get());
         for (auto& v : boot_shared_info_->vcpu_info) v.evtchn_upcall_mask = 1;
-        TimeSource::update_wallclock(*boot_shared_info_);
+        stamp_wallclock(*boot_shared_info_);
     }
     vcpus_.reserve(params.vcpus);
     for (uint32_t i = 0; i < params.vcpus; ++i)
@@ -127,9 +127,9 @@ void Domain::set_shared_info(uint64_t gpa) {
     if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");
     shared_info_.store(s, std::memory_order_release);
     for (auto& v : s->vcpu_info) v.evtchn_upcall_mask = 1;  // events masked until enabled
-    TimeSource::update_wallclock(*s);
+    stamp_wallclock(*s);
     for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)
-        time_.update(s->vcpu_info[i].time);
+        stamp_time(s->vcpu_info[i].time);
 }
 
 std::optional<uint64_t> Domain::shared_info_gpa() const {
@@ -142,7 +142,17 @@ void Domain::restore_shared_info(uint64_t gpa) {
     auto* s = memory_->object<shared_info_t>(gpa);
     if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");
     shared_info_.store(s, std::memory_order_release);
-    TimeSource::update_wallclock(*s);
+    stamp_wallclock(*s);
+}
+
+void Domain::restore_guest_time(uint64_t guest_now) {
+    if (state() != DomainState::Building) throw Error("the clock is set only while building");
+    time_offset_ns_ = static_cast<int64_t>(guest_now - TimeSource::system_time_ns());
+    if (shared_info_t* s = shared_info()) {
+        stamp_wallclock(*s);
+        for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)
+            stamp_time(s->vcpu_info[i].time);
+    }
 }
 
 void Domain::restore_boot_frames(uint64_t cr3, uint64_t tss) {
@@ -166,7 +176,7 @@ long Domain::map_shared_info(uint64_t gpfn) {
     std::memset(reinterpret_cast<uint8_t*>(fresh) + sizeof *fresh, 0, kPageSize - sizeof *fresh);
     shared_info_.store(fresh, std::memory_order_release);
     for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)
-        time_.update(fresh->vcpu_info[i].time);
+        stamp_time(fresh->vcpu_info[i].time);
     return 0;
 }
 

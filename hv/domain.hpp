@@ -86,6 +86,18 @@ class Domain {
     const std::string& platform_reason() const { return platform_reason_; }
     const GuestMemory& memory() const { return *memory_; }
     const TimeSource& time() const { return time_; }
+    // The domain's system time (Xen's NOW() as the guest sees it): the host's monotonic
+    // clock plus the offset a restore sets, so that a moved guest's clock goes on from
+    // where it was saved rather than jumping by the difference between two hosts' clocks.
+    uint64_t guest_time_ns() const {
+        return TimeSource::system_time_ns() + static_cast<uint64_t>(time_offset_ns_);
+    }
+    int64_t time_offset_ns() const { return time_offset_ns_; }
+    // A fresh pvclock stamp / wallclock in the domain's time.
+    void stamp_time(vcpu_time_info_t& t) const { time_.update(t, time_offset_ns_); }
+    void stamp_wallclock(shared_info_t& s) const {
+        TimeSource::update_wallclock(s, time_offset_ns_);
+    }
     EventChannelTable& evtchn() { return *evtchn_; }
     GrantTable& grant_table() { return *grant_table_; }
     uint32_t nr_vcpus() const { return static_cast<uint32_t>(vcpus_.size()); }
@@ -117,6 +129,9 @@ class Domain {
     // on, and vCPU states (Vcpu::restore_state). Throws Error outside RAM.
     void restore_shared_info(uint64_t gpa);
     void restore_boot_frames(uint64_t cr3, uint64_t tss);
+    // The domain's system time is `guest_now` at this instant (Building only: its vCPUs do
+    // not read the offset yet). The wallclock in shared_info follows.
+    void restore_guest_time(uint64_t guest_now);
     // Building -> Running (or Paused): every vCPU whose restored state was up comes up.
     void start_restored(bool paused = false);
     // Called once, on the vCPU thread that shut the domain down or crashed it, after the
@@ -219,6 +234,8 @@ class Domain {
     Uuid uuid_;
     const TimeSource& time_;
     const uint64_t created_ns_;
+    // guest_time_ns() - host monotonic time; set while Building, then only read.
+    int64_t time_offset_ns_ = 0;
     const GuestKind kind_;
     platform::Platform& platform_;
     const std::string platform_reason_;

@@ -59,7 +59,7 @@ TimeSource::TimeSource(uint32_t tsc_khz) {
     stamp_margin_ticks_ = kStampMarginNs * hz / 1'000'000'000ull;
 }
 
-void TimeSource::update(vcpu_time_info_t& t) const {
+void TimeSource::update(vcpu_time_info_t& t, int64_t offset_ns) const {
     std::atomic_ref<uint32_t> version(t.version);
     uint32_t v = version.load(std::memory_order_relaxed);
     // The guest may have scribbled on version: force it odd, then even, around the update.
@@ -77,19 +77,19 @@ void TimeSource::update(vcpu_time_info_t& t) const {
         now -= kStampMarginNs;
     }
     t.tsc_timestamp = tsc;
-    t.system_time = now;
+    t.system_time = now + static_cast<uint64_t>(offset_ns);
     t.tsc_to_system_mul = scale_.mul_frac;
     t.tsc_shift = scale_.shift;
     std::atomic_thread_fence(std::memory_order_release);
     version.store((v | 1) + 3, std::memory_order_release);
 }
 
-void TimeSource::update_wallclock(shared_info_t& s) {
+void TimeSource::update_wallclock(shared_info_t& s, int64_t offset_ns) {
     timespec real{}, mono{};
     ::clock_gettime(CLOCK_REALTIME, &real);
     ::clock_gettime(CLOCK_MONOTONIC, &mono);
     int64_t ns = (static_cast<int64_t>(real.tv_sec) - mono.tv_sec) * 1'000'000'000ll +
-                 (real.tv_nsec - mono.tv_nsec);
+                 (real.tv_nsec - mono.tv_nsec) - offset_ns;
     std::atomic_ref<uint32_t> version(s.wc_version);
     uint32_t v = version.load(std::memory_order_relaxed);
     version.store((v | 1) + 2, std::memory_order_relaxed);

@@ -27,10 +27,12 @@ class TimeSource {
     static uint64_t system_time_ns();  // CLOCK_MONOTONIC in ns
     static uint64_t rdtsc();
 
-    // Writes a fresh stamp into `t` with Xen's version protocol (odd while updating).
-    void update(vcpu_time_info_t& t) const;
-    // Writes the wall-clock time at system time 0 into shared_info.
-    static void update_wallclock(shared_info_t& s);
+    // Writes a fresh stamp into `t` with Xen's version protocol (odd while updating). A
+    // domain's system time is the host's plus `offset_ns` (a restored or migrated domain's
+    // clock goes on from where it was saved).
+    void update(vcpu_time_info_t& t, int64_t offset_ns = 0) const;
+    // Writes the wall-clock time at (the domain's) system time 0 into shared_info.
+    static void update_wallclock(shared_info_t& s, int64_t offset_ns = 0);
     const TscScale& scale() const { return scale_; }
 
     // How far back each stamp is dated (see update()).

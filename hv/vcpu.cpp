@@ -137,7 +137,7 @@ long Vcpu::register_vcpu_info(uint64_t mfn, uint64_t offset) {
     // Xen marks everything pending after a move so that nothing raised meanwhile is lost.
     std::atomic_ref<xen_ulong_t>(fresh->evtchn_pending_sel).store(~xen_ulong_t{0});
     std::atomic_ref<uint8_t>(fresh->evtchn_upcall_pending).store(1);
-    domain_.time().update(fresh->time);
+    domain_.stamp_time(fresh->time);
     return 0;
 }
 
@@ -347,7 +347,7 @@ bool Vcpu::prepare_to_run() {
 }
 
 void Vcpu::refresh_clock() {
-    if (vcpu_info_t* vi = vcpu_info()) domain_.time().update(vi->time);
+    if (vcpu_info_t* vi = vcpu_info()) domain_.stamp_time(vi->time);
     update_runstate_area();
     last_clock_update_ = TimeSource::system_time_ns();
 }
@@ -467,15 +467,17 @@ void Vcpu::set_timer(uint64_t deadline_ns) {
     if (!has_posix_timer_) return;
     itimerspec spec{};
     if (deadline_ns) {
-        spec.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
-        spec.it_value.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
+        // The deadline is in the domain's time; the timer counts the host's.
+        const uint64_t host = deadline_ns - static_cast<uint64_t>(domain_.time_offset_ns());
+        spec.it_value.tv_sec = static_cast<time_t>(host / 1'000'000'000);
+        spec.it_value.tv_nsec = static_cast<long>(host % 1'000'000'000);
         if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
     }
     ::timer_settime(posix_timer_, TIMER_ABSTIME, &spec, nullptr);
 }
 
 void Vcpu::check_timer() {
-    if (timer_deadline_ && TimeSource::system_time_ns() >= timer_deadline_) {
+    if (timer_deadline_ && domain_.guest_time_ns() >= timer_deadline_) {
         timer_deadline_ = 0;
         domain_.evtchn().raise_virq(VIRQ_TIMER, id_);
     }
@@ -485,7 +487,7 @@ void Vcpu::wait_for_wake(uint64_t deadline_ns) {
     pollfd pfd{wake_fd_.get(), POLLIN, 0};
     timespec ts{}, *timeout = nullptr;
     if (deadline_ns) {
-        uint64_t now = TimeSource::system_time_ns();
+        uint64_t now = domain_.guest_time_ns();
         uint64_t left = deadline_ns > now ? deadline_ns - now : 0;
         ts.tv_sec = static_cast<time_t>(left / 1'000'000'000);
         ts.tv_nsec = static_cast<long>(left % 1'000'000'000);
@@ -513,7 +515,7 @@ void Vcpu::sleep_until(Woken woken, uint64_t timeout_ns) {
         if (save_requested()) serve_save_request(true);
         if (woken()) break;
         if (!up_.load()) break;  // taken down meanwhile: the run loop parks it
-        if (timeout_ns && TimeSource::system_time_ns() >= timeout_ns) break;
+        if (timeout_ns && domain_.guest_time_ns() >= timeout_ns) break;
         if (!told) {
             // Tell the scheduler, then look again before sleeping: an event that arrives
             // after this look writes the wake eventfd, so ppoll returns at once.

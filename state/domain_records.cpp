@@ -153,4 +153,17 @@ ConsoleInfo decode_console(const Record& r) {
     return c;
 }
 
+std::vector<uint8_t> encode_guest_time(uint64_t ns) {
+    BodyWriter w;
+    w.put(ns);
+    return w.bytes();
+}
+
+uint64_t decode_guest_time(const Record& r) {
+    BodyReader in(r.body, r.offset, "a GUEST_TIME record");
+    const auto ns = in.take<uint64_t>();
+    in.finish();
+    return ns;
+}
+
 }  // namespace xenolith::state

@@ -49,4 +49,9 @@ std::vector<xen_pfn_t> decode_grant_frames(const Record& r);
 std::vector<uint8_t> encode_console(const ConsoleInfo& console);
 ConsoleInfo decode_console(const Record& r);
 
+// GUEST_TIME: the domain's system time (Domain::guest_time_ns) when it was saved; a
+// restored domain's clock goes on from it (Domain::restore_guest_time).
+std::vector<uint8_t> encode_guest_time(uint64_t ns);
+uint64_t decode_guest_time(const Record& r);
+
 }  // namespace xenolith::state

@@ -71,6 +71,8 @@ SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out,
     if (toolstack.store) w.record(RecordType::Xenstore, encode_store(*toolstack.store));
     for (uint32_t i = 0; i < s.vcpus.size(); ++i)
         w.record(RecordType::Vcpu, encode_vcpu(i, s.vcpus[i]));
+    // Last: the clock the copy goes on from is the one at the end of the save.
+    w.record(RecordType::GuestTime, encode_guest_time(d.guest_time_ns()));
     w.end();
     counts.bytes = counted.written;
     return counts;
@@ -85,6 +87,7 @@ struct Gathered {
     std::optional<std::vector<hv::SavedPort>> ports;
     std::optional<ConsoleInfo> console;
     std::optional<StoreRecord> store;
+    std::optional<uint64_t> guest_time;
     std::map<uint32_t, hv::VcpuState> vcpus;
 };
 
@@ -117,6 +120,9 @@ Gathered read_records(StreamReader& reader, hv::Domain& d, uint32_t vcpus, PageC
             case RecordType::Xenstore:
                 once(g.store, decode_store(r), r, "XENSTORE");
                 break;
+            case RecordType::GuestTime:
+                once(g.guest_time, decode_guest_time(r), r, "GUEST_TIME");
+                break;
             case RecordType::Vcpu: {
                 auto [id, state] = decode_vcpu(r);
                 if (id >= vcpus || !g.vcpus.emplace(id, state).second)
@@ -144,6 +150,9 @@ void apply(hv::Domain& d, const DomainInfo& info, const Gathered& g) {
         throw Error(
             "the stream ends without the grant table, event channels, console or every vCPU");
     d.restore_shared_info(info.shared_info_gpa);
+    // Before the vCPUs: their timer deadlines are in the domain's time. A stream without
+    // the record keeps the host's clock (offset 0).
+    if (g.guest_time) d.restore_guest_time(*g.guest_time);
     d.restore_boot_frames(info.boot_cr3, info.boot_tss);
     check(d.grant_table().restore_frames(*g.grant_frames), "grant table");
     for (const hv::SavedPort& p : *g.ports) check(d.evtchn().restore_port(p), "event channel");

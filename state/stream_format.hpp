@@ -41,6 +41,7 @@ enum class RecordType : uint32_t {
     Console = 7,        // the PV console's ring page and port
     XlConfig = 8,       // the toolstack's config, JSON text; first when present
     Xenstore = 9,       // the domain's store nodes and its ring connection (store_record.hpp)
+    GuestTime = 10,     // the domain's system time when it was saved (domain_records.hpp)
 };
 
 // RecordType::DomainHeader's body (16 bytes). A reader refuses a guest kind or page size

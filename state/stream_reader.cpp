@@ -26,6 +26,7 @@ bool known(uint32_t type) {
         case RecordType::Console:
         case RecordType::XlConfig:
         case RecordType::Xenstore:
+        case RecordType::GuestTime:
             return true;
     }
     return false;

@@ -77,7 +77,7 @@ long do_vcpu_op(HypercallContext& ctx, const HypercallArgs& a) {
             if (!t) return -XEN_EFAULT;
             if (t->flags & ~static_cast<uint32_t>(VCPU_SSHOTTMR_future)) return -XEN_EINVAL;
             if ((t->flags & VCPU_SSHOTTMR_future) &&
-                t->timeout_abs_ns < TimeSource::system_time_ns())
+                t->timeout_abs_ns < ctx.vcpu.domain().guest_time_ns())
                 return -XEN_ETIME;
             ctx.vcpu.set_timer(t->timeout_abs_ns);
             return 0;

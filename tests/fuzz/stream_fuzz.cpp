@@ -34,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (r.type == RecordType::Console) sum += decode_console(r).port;
             if (r.type == RecordType::Xenstore) sum += decode_store(r).state.nodes.size();
             if (r.type == RecordType::XlConfig) sum += r.body.size();
+            if (r.type == RecordType::GuestTime) sum += decode_guest_time(r);
         }
         return static_cast<int>(sum & 0);
     } catch (const xenolith::Error&) {

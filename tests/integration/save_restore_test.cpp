@@ -141,9 +141,10 @@ TEST_F(SaveRestore, BadStreamsAreRefusedAndLeaveNoDomain) {
     for (size_t cut : {size_t{0}, size_t{20}, size_t{40}, stream.size() / 2, stream.size() - 8,
                        stream.size() - 1})
         EXPECT_TRUE(refused(std::span(stream).first(cut))) << "cut at " << cut;
-    // The last record before END is vCPU 0's: give it a vCPU the domain does not have.
+    // The last records are vCPU 0's, GUEST_TIME and END: give vCPU 0 a vCPU the domain
+    // does not have.
     std::vector<uint8_t> bad = stream;
-    const size_t vcpu_body = bad.size() - 8 - 1040;  // END's header, then the VCPU body
+    const size_t vcpu_body = bad.size() - 8 - 16 - 1040;  // END, GUEST_TIME, the VCPU body
     bad[vcpu_body] = 7;
     EXPECT_TRUE(refused(bad));
     // ... or a vcpu_info address past RAM.

@@ -105,5 +105,15 @@ TEST(DomainRecords, PortsFramesInfoAndConsoleRoundTripAndCheckTheirCounts) {
     EXPECT_THROW(decode_console(as_record(RecordType::Console, body)), StreamError);
 }
 
+TEST(DomainRecords, GuestTimeRoundTripsAndIsExactlyEightBytes) {
+    const std::vector<uint8_t> body = encode_guest_time(123456789012345ull);
+    EXPECT_EQ(body.size(), 8u);
+    EXPECT_EQ(decode_guest_time(as_record(RecordType::GuestTime, body)), 123456789012345ull);
+    std::vector<uint8_t> longer = body;
+    longer.push_back(0);
+    EXPECT_THROW(decode_guest_time(as_record(RecordType::GuestTime, longer)), StreamError);
+    EXPECT_THROW(decode_guest_time(as_record(RecordType::GuestTime, {1, 2, 3})), StreamError);
+}
+
 }  // namespace
 }  // namespace xenolith::state
