@@ -53,6 +53,15 @@ bool path_exists(const std::string& path) {
     return ::lstat(path.c_str(), &st) == 0;
 }
 
+std::vector<uint64_t> numbers_after(const std::string& text, const std::string& key) {
+    std::vector<uint64_t> out;
+    const std::regex re(key + "([0-9]+)");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
+         ++it)
+        out.push_back(std::stoull((*it)[1].str()));
+    return out;
+}
+
 size_t count_of(std::string_view text, std::string_view needle) {
     size_t n = 0;
     for (size_t at = text.find(needle); at != std::string_view::npos;

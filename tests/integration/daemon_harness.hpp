@@ -34,6 +34,8 @@ std::string read_text_file(const std::string& path);  // "" when missing
 bool path_exists(const std::string& path);
 // How many times `needle` occurs in `text`.
 size_t count_of(std::string_view text, std::string_view needle);
+// Every decimal number that follows `key` in `text`, in order ("spin: iter=" in a log).
+std::vector<uint64_t> numbers_after(const std::string& text, const std::string& key);
 unsigned host_cpus();  // sysconf(_SC_NPROCESSORS_CONF), as the daemon counts them
 
 // ---- another process's resources, from /proc/<pid> -------------------------------------

@@ -20,15 +20,6 @@
 namespace xenolith::integration {
 namespace {
 
-std::vector<uint64_t> numbers_after(const std::string& text, const std::string& key) {
-    std::vector<uint64_t> out;
-    const std::regex re(key + "([0-9]+)");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
-         ++it)
-        out.push_back(std::stoull((*it)[1].str()));
-    return out;
-}
-
 class DaemonMigrate : public DaemonTest {
   protected:
     void SetUp() override {

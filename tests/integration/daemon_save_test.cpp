@@ -14,34 +14,12 @@
 namespace xenolith::integration {
 namespace {
 
-// Every "spin: iter=N" count in the text, in order.
 std::vector<uint64_t> counts_in(const std::string& text) {
-    std::vector<uint64_t> out;
-    static const std::regex kIter("spin: iter=([0-9]+)");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), kIter);
-         it != std::sregex_iterator(); ++it)
-        out.push_back(std::stoull((*it)[1].str()));
-    return out;
+    return numbers_after(text, "spin: iter=");
 }
 
-// Every "blktest: durable seq=N" in the text, in order.
 std::vector<uint64_t> durable_in(const std::string& text) {
-    std::vector<uint64_t> out;
-    static const std::regex kSeq("blktest: durable seq=([0-9]+)");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), kSeq);
-         it != std::sregex_iterator(); ++it)
-        out.push_back(std::stoull((*it)[1].str()));
-    return out;
-}
-
-// Every number after `key` in the text, in order.
-std::vector<uint64_t> numbers_in(const std::string& text, const std::string& key) {
-    std::vector<uint64_t> out;
-    const std::regex re(key + "([0-9]+)");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
-         ++it)
-        out.push_back(std::stoull((*it)[1].str()));
-    return out;
+    return numbers_after(text, "blktest: durable seq=");
 }
 
 class DaemonSave : public DaemonTest {
@@ -111,7 +89,7 @@ TEST_F(DaemonSave, ARestoredGuestCountsOnFromWhereItWas) {
     EXPECT_EQ(guests(), 0u) << "xn save without -c destroys the domain";
     const std::vector<uint64_t> before = counts_in(read_log("guest-counter.log"));
     ASSERT_FALSE(before.empty());
-    const std::vector<uint64_t> ms_before = numbers_in(read_log("guest-counter.log"), " ms=");
+    const std::vector<uint64_t> ms_before = numbers_after(read_log("guest-counter.log"), " ms=");
     std::this_thread::sleep_for(1500ms);  // time saved does not pass for the guest's clock
 
     ProcessResult r = xn({"restore", file("counter.save")});
@@ -130,7 +108,7 @@ TEST_F(DaemonSave, ARestoredGuestCountsOnFromWhereItWas) {
         EXPECT_GT(all[i], all[i - 1]) << "the count went back at report " << i << ":\n" << log;
     // Its clock went on from the save (GUEST_TIME): the next report is due within its 50 ms
     // period, not 1.5 s later.
-    const std::vector<uint64_t> ms_all = numbers_in(log, " ms=");
+    const std::vector<uint64_t> ms_all = numbers_after(log, " ms=");
     ASSERT_GT(ms_all.size(), ms_before.size());
     EXPECT_LT(ms_all[ms_before.size()] - ms_before.back(), 1000u) << log;
 }
