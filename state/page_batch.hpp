@@ -25,15 +25,18 @@ struct PageRef {
 };
 
 struct EncodedBatch {
-    std::vector<uint8_t> body;  // the PageData record's
-    uint32_t zero_pages = 0;    // of the batch's pages, how many went as a flag
+    std::span<const uint8_t> body;  // the PageData record's, in the encoder's buffer
+    uint32_t zero_pages = 0;        // of the batch's pages, how many went as a flag
 };
 
+// One per stream: its zstd context and its buffers serve every batch, so that a save does not
+// allocate (and fault in) megabytes again for each batch of 4 MiB.
 class PageBatchEncoder {
   public:
     PageBatchEncoder();
     ~PageBatchEncoder();
-    // A PageData body for 1 to kMaxBatchPages pages. Throws Error on a zstd failure.
+    // A PageData body for 1 to kMaxBatchPages pages, valid until the next encode() or the
+    // encoder's end. Throws Error on a zstd failure.
     EncodedBatch encode(std::span<const PageRef> pages);
 
   private:

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -65,6 +66,36 @@ TEST(DomainStream, ZeroPagesCostNoFrame) {
     const EncodedBatch b = enc.encode(pages);
     EXPECT_EQ(b.body.size(), 8 + kMaxBatchPages * 8);
     EXPECT_EQ(b.zero_pages, kMaxBatchPages);
+}
+
+// The encoder and decoder keep their buffers from batch to batch: a small batch after a full
+// one must come out as a fresh encoder makes it, with nothing of the batch before.
+TEST(DomainStream, BuffersKeptAcrossBatchesLeakNothing) {
+    std::vector<std::vector<uint8_t>> noise;
+    std::vector<PageRef> full;
+    for (uint32_t i = 0; i < kMaxBatchPages; ++i) {
+        noise.push_back(random_page(i));
+        full.push_back({i, noise.back().data()});
+    }
+    const auto zero = page_of(0), text = page_of('s');
+    const PageRef small[] = {{9, text.data()}, {10, zero.data()}};
+    PageBatchEncoder reused, fresh;
+    PageBatchDecoder dec;
+    int pages = 0;
+    dec.decode(reused.encode(full).body, kMaxBatchPages, 0,
+               [&](uint64_t, std::span<const uint8_t>) { ++pages; });
+    const std::span<const uint8_t> again = reused.encode(small).body;
+    const std::vector<uint8_t> body(again.begin(), again.end());
+    const std::span<const uint8_t> first = fresh.encode(small).body;
+    EXPECT_TRUE(std::equal(body.begin(), body.end(), first.begin(), first.end()));
+    std::map<uint64_t, std::vector<uint8_t>> got;
+    dec.decode(body, kMaxBatchPages, 0, [&](uint64_t pfn, std::span<const uint8_t> b) {
+        got[pfn] = std::vector<uint8_t>(b.begin(), b.end());
+    });
+    EXPECT_EQ(pages, static_cast<int>(kMaxBatchPages));
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[9], text);
+    EXPECT_TRUE(got[10].empty());
 }
 
 TEST(DomainStream, EveryTruncationIsRefusedWithItsOffset) {
@@ -143,7 +174,8 @@ TEST(DomainStream, PageBatchesAreCheckedBeforeAnyPageIsGiven) {
     const auto text = page_of('t');
     const PageRef one[] = {{5, text.data()}};
     PageBatchEncoder enc;
-    const std::vector<uint8_t> good = enc.encode(one).body;
+    const std::span<const uint8_t> encoded = enc.encode(one).body;
+    const std::vector<uint8_t> good(encoded.begin(), encoded.end());
     PageBatchDecoder dec;
     int calls = 0;
     auto sink = [&](uint64_t, std::span<const uint8_t>) { ++calls; };
