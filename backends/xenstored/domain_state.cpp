@@ -1,6 +1,9 @@
 #include "backends/xenstored/domain_state.hpp"
 
+#include <cerrno>
+
 #include "backends/xenstored/path.hpp"
+#include "backends/xenstored/wire.hpp"
 
 namespace xenolith::xenstored {
 
@@ -41,6 +44,17 @@ DomainStoreState renumbered(DomainStoreState state, uint32_t domid) {
     for (Watch& w : state.session.watches) w.path = move(w.path);
     state.domid = domid;
     return state;
+}
+
+int session_fits(const Session& session, const Quotas& quotas) {
+    if (session.watches.size() > quotas.watches_per_domain) return E2BIG;
+    if (session.transactions.size() > quotas.transactions_per_domain) return ENOSPC;
+    for (const Watch& w : session.watches) {
+        const bool ok = is_special(w.path) ? w.path.size() <= XENSTORE_REL_PATH_MAX
+                                           : is_valid_node_path(w.path, quotas.path_length);
+        if (!ok) return EINVAL;
+    }
+    return 0;
 }
 
 }  // namespace xenolith::xenstored

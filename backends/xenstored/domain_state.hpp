@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/xenstored/permissions.hpp"
+#include "backends/xenstored/quotas.hpp"
 #include "backends/xenstored/watches.hpp"
 
 namespace xenolith::xenstored {
@@ -50,5 +51,11 @@ struct DomainStoreState {
 // its devices' backend directories (/local/domain/0/backend/<kind>/<id>/...), in watches
 // and in node values (a frontend's `backend`), name the new id.
 DomainStoreState renumbered(DomainStoreState state, uint32_t domid);
+
+// Whether a saved session (from a file or another host: hostile) is one this store could
+// have made for an unprivileged domain: every watch on a valid or special path and within
+// the quotas of watches and transactions. 0, or the errno WATCH or TRANSACTION_START would
+// have given (EINVAL, E2BIG, ENOSPC).
+int session_fits(const Session& session, const Quotas& quotas);
 
 }  // namespace xenolith::xenstored

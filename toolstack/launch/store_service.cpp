@@ -124,6 +124,9 @@ void StoreService::restore_domain(hv::Domain& d, uint64_t store_ring, uint32_t s
             throw Error("the saved store node " + n.path + " is outside the domain's home");
     if (state.nodes.empty() || state.nodes.front().path != home)
         throw Error("the saved store state has no home node for the domain");
+    if (int err = xenstored::session_fits(state.session, daemon_.quotas()))
+        throw Error("the saved store session is not one a guest could have (" +
+                    std::string(strerror(err)) + ")");
     std::lock_guard lock(mutex_);
     write_vm_locked(d);
     client_.mkdir(home);  // and its parents

@@ -101,5 +101,27 @@ TEST_F(DomainStateTest, RenumberingLeavesOtherDomainsPathsAlone) {
     EXPECT_EQ(m.session.watches[3].path, "@releaseDomain");
 }
 
+// A session from a file is hostile: only what WATCH and TRANSACTION_START would have let a
+// guest build is taken up.
+TEST(DomainStateChecks, ASessionOutsideWhatAGuestCouldMakeIsRefused) {
+    const Quotas q;
+    Session s;
+    s.watches = {{"/local/domain/3/control/shutdown", "t", true}, {"@releaseDomain", "r", false}};
+    s.transactions = {1, 2};
+    EXPECT_EQ(session_fits(s, q), 0);
+    Session bad = s;
+    bad.watches.push_back({"/local/domain/3/bad//path", "t", false});
+    EXPECT_EQ(session_fits(bad, q), EINVAL);
+    bad = s;
+    bad.watches.push_back({"relative/path", "t", false});
+    EXPECT_EQ(session_fits(bad, q), EINVAL);
+    bad = s;
+    bad.watches.assign(q.watches_per_domain + 1, {"/local/domain/3/x", "t", false});
+    EXPECT_EQ(session_fits(bad, q), E2BIG);
+    bad = s;
+    bad.transactions.assign(q.transactions_per_domain + 1, 7);
+    EXPECT_EQ(session_fits(bad, q), ENOSPC);
+}
+
 }  // namespace
 }  // namespace xenolith::xenstored::testing
