@@ -74,7 +74,7 @@ class NetbackDriver final : public backends::xenbus::Driver {
     Fail fail_;
     std::unique_ptr<NetConnection> connection_;
     std::optional<NetFrontend> quiesced_;  // what connect() read, while quiesced
-    NetStats past_;  // of connections already gone
+    NetStats past_;                        // of connections already gone
     std::deque<std::string> reports_;
     bool stopping_ = false;
     std::thread reporter_;  // last: starts once everything above exists

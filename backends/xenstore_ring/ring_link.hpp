@@ -16,23 +16,23 @@
 namespace xenolith::backends {
 
 class XenstoreRingLink {
-public:
-  // Throws Error when the grant or the port cannot be had. With a `session` (a restored
-  // domain's), the connection takes it before the ring is first read.
-  XenstoreRingLink(std::shared_ptr<hv::Domain> domain, xenstored::Xenstored& daemon, uint32_t port,
-                   const xenstored::Session* session = nullptr);
-  ~XenstoreRingLink();
-  XenstoreRingLink(const XenstoreRingLink&) = delete;
-  XenstoreRingLink& operator=(const XenstoreRingLink&) = delete;
+  public:
+    // Throws Error when the grant or the port cannot be had. With a `session` (a restored
+    // domain's), the connection takes it before the ring is first read.
+    XenstoreRingLink(std::shared_ptr<hv::Domain> domain, xenstored::Xenstored& daemon,
+                     uint32_t port, const xenstored::Session* session = nullptr);
+    ~XenstoreRingLink();
+    XenstoreRingLink(const XenstoreRingLink&) = delete;
+    XenstoreRingLink& operator=(const XenstoreRingLink&) = delete;
 
-  bool broken() const { return broken_.load(); }
+    bool broken() const { return broken_.load(); }
 
-  // The ring stands still between these (its domain being saved): nothing is read from
-  // it or written to it, so the connection's session and the ring page agree.
-  void hold();
-  void resume();
+    // The ring stands still between these (its domain being saved): nothing is read from
+    // it or written to it, so the connection's session and the ring page agree.
+    void hold();
+    void resume();
 
-private:
+  private:
     void run();
     void start();
 

@@ -35,7 +35,7 @@ class ConsoleBackend;
 namespace xenolith::state {
 struct RestoredDomain;
 class ByteSource;
-}
+}  // namespace xenolith::state
 
 namespace xenolith::daemon {
 

@@ -54,6 +54,7 @@ void require_savable(const ManagedDomain& md) {
 
 FrozenDomain::FrozenDomain(ManagedDomain& md, launch::StoreService& store)
     : md_(md), store_(store), was_paused_(md.domain->paused()) {
+    toolstack_.config = saved_config_json(saved_config_of(md_));  // before anything changes
     md_.domain->pause();
     md_.guest.console->drain();  // what the guest wrote is shown once, not again by the copy
     try {
@@ -62,7 +63,6 @@ FrozenDomain::FrozenDomain(ManagedDomain& md, launch::StoreService& store)
         if (!was_paused_) md_.domain->unpause();
         throw ApiError("EIO", "domain " + std::to_string(md_.domid()) + ": " + e.what());
     }
-    toolstack_.config = saved_config_json(saved_config_of(md_));
     toolstack_.store = state::StoreRecord{md_.guest.layout.store_ring, md_.guest.layout.store_port,
                                           store_.hold_domain(md_.domain->id())};
 }

@@ -17,13 +17,13 @@
 namespace xenolith::daemon {
 
 struct ManagedDomain {
-    xlcfg::DomainConfig cfg;   // name and uuid follow renames and restarts
-    std::string config_name;   // where it came from, for messages
-    std::string config_text;   // what it was parsed from, with the creator's overrides:
+    xlcfg::DomainConfig cfg;             // name and uuid follow renames and restarts
+    std::string config_name;             // where it came from, for messages
+    std::string config_text;             // what it was parsed from, with the creator's overrides:
     std::vector<std::string> overrides;  // xn save carries them (saved_config.hpp)
-    std::string kernel_path;   // resolved against the creator's directory
-    std::string ramdisk_path;  // likewise; empty without one (PVH only)
-    std::string cwd;           // the creator's directory: relative disk targets start there
+    std::string kernel_path;             // resolved against the creator's directory
+    std::string ramdisk_path;            // likewise; empty without one (PVH only)
+    std::string cwd;  // the creator's directory: relative disk targets start there
     std::shared_ptr<hv::Domain> domain;
     std::shared_ptr<ConsoleHub> hub;
     launch::PvGuest guest;

@@ -4,13 +4,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "base/error.hpp"
+#include "base/event_fd.hpp"
 
 namespace xenolith::daemon {
 
@@ -35,15 +35,12 @@ std::string peer_text(const sockaddr_storage& a) {
 
 MigrationListener::MigrationListener(const TcpAddress& address, Receive receive)
     : receive_(std::move(receive)), listen_(listen_tcp(address, 4, port_)) {
-    stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!stop_) throw SystemError("migration listener: eventfd", errno);
+    stop_ = make_event_fd();
     thread_ = std::thread([this] { run(); });
 }
 
 MigrationListener::~MigrationListener() {
-    uint64_t one = 1;
-    ssize_t rc = ::write(stop_.get(), &one, sizeof one);
-    (void)rc;
+    signal_event(stop_.get());
     if (thread_.joinable()) thread_.join();
 }
 

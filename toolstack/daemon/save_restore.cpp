@@ -29,12 +29,6 @@ using api::ApiError;
 
 namespace {
 
-std::string resolve_path(const std::string& path, const std::string& cwd) {
-    std::filesystem::path p(path);
-    if (p.is_relative() && !cwd.empty()) p = std::filesystem::path(cwd) / p;
-    return p.string();
-}
-
 [[noreturn]] void file_error(const std::string& path, const char* what, int err) {
     const char* name = ::strerrorname_np(err);
     throw ApiError(name ? name : "EIO", path + ": " + what + ": " + std::strerror(err));
@@ -58,7 +52,7 @@ std::shared_ptr<ManagedDomain> DomainManager::domain_to_save(uint32_t domid) con
 SaveResult DomainManager::save(uint32_t domid, const std::string& file, const std::string& cwd,
                                bool keep_running) {
     auto md = domain_to_save(domid);
-    const std::string path = resolve_path(file, cwd);
+    const std::string path = launch::resolve_target(file, cwd);
     const auto t0 = std::chrono::steady_clock::now();
     SaveResult result;
     {
@@ -97,7 +91,7 @@ SaveResult DomainManager::save(uint32_t domid, const std::string& file, const st
 }
 
 RestoreResult DomainManager::restore(const RestoreRequest& request) {
-    const std::string path = resolve_path(request.file, request.cwd);
+    const std::string path = launch::resolve_target(request.file, request.cwd);
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) file_error(path, "cannot open the save file", errno);
     state::FdSource source(fd.get());
