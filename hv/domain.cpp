@@ -138,6 +138,17 @@ std::optional<uint64_t> Domain::shared_info_gpa() const {
     return static_cast<uint64_t>(s - memory_->base());
 }
 
+void Domain::mark_live_writes() {
+    auto mark = [&](const void* object, uint64_t len) {
+        const auto* p = static_cast<const uint8_t*>(object);
+        if (p >= memory_->base() && p < memory_->base() + memory_->size())
+            memory_->mark_written(static_cast<uint64_t>(p - memory_->base()), len);
+    };
+    mark(shared_info(), sizeof(shared_info_t));
+    for (const auto& v : vcpus_) mark(v->vcpu_info(), sizeof(vcpu_info_t));
+    grant_table_->mark_live_writes();
+}
+
 void Domain::restore_shared_info(uint64_t gpa) {
     auto* s = memory_->object<shared_info_t>(gpa);
     if (!s || gpa % kPageSize) throw Error("shared_info page outside guest RAM");

@@ -123,6 +123,10 @@ class Domain {
     // Building -> Running (or Paused, for `xl create -p`): vCPU 0 comes up at the boot
     // context; a paused domain's vCPU waits before its first instruction.
     void start(bool paused = false);
+    // Live migration: marks in memory().written() every page the hypervisor writes with no
+    // mark of its own: shared_info and the vcpu_infos (event bits, the clock), the grant
+    // table's frames and the pages backends hold writable (GrantTable::mark_live_writes).
+    void mark_live_writes();
     // --- Restoring (save/restore: state/domain_stream) ----------------------------------
     // While Building, in place of the builder: shared_info as the saved guest left it (its
     // event masks untouched), the boot page tables and I/O TSS secondary vCPUs fall back

@@ -276,11 +276,23 @@ void GrantTable::unpin(grant_ref_t ref, bool readonly) {
     uint32_t& count = readonly ? act.readers : act.writers;
     if (count == 0) return;
     --count;
+    // The user is done writing: for live migration the page is dirty now (its writes came
+    // after any earlier take of the log).
+    if (!readonly) memory_->mark_written(act.gpfn << kPageShift, kPageSize);
     uint32_t clear = 0;
     if (!readonly && act.writers == 0) clear |= GTF_writing;
     if (act.readers + act.writers == 0) clear |= GTF_reading;
     clear_flags(entry_locked(ref), clear);
     if (act.readers + act.writers == 0) active_.erase(it);
+}
+
+void GrantTable::mark_live_writes() const {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < frames_.size(); ++i)
+        if (frames_[i] != kNoFrame && !own_page_[i])
+            memory_->mark_written(frames_[i] << kPageShift, kPageSize);
+    for (const auto& [ref, act] : active_)
+        if (act.writers > 0) memory_->mark_written(act.gpfn << kPageShift, kPageSize);
 }
 
 void GrantTable::close() {

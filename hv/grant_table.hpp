@@ -133,6 +133,10 @@ class GrantTable : public std::enable_shared_from_this<GrantTable> {
         uint32_t mapped = 0;
     };
     Usage usage() const;
+    // Live migration: marks in the RAM's write log (GuestMemory::written) the pages the
+    // host may be writing now with no mark yet: the table's RAM frames (whose flags it
+    // sets) and every page pinned writable (a backend's mapping marks only as it goes).
+    void mark_live_writes() const;
     // The domain is being destroyed: every pin is dropped and every mapping turns invalid.
     void close();
     bool closed() const;

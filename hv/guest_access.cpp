@@ -78,6 +78,7 @@ bool GuestAccess::copy_to(uint64_t va, std::span<const uint8_t> src) const {
         auto dst = memory_.span(*gpa, chunk);
         if (dst.empty()) return false;
         std::memcpy(dst.data(), src.data() + done, chunk);
+        memory_.mark_written(*gpa, chunk);
         done += chunk;
     }
     return true;

@@ -7,7 +7,8 @@
 
 namespace xenolith::hv {
 
-GuestMemory::GuestMemory(const std::string& name, uint64_t size) : size_(size) {
+GuestMemory::GuestMemory(const std::string& name, uint64_t size)
+    : size_(size), written_(size / kPageSize) {
     if (size == 0 || size % kPageSize != 0)
         throw Error("guest memory size " + std::to_string(size) + " is not a whole number of pages");
     fd_.reset(static_cast<int>(check_syscall(::memfd_create(name.c_str(), MFD_CLOEXEC), "memfd_create")));

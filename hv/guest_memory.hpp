@@ -13,6 +13,7 @@
 
 #include "base/mapping.hpp"
 #include "base/unique_fd.hpp"
+#include "hv/page_log.hpp"
 
 namespace xenolith::hv {
 
@@ -28,6 +29,15 @@ public:
     uint64_t nr_pages() const { return size_ >> kPageShift; }
     int fd() const { return fd_.get(); }
     uint8_t* base() const { return map_.data(); }
+
+    // Live migration: the pages written through this mapping (see PageLog). Whoever
+    // writes RAM on the guest's behalf outside a grant mapping (which marks as it goes)
+    // marks what it wrote; const because readers' views may write too (GuestAccess).
+    void mark_written(uint64_t gpa, uint64_t len) const {
+        if (len == 0 || !contains(gpa, len)) return;
+        written_.mark(gpa >> kPageShift, ((gpa + len - 1) >> kPageShift) - (gpa >> kPageShift) + 1);
+    }
+    PageLog& written() const { return written_; }
 
     bool contains(uint64_t gpa, uint64_t len) const {
         return gpa <= size_ && len <= size_ - gpa;
@@ -57,6 +67,7 @@ public:
         static_assert(std::is_trivially_copyable_v<T>);
         if (!contains(gpa, sizeof(T))) return false;
         std::memcpy(map_.data() + gpa, &value, sizeof(T));
+        mark_written(gpa, sizeof(T));
         return true;
     }
 
@@ -64,6 +75,7 @@ private:
     uint64_t size_;
     UniqueFd fd_;
     Mapping map_;
+    mutable PageLog written_;
 };
 
 }  // namespace xenolith::hv

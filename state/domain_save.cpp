@@ -13,69 +13,87 @@ namespace {
 
 constexpr auto kParkTimeout = std::chrono::milliseconds(5000);
 
-// Everything but RAM, read first: a domain that cannot be saved fails before any page.
-struct HypervisorState {
-    DomainInfo info;
-    std::vector<xen_pfn_t> grant_frames;
-    std::vector<hv::SavedPort> ports;
-    std::vector<hv::VcpuState> vcpus;
-};
-
-HypervisorState read_state(hv::Domain& d) {
+DomainInfo info_of(hv::Domain& d) {
     if (d.is_pvh()) throw Error("domain " + d.name() + " is PVH: only PV domains can be saved yet");
-    if (!d.paused()) throw Error("domain " + d.name() + " must be paused to be saved");
     std::optional<uint64_t> shared = d.shared_info_gpa();
     if (!shared) throw Error("domain " + d.name() + " has no shared_info page in its RAM");
-    HypervisorState s;
-    s.info = {d.nr_vcpus(), *shared, d.boot_cr3(), d.boot_tss()};
-    s.grant_frames = d.grant_table().frame_list(d.grant_table().nr_frames());
-    s.ports = d.evtchn().save_ports();
-    for (uint32_t i = 0; i < d.nr_vcpus(); ++i)
-        s.vcpus.push_back(d.vcpu(i).save_state(kParkTimeout));
-    return s;
+    return {d.nr_vcpus(), *shared, d.boot_cr3(), d.boot_tss()};
 }
 
-// Counts what passes through to the real sink.
-class CountingSink final : public ByteSink {
-  public:
-    explicit CountingSink(ByteSink& out) : out_(out) {}
-    void write(std::span<const uint8_t> bytes) override {
-        out_.write(bytes);
-        written += bytes.size();
-    }
-    uint64_t written = 0;
-
-  private:
-    ByteSink& out_;
-};
+bool operator==(const DomainInfo& a, const DomainInfo& b) {
+    return a.vcpus == b.vcpus && a.shared_info_gpa == b.shared_info_gpa &&
+           a.boot_cr3 == b.boot_cr3 && a.boot_tss == b.boot_tss;
+}
 
 }  // namespace
 
+DomainSaver::DomainSaver(hv::Domain& d, ByteSink& out, const std::string& config)
+    : domain_(d),
+      info_(info_of(d)),
+      counted_(out),
+      writer_(counted_),
+      memory_(d.memory(), writer_) {
+    if (!config.empty())
+        writer_.record(RecordType::XlConfig,
+                       std::span(reinterpret_cast<const uint8_t*>(config.data()), config.size()));
+    writer_.domain_header({kGuestKindPv, 12, d.memory().nr_pages()});
+    writer_.record(RecordType::DomainInfo, encode_domain_info(info_));
+}
+
+PageCounts DomainSaver::send_pages(std::span<const uint64_t> pfns) {
+    PageCounts c = memory_.write(pfns);
+    pages_ += c;
+    return c;
+}
+
+PageCounts DomainSaver::send_all_pages() {
+    PageCounts c = memory_.write_all();
+    pages_ += c;
+    return c;
+}
+
+void DomainSaver::stop() {
+    hv::Domain& d = domain_;
+    if (!d.paused()) throw Error("domain " + d.name() + " must be paused to be saved");
+    // DOMAIN_INFO went first, while the domain may have run: a guest that moved its
+    // shared_info since then cannot be described by it.
+    if (!(info_of(d) == info_))
+        throw Error("domain " + d.name() +
+                    " moved its shared_info or boot frames while it was sent");
+    // The vCPUs first: each parks to be read and stays parked, so that no guest write
+    // follows the pages the caller sends next.
+    Rest rest;
+    for (uint32_t i = 0; i < d.nr_vcpus(); ++i)
+        rest.vcpus.push_back(d.vcpu(i).save_state(kParkTimeout));
+    rest.grant_frames = d.grant_table().frame_list(d.grant_table().nr_frames());
+    rest.ports = d.evtchn().save_ports();
+    rest_ = std::move(rest);
+}
+
+SaveCounts DomainSaver::finish(const ConsoleInfo& console,
+                               const std::optional<StoreRecord>& store) {
+    if (!rest_)
+        throw Error("domain " + domain_.name() + " was not stopped before its stream ended");
+    const Rest& r = *rest_;
+    writer_.record(RecordType::GrantFrames, encode_grant_frames(r.grant_frames));
+    writer_.record(RecordType::EventChannels, encode_event_channels(r.ports));
+    writer_.record(RecordType::Console, encode_console(console));
+    if (store) writer_.record(RecordType::Xenstore, encode_store(*store));
+    for (uint32_t i = 0; i < r.vcpus.size(); ++i)
+        writer_.record(RecordType::Vcpu, encode_vcpu(i, r.vcpus[i]));
+    // Last: the clock the copy goes on from is the one at the end of the save.
+    writer_.record(RecordType::GuestTime, encode_guest_time(domain_.guest_time_ns()));
+    writer_.end();
+    return {pages_, counted_.written};
+}
+
 SaveCounts save_domain(hv::Domain& d, const ConsoleInfo& console, ByteSink& out,
                        const ToolstackState& toolstack) {
-    const HypervisorState s = read_state(d);
-    CountingSink counted(out);
-    StreamWriter w(counted);
-    if (!toolstack.config.empty())
-        w.record(RecordType::XlConfig,
-                 std::span(reinterpret_cast<const uint8_t*>(toolstack.config.data()),
-                           toolstack.config.size()));
-    w.domain_header({kGuestKindPv, 12, d.memory().nr_pages()});
-    w.record(RecordType::DomainInfo, encode_domain_info(s.info));
-    SaveCounts counts;
-    MemoryWriter memory(d.memory(), w);
-    counts.pages = memory.write_all();
-    w.record(RecordType::GrantFrames, encode_grant_frames(s.grant_frames));
-    w.record(RecordType::EventChannels, encode_event_channels(s.ports));
-    w.record(RecordType::Console, encode_console(console));
-    if (toolstack.store) w.record(RecordType::Xenstore, encode_store(*toolstack.store));
-    for (uint32_t i = 0; i < s.vcpus.size(); ++i)
-        w.record(RecordType::Vcpu, encode_vcpu(i, s.vcpus[i]));
-    // Last: the clock the copy goes on from is the one at the end of the save.
-    w.record(RecordType::GuestTime, encode_guest_time(d.guest_time_ns()));
-    w.end();
-    counts.bytes = counted.written;
-    return counts;
+    if (!d.paused()) throw Error("domain " + d.name() + " must be paused to be saved");
+    DomainSaver saver(d, out, toolstack.config);
+    saver.stop();
+    saver.send_all_pages();
+    return saver.finish(console, toolstack.store);
 }
 
 namespace {

@@ -15,6 +15,7 @@
 #include "state/memory_stream.hpp"
 #include "state/store_record.hpp"
 #include "state/stream_reader.hpp"
+#include "state/stream_writer.hpp"
 
 namespace xenolith::state {
 
@@ -31,8 +32,59 @@ struct ToolstackState {
     std::optional<StoreRecord> store;  // XENSTORE, after RAM
 };
 
-// `domain` must be paused (its vCPUs park to be read) and stays so. Throws Error, naming
-// what cannot be saved (a PVH domain, a channel to another guest), before writing past the
+// Counts what passes through to the real sink.
+class CountingSink final : public ByteSink {
+  public:
+    explicit CountingSink(ByteSink& out) : out_(out) {}
+    void write(std::span<const uint8_t> bytes) override {
+        out_.write(bytes);
+        written += bytes.size();
+    }
+    uint64_t written = 0;
+
+  private:
+    ByteSink& out_;
+};
+
+// A PV domain's stream written in phases, for live migration: the head and RAM while the
+// domain runs, pages again as they are dirtied, and, once it is paused, the last pages and
+// everything else. Pages sent more than once: the last copy wins on restore.
+class DomainSaver {
+  public:
+    // Writes the head: the config record (when not empty), the domain header and
+    // DOMAIN_INFO. Throws Error, naming why, for a domain that cannot be saved (PVH, no
+    // shared_info in RAM) before writing anything.
+    DomainSaver(hv::Domain& domain, ByteSink& out, const std::string& config);
+    DomainSaver(const DomainSaver&) = delete;
+    DomainSaver& operator=(const DomainSaver&) = delete;
+
+    PageCounts send_pages(std::span<const uint64_t> pfns);
+    PageCounts send_all_pages();
+    // The domain paused: parks every vCPU and reads the hypervisor's state, so that the
+    // pages sent after it are the last the guest wrote. Throws Error when the domain runs,
+    // moved what DOMAIN_INFO described meanwhile, or a vCPU does not park.
+    void stop();
+    // After stop(): grant table, event channels, console, store, vCPUs, time, END.
+    SaveCounts finish(const ConsoleInfo& console, const std::optional<StoreRecord>& store);
+    uint64_t bytes() const { return counted_.written; }
+
+  private:
+    hv::Domain& domain_;
+    const DomainInfo info_;
+    CountingSink counted_;
+    StreamWriter writer_;
+    MemoryWriter memory_;
+    PageCounts pages_;
+    struct Rest {
+        std::vector<hv::VcpuState> vcpus;
+        std::vector<xen_pfn_t> grant_frames;
+        std::vector<hv::SavedPort> ports;
+    };
+    std::optional<Rest> rest_;
+};
+
+// `domain` must be paused (its vCPUs park to be read, before any page) and stays so. Throws Error,
+// naming what cannot be saved (a PVH domain, a channel to another guest), before writing past the
 // header; a failing sink's error passes through.
 SaveCounts save_domain(hv::Domain& domain, const ConsoleInfo& console, ByteSink& out,
                        const ToolstackState& toolstack = {});

@@ -162,6 +162,10 @@ int16_t copy_one(HypercallContext& ctx, const gnttab_copy_t& op) {
         return GNTST_bad_copy_arg;
     // Source and destination may be the same page of the same domain.
     std::memmove(dst.page + op.dest.offset, src.page + op.source.offset, op.len);
+    // After the write, for live migration (a page taken before it would be sent stale); a
+    // granted destination is marked as its pin drops.
+    if (!dst_gref)
+        dst.domain->memory().mark_written(uint64_t{op.dest.u.gmfn} << kPageShift, kPageSize);
     return GNTST_okay;
 }  // the pins drop here: GTF_reading/GTF_writing are cleared as the copy ends
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/elapsed.hpp"
 #include "base/error.hpp"
 #include "base/unique_fd.hpp"
 #include "state/domain_save.hpp"
@@ -32,12 +33,6 @@ namespace {
 [[noreturn]] void file_error(const std::string& path, const char* what, int err) {
     const char* name = ::strerrorname_np(err);
     throw ApiError(name ? name : "EIO", path + ": " + what + ": " + std::strerror(err));
-}
-
-uint64_t ms_since(std::chrono::steady_clock::time_point t0) {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // mapped grant from being revoked, and a granter that dies while mapped.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -547,6 +548,68 @@ TEST_F(GrantTableTest, ConcurrentMapsAndUnmapsBalance) {
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(table.pins(8), 0u);
     EXPECT_EQ(flags(peer(), 8), GTF_permit_access);
+}
+
+// --- Live migration's host write log (hv/page_log.hpp) -----------------------------------
+
+// The pages the write log of `d` holds, taken (and so cleared).
+static std::vector<uint64_t> written_pages(Domain& d) {
+    std::vector<uint64_t> bitmap((d.memory().nr_pages() + 63) / 64);
+    d.memory().written().take(bitmap);
+    std::vector<uint64_t> pfns;
+    for (uint64_t p = 0; p < d.memory().nr_pages(); ++p)
+        if (bitmap[p / 64] >> (p % 64) & 1) pfns.push_back(p);
+    return pfns;
+}
+
+TEST_F(GrantTableTest, HostWritesOnAGuestsBehalfAreLoggedOnlyWhileTheLogRuns) {
+    const grant_ref_t rx = 8;
+    grant(peer(), rx, me(), peer_pfn(0));
+    // Off: nothing is logged.
+    ASSERT_EQ(
+        copy(copy_op(GNTCOPY_dest_gref, my_pfn(0), DOMID_SELF, 0, rx, peer().id(), 0, kPageSize)),
+        GNTST_okay);
+    peer().memory().written().start();
+    EXPECT_TRUE(written_pages(peer()).empty());
+
+    // A copy into its grant, and a copy it makes into its own frame (DOMID_SELF).
+    ASSERT_EQ(
+        copy(copy_op(GNTCOPY_dest_gref, my_pfn(0), DOMID_SELF, 0, rx, peer().id(), 0, kPageSize)),
+        GNTST_okay);
+    EXPECT_EQ(written_pages(peer()), std::vector<uint64_t>{peer_pfn(0)});
+    grant(*domain_, 20, peer().id(), my_pfn(2), true);
+    uint64_t va =
+        peer_put(copy_op(GNTCOPY_source_gref, 20, me(), 0, peer_pfn(2), DOMID_SELF, 0, kPageSize));
+    ASSERT_EQ(gnttab_as_peer(GNTTABOP_copy, va), 0);
+    // The frame copied into, and the page the copy's status went to (peer_put's scratch).
+    std::vector<uint64_t> got = written_pages(peer());
+    EXPECT_NE(std::find(got.begin(), got.end(), peer_pfn(2)), got.end());
+    EXPECT_NE(std::find(got.begin(), got.end(), va >> kPageShift), got.end());
+    EXPECT_TRUE(written_pages(peer()).empty());  // taking clears
+
+    // A backend's writable mapping marks its page as it goes; a read-only one never does.
+    GrantTable& table = peer().grant_table();
+    const grant_ref_t to_backend = 9;
+    grant(peer(), to_backend, 0, peer_pfn(3));
+    written_pages(peer());  // the grant entry's page, written by the guest itself
+    {
+        GrantMapping ro = table.map(to_backend, 0, true);
+        ASSERT_TRUE(ro) << ro.status();
+    }
+    EXPECT_TRUE(written_pages(peer()).empty());
+    GrantMapping rw = table.map(to_backend, 0, false);
+    ASSERT_TRUE(rw) << rw.status();
+    rw.writable_page()[0] = 1;
+    // While it is held, the page is one the host may be writing: marked on request, with
+    // the table's frames (whose flags the host sets).
+    peer().mark_live_writes();
+    got = written_pages(peer());
+    EXPECT_NE(std::find(got.begin(), got.end(), peer_pfn(3)), got.end());
+    const uint64_t frame0 = peer().grant_table().frame_list(1).at(0);
+    EXPECT_NE(std::find(got.begin(), got.end(), frame0), got.end());
+    rw.reset();
+    EXPECT_EQ(written_pages(peer()), std::vector<uint64_t>{peer_pfn(3)});
+    peer().memory().written().stop();
 }
 
 TEST_F(GrantTableTest, AGranterDestroyedWhileMappedStaysMemorySafe) {
