@@ -30,9 +30,9 @@ inline constexpr const char* kGuestDir = GUEST_DIR;
 inline constexpr const char* kKvmPath = "/dev/kvm";
 // Every app guest/CMakeLists.txt builds.
 inline const std::vector<std::string> kApps = {
-    "hello",    "spin",     "crash",     "smp",     "bench",    "first",
-    "pingpong", "echo",     "grantcopy", "xsprobe", "xsbench",  "hostile",
-    "blktest",  "blkbench", "nettest",   "httpd",   "netbench", "debugee"};
+    "hello",   "spin",      "crash",    "smp",     "bench",   "first",   "pingpong",
+    "echo",    "grantcopy", "xsprobe",  "xsbench", "hostile", "blktest", "blkbench",
+    "nettest", "httpd",     "netbench", "debugee", "dirty"};
 
 // Absolute path of a built guest app.
 std::string guest_path(const std::string& app);
