@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
+#include "base/error.hpp"
 #include "platform/fpu_state.hpp"
 
 namespace xenolith::platform {
@@ -230,6 +232,23 @@ struct VmConfig {
     uint16_t domid = 0;  // for the Xen CPUID leaves
 };
 
+// Live migration: the RAM pages a VM's guest wrote. Made by Vm::start_dirty_log(); logging
+// ends when it is destroyed, which must happen before its Vm is. Writes hv/ and backends
+// make through the host's mapping of RAM are not seen here (hv::GuestMemory logs those).
+class DirtyLog {
+  public:
+    virtual ~DirtyLog() = default;
+    // ORs into `bitmap` (bit p % 64 of word p / 64 for RAM page p; bitmap.size() * 64 >= RAM
+    // pages) every page the guest wrote since the log began or the previous collect(), and
+    // begins a new interval. A page reported was written no later than collect() returned,
+    // so a copy made after it sees the write. Any thread, while the vCPUs run or not.
+    // Throws Error on a host failure, after which writes may have gone unreported: end the
+    // log (and a migration relying on it).
+    virtual void collect(std::span<uint64_t> bitmap) = 0;
+    // Which mechanism this is, for logs and `make bench` ("kvm-dirty-log", "uffd-wp-async").
+    virtual const char* mechanism() const = 0;
+};
+
 class Vm {
   public:
     virtual ~Vm() = default;
@@ -246,6 +265,14 @@ class Vm {
     virtual bool watch_writes(uint64_t gpa, uint64_t len, bool on) {
         (void)gpa, (void)len, (void)on;
         return false;
+    }
+
+    // Starts logging guest writes to RAM (see DirtyLog). Throws Error with one sentence
+    // saying why where this host or VM cannot: no mechanism in this kernel, page-write
+    // watches are in use, or a log is already running. While a log runs, watch_writes()
+    // refuses with the reason: both take the same hardware or kernel means.
+    virtual std::unique_ptr<DirtyLog> start_dirty_log() {
+        throw Error("this platform cannot log the pages a guest writes");
     }
 
     // --- PVH only -----------------------------------------------------------------------
