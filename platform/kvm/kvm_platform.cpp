@@ -4,6 +4,7 @@
 
 #include "abi/xenolith.h"
 #include "base/error.hpp"
+#include "platform/kvm/dirty_log.hpp"
 #include "platform/kvm/hvm_cpuid.hpp"
 #include "platform/kvm/kvm_vcpu.hpp"
 #include "platform/kvm/vcpu.hpp"
@@ -89,6 +90,10 @@ void KvmVm::set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset
 bool KvmVm::watch_writes(uint64_t gpa, uint64_t len, bool on) {
     ram_->watch(gpa, len, on);
     return true;
+}
+
+std::unique_ptr<platform::DirtyLog> KvmVm::start_dirty_log() {
+    return std::make_unique<KvmDirtyLog>(*ram_);
 }
 
 }  // namespace xenolith::kvm

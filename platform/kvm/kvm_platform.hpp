@@ -56,6 +56,8 @@ class KvmVm final : public platform::Vm {
     void set_acpi_ports(uint16_t sleep_control, uint16_t reset, uint8_t reset_value) override;
     // Read-only memory slots (RamLayout); every vCPU out of KVM_RUN.
     bool watch_writes(uint64_t gpa, uint64_t len, bool on) override;
+    // KVM's dirty log on the RAM slots (KvmDirtyLog).
+    std::unique_ptr<platform::DirtyLog> start_dirty_log() override;
 
     const AcpiPorts& acpi_ports() const { return acpi_; }
     const KvmPlatform& platform() const { return platform_; }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/error.hpp"
+#include "platform/dirty_bitmap.hpp"
 
 namespace xenolith::kvm {
 
@@ -25,6 +26,10 @@ void RamLayout::watch(uint64_t gpa, uint64_t len, bool on) {
             "page-write events are unavailable: this KVM has no read-only memory slots "
             "(KVM_CAP_READONLY_MEM)");
     std::lock_guard lock(mutex_);
+    if (logging_)
+        throw Error(
+            "page-write events are unavailable while guest writes are logged for live "
+            "migration (KVM's dirty log)");
     const std::set<uint64_t> before = watched_;
     const uint64_t end = (gpa + len + kPage - 1) & ~(kPage - 1);
     for (uint64_t p = gpa & ~(kPage - 1); p < end; p += kPage) {
@@ -77,6 +82,47 @@ void RamLayout::relayout() {
 bool RamLayout::watched(uint64_t gpa) const {
     std::lock_guard lock(mutex_);
     return watched_.count(gpa & ~(kPage - 1)) != 0;
+}
+
+void RamLayout::log_dirty(bool on) {
+    std::lock_guard lock(mutex_);
+    if (on == logging_) {
+        if (on) throw Error("guest writes are already being logged for this VM");
+        return;
+    }
+    if (on && !watched_.empty())
+        throw Error(
+            "guest writes cannot be logged while pages are watched for page-write events "
+            "(introspection)");
+    try {
+        set_slot_flags(on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+    } catch (...) {
+        try {
+            set_slot_flags(logging_ ? KVM_MEM_LOG_DIRTY_PAGES : 0);  // as they were
+        } catch (const Error&) {
+            // The first failure is the one to report.
+        }
+        throw;
+    }
+    logging_ = on;
+}
+
+// Only while nothing is watched, so every slot is writable RAM.
+void RamLayout::set_slot_flags(uint32_t flags) {
+    for (MemorySlot& slot : slots_)
+        if (slot.flags() != flags) slot.set_flags(flags);
+}
+
+void RamLayout::collect_dirty(std::span<uint64_t> bitmap) {
+    std::lock_guard lock(mutex_);
+    if (!logging_) throw Error("guest writes are not being logged for this VM");
+    platform::check_dirty_bitmap(bitmap, size_ / kPage);
+    for (const MemorySlot& slot : slots_) {
+        const uint64_t pages = slot.size() / kPage;
+        slot_bits_.assign((pages + 63) / 64, 0);
+        vm_.get_dirty_log(slot.slot(), slot_bits_.data());
+        platform::or_dirty(bitmap, slot_bits_, slot.gpa() / kPage, pages);
+    }
 }
 
 void RamLayout::write(uint64_t gpa, const uint8_t* data, uint64_t len) const {

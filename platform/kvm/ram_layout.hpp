@@ -6,11 +6,16 @@
 // Unwatched, RAM is one slot (slot 0). Watching re-lays the slots: every RAM slot is
 // deleted and the runs of watched and unwatched pages made again, so it may happen only
 // while every vCPU is out of KVM_RUN (the seam's rule), or a vCPU would meet a hole.
+//
+// Live migration's dirty log (platform::DirtyLog) is KVM_MEM_LOG_DIRTY_PAGES on the RAM
+// slots. Only one of the two at a time: a log over a re-laid slot would lose its pages, and
+// KVM logs no writes to a read-only slot anyway.
 #pragma once
 
 #include <cstdint>
 #include <mutex>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "platform/kvm/vm.hpp"
@@ -33,7 +38,7 @@ class RamLayout {
     RamLayout(Vm& vm, uint8_t* host, uint64_t size);
 
     // Watches or releases the pages [gpa, gpa+len) touches. Throws Error when the range is
-    // not RAM or KVM has no read-only slots here.
+    // not RAM, KVM has no read-only slots here, or a dirty log runs.
     void watch(uint64_t gpa, uint64_t len, bool on);
     // Any thread (vCPU threads decoding an exit).
     bool watched(uint64_t gpa) const;
@@ -41,8 +46,15 @@ class RamLayout {
     // Stores what a write exit carried, as the guest's instruction would have.
     void write(uint64_t gpa, const uint8_t* data, uint64_t len) const;
 
+    // Starts (or ends) KVM's dirty logging on the RAM slots, which stay mapped: vCPUs may
+    // run. Throws Error when starting while pages are watched or a log already runs.
+    void log_dirty(bool on);
+    // ORs into `bitmap` the pages KVM logged since the last call (platform::DirtyLog).
+    void collect_dirty(std::span<uint64_t> bitmap);
+
   private:
     void relayout();
+    void set_slot_flags(uint32_t flags);
 
     Vm& vm_;
     uint8_t* const host_;
@@ -50,6 +62,8 @@ class RamLayout {
     mutable std::mutex mutex_;
     std::set<uint64_t> watched_;  // page addresses
     std::vector<MemorySlot> slots_;
+    bool logging_ = false;
+    std::vector<uint64_t> slot_bits_;  // collect_dirty()'s buffer, kept between calls
 };
 
 }  // namespace xenolith::kvm

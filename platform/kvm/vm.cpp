@@ -28,6 +28,13 @@ void Vm::set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t siz
                   "KVM_SET_USER_MEMORY_REGION");
 }
 
+void Vm::get_dirty_log(uint32_t slot, uint64_t* bits) {
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bits;
+    check_syscall(::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log), "KVM_GET_DIRTY_LOG");
+}
+
 Vcpu Vm::create_vcpu(uint32_t id) {
     int fd =
         static_cast<int>(check_syscall(::ioctl(fd_.get(), KVM_CREATE_VCPU, id), "KVM_CREATE_VCPU"));
@@ -79,7 +86,7 @@ bool Vm::signal_msi(uint32_t apic_id, uint8_t vector) {
 
 MemorySlot::MemorySlot(Vm& vm, uint32_t slot, uint64_t gpa, void* host, uint64_t size,
                        uint32_t flags)
-    : vm_(&vm), slot_(slot), gpa_(gpa), size_(size) {
+    : vm_(&vm), slot_(slot), gpa_(gpa), host_(host), size_(size), flags_(flags) {
     vm.set_memory_region(slot, gpa, host, size, flags);
 }
 
@@ -87,7 +94,14 @@ MemorySlot::MemorySlot(MemorySlot&& other) noexcept
     : vm_(std::exchange(other.vm_, nullptr)),
       slot_(other.slot_),
       gpa_(other.gpa_),
-      size_(other.size_) {}
+      host_(other.host_),
+      size_(other.size_),
+      flags_(other.flags_) {}
+
+void MemorySlot::set_flags(uint32_t flags) {
+    vm_->set_memory_region(slot_, gpa_, host_, size_, flags);
+    flags_ = flags;
+}
 
 MemorySlot::~MemorySlot() {
     if (!vm_) return;

@@ -24,6 +24,10 @@ class Vm {
     // Maps host memory [host, host+size) at guest-physical `gpa` in `slot`.
     void set_memory_region(uint32_t slot, uint64_t gpa, void* host, uint64_t size,
                            uint32_t flags = 0);
+    // The pages of `slot` written since the last call (bit i: the slot's page i), which are
+    // write-protected again; the slot needs KVM_MEM_LOG_DIRTY_PAGES. `bits` holds a bit per
+    // page, rounded up to 64. Any thread, vCPUs running or not.
+    void get_dirty_log(uint32_t slot, uint64_t* bits);
     Vcpu create_vcpu(uint32_t id);
 
     // --- Hardware-virtualized (PVH) guests -------------------------------------------
@@ -53,14 +57,21 @@ class MemorySlot {
     MemorySlot& operator=(MemorySlot&&) = delete;
     MemorySlot(const MemorySlot&) = delete;
     ~MemorySlot();
+    uint32_t slot() const { return slot_; }
     uint64_t gpa() const { return gpa_; }
     uint64_t size() const { return size_; }
+    uint32_t flags() const { return flags_; }
+    // Changes only the flags (KVM_MEM_LOG_DIRTY_PAGES): the slot stays mapped throughout,
+    // so vCPUs may be running.
+    void set_flags(uint32_t flags);
 
   private:
     Vm* vm_;
     uint32_t slot_;
     uint64_t gpa_;
+    void* host_;
     uint64_t size_;
+    uint32_t flags_;
 };
 
 // An eventfd that KVM signals in the kernel when the guest writes `port` (no exit to user
