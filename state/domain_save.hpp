@@ -67,6 +67,8 @@ class DomainSaver {
     // After stop(): grant table, event channels, console, store, vCPUs, time, END.
     SaveCounts finish(const ConsoleInfo& console, const std::optional<StoreRecord>& store);
     uint64_t bytes() const { return counted_.written; }
+    // See MemoryWriter::on_batch.
+    void on_batch(std::function<void(uint64_t pages)> f) { memory_.on_batch(std::move(f)); }
 
   private:
     hv::Domain& domain_;

@@ -35,6 +35,7 @@ PageCounts MemoryWriter::flush(std::span<const PageRef> batch) {
     const EncodedBatch encoded = encoder_.encode(batch);
     const uint64_t before = out_.bytes_written();
     out_.record(RecordType::PageData, encoded.body);
+    if (on_batch_) on_batch_(batch.size());
     return {batch.size(), encoded.zero_pages, out_.bytes_written() - before};
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "hv/guest_memory.hpp"
@@ -30,6 +31,8 @@ class MemoryWriter {
     PageCounts write(std::span<const uint64_t> pfns);
     // Every page of RAM, in order.
     PageCounts write_all();
+    // Heard after each batch is written, with its page count (a progress display).
+    void on_batch(std::function<void(uint64_t pages)> f) { on_batch_ = std::move(f); }
 
   private:
     PageCounts flush(std::span<const PageRef> batch);
@@ -37,6 +40,7 @@ class MemoryWriter {
     const hv::GuestMemory& memory_;
     StreamWriter& out_;
     PageBatchEncoder encoder_;
+    std::function<void(uint64_t)> on_batch_;
 };
 
 class MemoryReader {

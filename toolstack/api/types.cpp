@@ -60,6 +60,7 @@ void domain_fields(J& j, D& d, F field) {
     field(j, "grant_entries", d.grant_entries);
     field(j, "grant_maps", d.grant_maps);
     field(j, "restarts", d.restarts);
+    field(j, "migrating", d.migrating);
 }
 
 template <typename J, typename V, typename F>

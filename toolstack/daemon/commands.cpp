@@ -113,12 +113,19 @@ std::map<std::string, Handler> Daemon::handlers() {
             {"pages", r.pages}, {"zero_pages", r.zero_pages}, {"bytes", r.bytes}, {"ms", r.ms}};
     };
     h["migrate"] = [&d, domid_of](const json& args, Session&) {
-        MigrateResult r = d.migrate(domid_of(args), string_arg(args, "target"));
+        MigrateResult r =
+            d.migrate(domid_of(args), string_arg(args, "target"), flag_arg(args, "live"));
         return json{{"target_domid", r.target_domid},
                     {"pages", r.pages},
                     {"zero_pages", r.zero_pages},
                     {"bytes", r.bytes},
-                    {"ms", r.ms}};
+                    {"ms", r.ms},
+                    {"rounds", r.rounds},
+                    {"mechanism", r.mechanism},
+                    {"downtime_ms", r.downtime_ms}};
+    };
+    h["migration_progress"] = [&d, domid_of](const json& args, Session&) {
+        return json{{"progress", d.migration_progress(domid_of(args))}};
     };
     h["restore"] = [&d](const json& args, Session&) {
         RestoreRequest req{string_arg(args, "file"), optional_string(args, "cwd").value_or(""),

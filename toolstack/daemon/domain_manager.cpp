@@ -760,6 +760,7 @@ api::DomainInfo DomainManager::snapshot(const ManagedDomain& md,
     i.target_kib = md.target_kib;
     i.max_vcpus = d.nr_vcpus();
     i.restarts = md.restarts;
+    if (auto m = md.migration.load()) i.migrating = m->summary();
     i.platform = d.platform_name();
     i.platform_reason = d.platform_reason();
     if (auto pool = hv_.scheduling().pool_of(d.id()))

@@ -86,6 +86,11 @@ struct MigrateResult {
     uint64_t zero_pages = 0;
     uint64_t bytes = 0;
     uint64_t ms = 0;
+    // Live: pre-copy rounds (the last, paused one included), the write-log mechanism, and
+    // how long the guest was paused (from here until the target said RUNNING).
+    uint32_t rounds = 1;
+    std::string mechanism;
+    uint64_t downtime_ms = 0;
 };
 
 // How a wait for a domain ended (xl shutdown -w, xl destroy of a dying domain).
@@ -125,7 +130,11 @@ class DomainManager {
     // ("[tcp:]HOST:PORT"), destroyed here once it runs there. A failure before the target
     // is allowed to start it leaves it running here and nothing there (ApiError EIO, or the
     // connection's errno).
-    MigrateResult migrate(uint32_t domid, const std::string& target);
+    // `live`: pre-copy while the guest runs (state/precopy.hpp), then stop-and-copy.
+    MigrateResult migrate(uint32_t domid, const std::string& target, bool live = false);
+    // The outgoing migration of `domid` as it goes (MigrationProgress::to_json), or null
+    // when none runs. Throws ApiError ENOENT for an unknown domain.
+    nlohmann::json migration_progress(uint32_t domid) const;
     // The receiving side of one connection (MigrationListener): restore, READY, GO,
     // RUNNING. Never throws; what went wrong goes to the peer and the log.
     void receive_migration(int fd, const std::string& peer);
@@ -193,6 +202,9 @@ class DomainManager {
     // this host, a free name, a daemon that is not stopping. Throws ApiError.
     void check_new_domain(const xlcfg::DomainConfig& cfg, const std::string& config_name) const;
     uint32_t send_and_hand_over(int fd, FrozenDomain& frozen, MigrateResult& result);
+    // Live: the stream sent while the domain runs, then frozen; the hand-over as above.
+    uint32_t send_live_and_hand_over(int fd, ManagedDomain& md, MigrateResult& result);
+    uint32_t hand_over(int fd, FrozenDomain& frozen);
     // Domain-0 refused (EPERM), an unknown domain too (ENOENT).
     std::shared_ptr<ManagedDomain> domain_to_save(uint32_t domid) const;
     // Reads a whole stream into a new domain, started (or paused); `label` names the

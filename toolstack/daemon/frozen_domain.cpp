@@ -41,6 +41,10 @@ SavedConfig saved_config_of(const ManagedDomain& md) {
 
 }  // namespace
 
+std::string toolstack_config(const ManagedDomain& md) {
+    return saved_config_json(saved_config_of(md));
+}
+
 void require_savable(const ManagedDomain& md) {
     const std::string who = "domain " + std::to_string(md.domid());
     const hv::DomainState s = md.domain->state();
@@ -54,7 +58,7 @@ void require_savable(const ManagedDomain& md) {
 
 FrozenDomain::FrozenDomain(ManagedDomain& md, launch::StoreService& store)
     : md_(md), store_(store), was_paused_(md.domain->paused()) {
-    toolstack_.config = saved_config_json(saved_config_of(md_));  // before anything changes
+    toolstack_.config = toolstack_config(md_);  // before anything changes
     md_.domain->pause();
     md_.guest.console->drain();  // what the guest wrote is shown once, not again by the copy
     try {
@@ -71,9 +75,12 @@ FrozenDomain::~FrozenDomain() {
     if (!released_) thaw();
 }
 
+state::ConsoleInfo FrozenDomain::console() const {
+    return {md_.guest.layout.console_ring, md_.guest.layout.console_port};
+}
+
 state::SaveCounts FrozenDomain::write(state::ByteSink& out) const {
-    const state::ConsoleInfo console{md_.guest.layout.console_ring, md_.guest.layout.console_port};
-    return state::save_domain(*md_.domain, console, out, toolstack_);
+    return state::save_domain(*md_.domain, console(), out, toolstack_);
 }
 
 void FrozenDomain::thaw() {

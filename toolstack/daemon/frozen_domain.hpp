@@ -14,6 +14,9 @@ namespace xenolith::daemon {
 // domain that has stopped, EOPNOTSUPP for PVH).
 void require_savable(const ManagedDomain& md);
 
+// The toolstack's config record (XL_CONFIG) for md as it is now.
+std::string toolstack_config(const ManagedDomain& md);
+
 class FrozenDomain {
   public:
     // md's op_mutex is held by the caller. Throws ApiError EIO when a backend cannot
@@ -25,6 +28,10 @@ class FrozenDomain {
 
     // The whole stream (state::save_domain). Throws what the sink or the save throws.
     state::SaveCounts write(state::ByteSink& out) const;
+    // The parts of the stream the toolstack keeps, as of the freeze (live migration writes
+    // the rest itself).
+    state::ConsoleInfo console() const;
+    const state::ToolstackState& toolstack() const { return toolstack_; }
     void thaw();
     // The domain is being destroyed (saved, or moved to another host): stay as it is.
     void keep_frozen();

@@ -3,6 +3,7 @@
 // keeps beside the hypervisor's (memory target, online vCPUs, restarts).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "hv/domain.hpp"
 #include "toolstack/daemon/console_hub.hpp"
+#include "toolstack/daemon/migration_progress.hpp"
 #include "toolstack/launch/pv_guest.hpp"
 #include "toolstack/xlcfg/domain_config.hpp"
 
@@ -35,6 +37,8 @@ struct ManagedDomain {
     uint64_t max_kib = 0;       // mem-max
     uint32_t online_vcpus = 0;  // vcpu-set
     bool torn_down = false;     // resources released; only the record remains
+    // An outgoing migration, while it lasts (any thread reads it).
+    std::atomic<std::shared_ptr<MigrationProgress>> migration;
 
     uint32_t domid() const { return domain->id(); }
 };

@@ -9,10 +9,12 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/elapsed.hpp"
 #include "base/error.hpp"
 #include "base/tcp_socket.hpp"
 #include "base/unix_socket.hpp"
 #include "state/byte_stream.hpp"
+#include "state/precopy.hpp"
 #include "toolstack/api/protocol.hpp"
 #include "toolstack/daemon/domain_manager.hpp"
 #include "toolstack/daemon/frozen_domain.hpp"
@@ -81,9 +83,34 @@ std::optional<std::string> after(const std::string& line, const std::string& wor
     return line.size() > word.size() ? line.substr(word.size() + 1) : std::string();
 }
 
+// The stream broke off: a target that refused it part-way says why before it goes.
+[[noreturn]] void stream_failed(int fd, const std::exception& e) {
+    if (const auto* api = dynamic_cast<const ApiError*>(&e)) throw *api;
+    if (auto why = after(read_line(fd, kLastWordTimeout), "ERROR"))
+        throw ApiError("EIO", "migrate: the target refused: " + *why);
+    throw ApiError("EIO", std::string("migrate: sending the domain: ") + e.what());
+}
+
+// Publishes a migration's progress on the domain while it lasts.
+class ProgressShown {
+  public:
+    ProgressShown(ManagedDomain& md, bool live)
+        : md_(md),
+          progress_(std::make_shared<MigrationProgress>(md.domain->memory().nr_pages(), live)) {
+        md_.migration.store(progress_);
+    }
+    ~ProgressShown() { md_.migration.store(nullptr); }
+    ProgressShown(const ProgressShown&) = delete;
+    ProgressShown& operator=(const ProgressShown&) = delete;
+
+  private:
+    ManagedDomain& md_;
+    std::shared_ptr<MigrationProgress> progress_;
+};
+
 }  // namespace
 
-MigrateResult DomainManager::migrate(uint32_t domid, const std::string& target) {
+MigrateResult DomainManager::migrate(uint32_t domid, const std::string& target, bool live) {
     auto md = domain_to_save(domid);
     TcpAddress address;
     try {
@@ -104,19 +131,25 @@ MigrateResult DomainManager::migrate(uint32_t domid, const std::string& target) 
         std::lock_guard op(md->op_mutex);
         if (md->torn_down) throw ApiError("ENOENT", "domain " + std::to_string(domid) + " is gone");
         require_savable(*md);
-        FrozenDomain frozen(*md, store_);
-        result.target_domid = send_and_hand_over(sock.get(), frozen, result);
-        frozen.keep_frozen();
+        ProgressShown shown(*md, live);
+        if (live) {
+            result.target_domid = send_live_and_hand_over(sock.get(), *md, result);
+        } else {
+            FrozenDomain frozen(*md, store_);
+            result.target_domid = send_and_hand_over(sock.get(), frozen, result);
+            frozen.keep_frozen();
+            result.downtime_ms = ms_since(t0);
+        }
         teardown(*md);
     }
     remove(md);
-    result.ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-            .count());
+    result.ms = ms_since(t0);
     log_.domain(md->domain->name(), domid,
-                "migrated to " + target + " (domain " + std::to_string(result.target_domid) +
+                std::string(live ? "live-" : "") + "migrated to " + target + " (domain " +
+                    std::to_string(result.target_domid) +
                     " there): " + std::to_string(result.bytes) + " bytes in " +
-                    std::to_string(result.ms) + " ms");
+                    std::to_string(result.ms) + " ms, " + std::to_string(result.rounds) +
+                    " rounds, paused " + std::to_string(result.downtime_ms) + " ms");
     return result;
 }
 
@@ -131,11 +164,74 @@ uint32_t DomainManager::send_and_hand_over(int fd, FrozenDomain& frozen, Migrate
         result.zero_pages = c.pages.zero_pages;
         result.bytes = c.bytes;
     } catch (const std::exception& e) {
-        // A target that refused the stream part-way says why before it goes.
-        if (auto why = after(read_line(fd, kLastWordTimeout), "ERROR"))
-            throw ApiError("EIO", "migrate: the target refused: " + *why);
-        throw ApiError("EIO", std::string("migrate: sending the domain: ") + e.what());
+        stream_failed(fd, e);
     }
+    return hand_over(fd, frozen);
+}
+
+uint32_t DomainManager::send_live_and_hand_over(int fd, ManagedDomain& md, MigrateResult& result) {
+    state::FdSink sink(fd);
+    std::optional<FrozenDomain> frozen;
+    try {
+        std::optional<state::Precopy> logs;
+        try {
+            logs.emplace(*md.domain);
+        } catch (const Error& e) {
+            throw ApiError("EOPNOTSUPP", std::string("migrate --live: ") + e.what());
+        }
+        state::Precopy& precopy = *logs;
+        result.mechanism = precopy.mechanism();
+        state::DomainSaver saver(*md.domain, sink, toolstack_config(md));
+        const std::shared_ptr<MigrationProgress> progress = md.migration.load();
+        saver.on_batch([&](uint64_t pages) {
+            progress->round_sent += pages;
+            progress->sent_pages += pages;
+        });
+        precopy.run(saver, state::PrecopyPolicy{}, [&](const state::PrecopyRound& r) {
+            if (!r.ended) {
+                progress->round = r.round;
+                progress->round_pages = r.to_send;
+                progress->round_sent = 0;
+                return;
+            }
+            progress->last_dirty = r.dirty;
+            log_.domain(md.domain->name(), md.domid(),
+                        "migration round " + std::to_string(r.round) + ": " +
+                            std::to_string(r.sent.pages) + " pages in " + std::to_string(r.ms) +
+                            " ms, " + std::to_string(r.dirty) + " written meanwhile");
+        });
+        const auto paused_at = std::chrono::steady_clock::now();
+        frozen.emplace(md, store_);
+        saver.stop();
+        progress->stopped = true;
+        progress->round = precopy.rounds();
+        progress->round_pages = progress->last_dirty.load();
+        progress->round_sent = 0;
+        precopy.last_round(saver);
+        const state::SaveCounts c = saver.finish(frozen->console(), frozen->toolstack().store);
+        result.rounds = precopy.rounds() + 1;
+        result.pages = c.pages.pages;
+        result.zero_pages = c.pages.zero_pages;
+        result.bytes = c.bytes;
+        const uint32_t target_domid = hand_over(fd, *frozen);
+        frozen->keep_frozen();
+        result.downtime_ms = ms_since(paused_at);
+        return target_domid;
+    } catch (const ApiError&) {
+        throw;
+    } catch (const std::exception& e) {
+        stream_failed(fd, e);
+    }
+}
+
+nlohmann::json DomainManager::migration_progress(uint32_t domid) const {
+    auto md = find(domid);
+    if (!md) throw ApiError("ENOENT", "domain '" + std::to_string(domid) + "' does not exist");
+    auto m = md->migration.load();
+    return m ? m->to_json() : nlohmann::json(nullptr);
+}
+
+uint32_t DomainManager::hand_over(int fd, FrozenDomain& frozen) {
     const std::string ready = read_line(fd, kReplyTimeout);
     if (auto why = after(ready, "ERROR"))
         throw ApiError("EIO", "migrate: the target refused: " + *why);

@@ -55,6 +55,8 @@ std::string list_text(const std::vector<api::DomainInfo>& doms, bool verbose) {
             // Xenolith has no XSM labels; xl prints "-" for a domain without one.
             appendf(out, " %16s", "-");
         }
+        // Not xl's: a domain being migrated says so, and how far it has got.
+        if (!d.migrating.empty()) appendf(out, "  migrating: %s", d.migrating.c_str());
         out += '\n';
     }
     return out;

@@ -27,8 +27,8 @@ int shutdown_command(const ShutdownOptions& o);
 // xn save [-c] DOM FILE, xn restore [-p] FILE (save_commands.cpp).
 int save_command(const std::string& domain, const std::string& file, bool keep_running);
 int restore_command(const std::string& file, bool paused);
-// xn migrate DOM [tcp:]HOST:PORT, to a xenolithd started with --migrate-listen there.
-int migrate_command(const std::string& domain, const std::string& target);
+// xn migrate [--live] DOM [tcp:]HOST:PORT, to a xenolithd started with --migrate-listen there.
+int migrate_command(const std::string& domain, const std::string& target, bool live);
 int destroy_command(const std::string& domain);
 int pause_command(const std::string& domain, bool pause);
 int rename_command(const std::string& domain, const std::string& name);

@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
         "Move a domain to the xenolithd listening at [tcp:]HOST:PORT (--migrate-listen)");
     migrate_cmd->add_option("domain", dom)->required();
     migrate_cmd->add_option("target", migrate_target, "[tcp:]HOST:PORT")->required();
+    bool migrate_live = false;
+    migrate_cmd->add_flag("--live", migrate_live,
+                          "Copy memory while the guest runs, then pause it only for the rest");
 
     ShutdownOptions shut;
     auto add_shutdown = [&](const char* name, const char* what) {
@@ -285,7 +288,7 @@ int main(int argc, char** argv) {
     if (*destroy_cmd) return destroy_command(dom);
     if (*save_cmd) return save_command(dom, save_file, save_keep);
     if (*restore_cmd) return restore_command(save_file, restore_paused);
-    if (*migrate_cmd) return migrate_command(dom, migrate_target);
+    if (*migrate_cmd) return migrate_command(dom, migrate_target, migrate_live);
     if (*shutdown_cmd) return shutdown_command(shut);
     if (*reboot_cmd) {
         shut.reboot = true;

@@ -6,6 +6,7 @@
 #include "toolstack/xn/commands.hpp"
 #include "toolstack/xn/daemon_client.hpp"
 #include "toolstack/xn/guarded.hpp"
+#include "toolstack/xn/progress_bar.hpp"
 
 namespace xenolith::xn {
 
@@ -55,12 +56,17 @@ int restore_command(const std::string& file, bool paused) {
     });
 }
 
-int migrate_command(const std::string& domain, const std::string& target) {
+int migrate_command(const std::string& domain, const std::string& target, bool live) {
     return guarded([&] {
         auto client = connect_daemon();
         const uint32_t id = client->call("domid", {{"name", domain}})["domid"].get<uint32_t>();
         std::fprintf(stderr, "migration sender: Sending domain %u to %s\n", id, target.c_str());
-        json r = client->call("migrate", {{"domain", std::to_string(id)}, {"target", target}});
+        json r;
+        {
+            MigrationProgressBar bar(id);
+            r = client->call("migrate",
+                             {{"domain", std::to_string(id)}, {"target", target}, {"live", live}});
+        }
         std::fprintf(stderr,
                      "migration sender: Target has acknowledged transfer and reports successful "
                      "startup (domain %u there)\n",
@@ -70,6 +76,10 @@ int migrate_command(const std::string& domain, const std::string& target) {
                      static_cast<unsigned long long>(r["zero_pages"].get<uint64_t>()),
                      mib(r["bytes"].get<uint64_t>()),
                      static_cast<unsigned long long>(r["ms"].get<uint64_t>()));
+        if (live)
+            std::fprintf(stderr, "Live: %u rounds (%s), guest paused for %llu ms\n",
+                         r["rounds"].get<uint32_t>(), r["mechanism"].get<std::string>().c_str(),
+                         static_cast<unsigned long long>(r["downtime_ms"].get<uint64_t>()));
         return 0;
     });
 }
