@@ -158,7 +158,8 @@ void Domain::restore_shared_info(uint64_t gpa) {
 
 void Domain::restore_guest_time(uint64_t guest_now) {
     if (state() != DomainState::Building) throw Error("the clock is set only while building");
-    time_offset_ns_ = static_cast<int64_t>(guest_now - TimeSource::system_time_ns());
+    time_offset_ns_.store(static_cast<int64_t>(guest_now - TimeSource::system_time_ns()),
+                          std::memory_order_relaxed);
     if (shared_info_t* s = shared_info()) {
         stamp_wallclock(*s);
         for (uint32_t i = 0; i < nr_vcpus() && i < XEN_LEGACY_MAX_VCPUS; ++i)

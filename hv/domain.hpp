@@ -90,13 +90,13 @@ class Domain {
     // clock plus the offset a restore sets, so that a moved guest's clock goes on from
     // where it was saved rather than jumping by the difference between two hosts' clocks.
     uint64_t guest_time_ns() const {
-        return TimeSource::system_time_ns() + static_cast<uint64_t>(time_offset_ns_);
+        return TimeSource::system_time_ns() + static_cast<uint64_t>(time_offset_ns());
     }
-    int64_t time_offset_ns() const { return time_offset_ns_; }
+    int64_t time_offset_ns() const { return time_offset_ns_.load(std::memory_order_relaxed); }
     // A fresh pvclock stamp / wallclock in the domain's time.
-    void stamp_time(vcpu_time_info_t& t) const { time_.update(t, time_offset_ns_); }
+    void stamp_time(vcpu_time_info_t& t) const { time_.update(t, time_offset_ns()); }
     void stamp_wallclock(shared_info_t& s) const {
-        TimeSource::update_wallclock(s, time_offset_ns_);
+        TimeSource::update_wallclock(s, time_offset_ns());
     }
     EventChannelTable& evtchn() { return *evtchn_; }
     GrantTable& grant_table() { return *grant_table_; }
@@ -238,8 +238,9 @@ class Domain {
     Uuid uuid_;
     const TimeSource& time_;
     const uint64_t created_ns_;
-    // guest_time_ns() - host monotonic time; set while Building, then only read.
-    int64_t time_offset_ns_ = 0;
+    // guest_time_ns() - host monotonic time; set while Building (restore), then only read.
+    // Atomic because `xn debug-keys` reads it from other threads at any time.
+    std::atomic<int64_t> time_offset_ns_{0};
     const GuestKind kind_;
     platform::Platform& platform_;
     const std::string platform_reason_;
