@@ -11,6 +11,7 @@
 #include "base/error.hpp"
 #include "base/unique_fd.hpp"
 #include "platform/eventfd_endpoint.hpp"
+#include "platform/process/dirty_log.hpp"
 #include "platform/process/stub/protocol.h"
 #include "platform/process/vcpu.hpp"
 
@@ -112,6 +113,10 @@ std::unique_ptr<NotifyEndpoint> ProcessVm::notify_endpoint(uint32_t port) {
 bool ProcessVm::watch_writes(uint64_t gpa, uint64_t len, bool on) {
     stub_->watch_writes(gpa, len, on);
     return true;
+}
+
+std::unique_ptr<DirtyLog> ProcessVm::start_dirty_log() {
+    return std::make_unique<ProcessDirtyLog>(stub_);
 }
 
 }  // namespace xenolith::platform::process

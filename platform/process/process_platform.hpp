@@ -40,6 +40,8 @@ class ProcessVm final : public Vm {
     std::unique_ptr<NotifyEndpoint> notify_endpoint(uint32_t port) override;
     // The stub's userfaultfd write-protects the pages (StubProcess::watch_writes).
     bool watch_writes(uint64_t gpa, uint64_t len, bool on) override;
+    // The stub's asynchronous write-protect userfaultfd (ProcessDirtyLog).
+    std::unique_ptr<DirtyLog> start_dirty_log() override;
 
     // The stub process (tests, diagnostics).
     pid_t stub_pid() const { return stub_->pid(); }

@@ -227,29 +227,53 @@ void StubProcess::read_hello(uint32_t vcpus) {
                           hello.err_errno);
     if (hello.nr_threads != vcpus) throw Error("the stub started the wrong number of threads");
     tids_.assign(hello.tids, hello.tids + vcpus);
-    take_userfaultfd(hello.uffd, hello.uffd_errno);
+    uffd_ = take_userfaultfd(hello.uffd, hello.uffd_errno,
+                             "write-protection (Linux 5.19 or later with "
+                             "CONFIG_PTE_MARKER_UFFD_WP is needed)",
+                             uffd_error_);
+    dirty_uffd_ = take_userfaultfd(hello.dirty_uffd, hello.dirty_uffd_errno,
+                                   "asynchronous write-protection (Linux 6.7 or later is needed)",
+                                   dirty_uffd_error_);
 }
 
-// Before "go": the stub closes every descriptor when it seals itself.
-void StubProcess::take_userfaultfd(int32_t fd_in_stub, int32_t error) {
+// Before "go": the stub closes every descriptor when it seals itself. An empty UniqueFd
+// where there is none, and `why` says why; `purpose` is what the stub opened it for.
+UniqueFd StubProcess::take_userfaultfd(int32_t fd_in_stub, int32_t error, const char* purpose,
+                                       std::string& why) {
     if (fd_in_stub < 0) {
-        uffd_error_ = std::string("the stub could not open a userfaultfd for write-protection (") +
-                      std::strerror(error) +
-                      "; Linux 5.19 or later with CONFIG_PTE_MARKER_UFFD_WP is needed)";
-        return;
+        why = std::string("the stub could not open a userfaultfd for ") + purpose + ": " +
+              std::strerror(error);
+        return {};
     }
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
     if (!pidfd) {
-        uffd_error_ = std::string("pidfd_open of the stub failed: ") + std::strerror(errno);
-        return;
+        why = std::string("pidfd_open of the stub failed: ") + std::strerror(errno);
+        return {};
     }
     long fd = ::syscall(SYS_pidfd_getfd, pidfd.get(), fd_in_stub, 0);
     if (fd < 0) {
-        uffd_error_ =
-            std::string("pidfd_getfd of the stub's userfaultfd failed: ") + std::strerror(errno);
-        return;
+        why = std::string("pidfd_getfd of the stub's userfaultfd failed: ") + std::strerror(errno);
+        return {};
     }
-    uffd_.reset(static_cast<int>(fd));
+    return UniqueFd(static_cast<int>(fd));
+}
+
+// The whole of RAM the guest can reach, for write-protection through `uffd`: registering
+// marks the mapping, protecting marks pages. Returns the ioctls the range then allows;
+// throws SystemError(`failure`) when refused.
+uint64_t StubProcess::register_ram(int uffd, const char* failure) {
+    uffdio_register reg{};
+    reg.range.start = ram_base_;
+    reg.range.len = ram_.size - ram_base_;
+    reg.mode = UFFDIO_REGISTER_MODE_WP;
+    if (::ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) throw SystemError(failure, errno);
+    return reg.ioctls;
+}
+
+void StubProcess::unregister_ram(int uffd) {
+    uffdio_range range{ram_base_, ram_.size - ram_base_};
+    if (::ioctl(uffd, UFFDIO_UNREGISTER, &range) < 0)
+        throw SystemError("unregistering guest RAM from the stub's userfaultfd", errno);
 }
 
 void StubProcess::write_protect(uint64_t page, uint64_t len, bool on) {
@@ -269,18 +293,17 @@ void StubProcess::watch_writes(uint64_t gpa, uint64_t len, bool on) {
         throw Error("guest-physical 0x" + hex(gpa) + "+0x" + hex(len) +
                     " is not RAM the guest can write");
     const uint64_t end = (gpa + len + kPage - 1) & ~(kPage - 1);
+    if (dirty_logging_)
+        throw Error(
+            "page-write events are unavailable while guest writes are logged for live "
+            "migration (the dirty log holds guest RAM's write-protection)");
     if (!uffd_registered_) {
-        // The whole of RAM, once: registering marks the mapping, protecting marks pages.
-        uffdio_register reg{};
-        reg.range.start = ram_base_;
-        reg.range.len = ram_.size - ram_base_;
-        reg.mode = UFFDIO_REGISTER_MODE_WP;
-        if (::ioctl(uffd_.get(), UFFDIO_REGISTER, &reg) < 0)
-            throw SystemError(
-                "page-write events are unavailable: registering guest RAM with the "
-                "userfaultfd (needs CONFIG_PTE_MARKER_UFFD_WP for shared memory)",
-                errno);
-        if (!(reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT)))
+        // The whole of RAM, once.
+        const uint64_t ioctls =
+            register_ram(uffd_.get(),
+                         "page-write events are unavailable: registering guest RAM with the "
+                         "userfaultfd (needs CONFIG_PTE_MARKER_UFFD_WP for shared memory)");
+        if (!(ioctls & (1ull << _UFFDIO_WRITEPROTECT)))
             throw Error(
                 "page-write events are unavailable: this kernel cannot write-protect "
                 "shared memory through a userfaultfd");
@@ -305,6 +328,38 @@ void StubProcess::open_for_write(uint64_t gpa, bool open) {
     const uint64_t page = gpa & ~(kPage - 1);
     for (uint64_t p = page; p < page + 2 * kPage; p += kPage)
         if (watched_.count(p)) write_protect(p, kPage, !open);
+}
+
+void StubProcess::begin_dirty_log() {
+    std::lock_guard lock(watch_mutex_);
+    if (dirty_logging_) throw Error("guest writes are already being logged for this VM");
+    if (!dirty_uffd_)
+        throw Error("guest writes cannot be logged: " + dirty_uffd_error_ +
+                    " (soft-dirty bits are no substitute: they cannot be read and cleared at once "
+                    "while the guest runs)");
+    if (!watched_.empty())
+        throw Error(
+            "guest writes cannot be logged while pages are watched for page-write events "
+            "(introspection)");
+    if (uffd_registered_) {
+        unregister_ram(uffd_.get());
+        uffd_registered_ = false;
+    }
+    register_ram(dirty_uffd_.get(),
+                 "guest writes cannot be logged: registering guest RAM with the stub's "
+                 "asynchronous userfaultfd failed");
+    dirty_logging_ = true;
+}
+
+void StubProcess::end_dirty_log() noexcept {
+    std::lock_guard lock(watch_mutex_);
+    if (!dirty_logging_) return;
+    try {
+        unregister_ram(dirty_uffd_.get());
+    } catch (const Error&) {
+        // Only a stub that is gone refuses (its memory with it): nothing is left to release.
+    }
+    dirty_logging_ = false;
 }
 
 void StubProcess::fail_with_exit_status(const std::string& doing) {

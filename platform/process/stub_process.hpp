@@ -59,6 +59,15 @@ class StubProcess {
     // page of `gpa` and the next, which an instruction crossing the boundary also writes.
     void open_for_write(uint64_t gpa, bool open);
 
+    // --- Live migration's dirty log (dirty_log.hpp), any thread ------------------------
+    // Registers RAM with the stub's asynchronous write-protect userfaultfd, taking it from
+    // the page-write one (a range has one userfaultfd at a time). Throws Error with the
+    // reason: no such userfaultfd on this kernel, pages are watched, a log already runs.
+    void begin_dirty_log();
+    // Unregisters RAM again (which lifts its write-protection): page-write events can be
+    // had afterwards.
+    void end_dirty_log() noexcept;
+
   private:
     void spawn(const std::string& stub_path, int ram_fd, uint32_t vcpus);
     void read_hello(uint32_t vcpus);
@@ -66,7 +75,10 @@ class StubProcess {
     void wait_until_threads_parked();
     void send_go();
     void expect_ready_stop();
-    void take_userfaultfd(int32_t fd_in_stub, int32_t error);
+    UniqueFd take_userfaultfd(int32_t fd_in_stub, int32_t error, const char* purpose,
+                              std::string& why);
+    uint64_t register_ram(int uffd, const char* failure);
+    void unregister_ram(int uffd);
     void write_protect(uint64_t page, uint64_t len, bool on);
 
     Ram ram_;
@@ -83,8 +95,13 @@ class StubProcess {
     // memory), or why there is none.
     UniqueFd uffd_;
     std::string uffd_error_;
+    // The stub's asynchronous write-protect userfaultfd, or why there is none.
+    UniqueFd dirty_uffd_;
+    std::string dirty_uffd_error_;
+    // Guards the registrations and what is watched.
     mutable std::mutex watch_mutex_;
     bool uffd_registered_ = false;
+    bool dirty_logging_ = false;
     std::set<uint64_t> watched_;  // page addresses
 };
 

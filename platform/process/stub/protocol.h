@@ -53,6 +53,13 @@ struct xenolith_stub_hello {
      * page-write events use it (docs/vmi.md). */
     int32_t uffd;
     int32_t uffd_errno;
+    /* A second userfaultfd, handshaken for asynchronous write-protection (the kernel
+     * resolves the faults itself and PAGEMAP_SCAN reports the pages written): live
+     * migration's dirty log. A range of memory can be registered with one userfaultfd
+     * only, so the platform registers RAM with one or the other. -1 when the kernel refused
+     * (before Linux 6.7), with the errno in dirty_uffd_errno; the guest runs regardless. */
+    int32_t dirty_uffd;
+    int32_t dirty_uffd_errno;
 };
 
 struct xenolith_stub_go {

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "protocol.h"
+#include "uffd_wp_async.h"
 
 #define NOBODY 65534
 
@@ -164,31 +165,37 @@ static void drop_privileges(void) {
     if ((rc = SYS(__NR_capset, &header, data)) < 0) fail(XENOLITH_STUB_STEP_DROP_PRIVILEGES, rc);
 }
 
-/* A userfaultfd for the platform's page-write events: SIGBUS instead of a handler thread
- * (nothing in the stub could serve one), write-protection of shared memory (guest RAM is a
- * memfd). User-mode faults only: that is all the guest makes, and it needs no privilege
- * (vm.unprivileged_userfaultfd may be 0). A refusal is not fatal: the guest runs, only
- * page-write events are unavailable, and the platform says why when asked for one. */
-static void open_userfaultfd(void) {
+/* A userfaultfd with `features`, or -errno. User-mode faults only: that is all the guest
+ * makes, and it needs no privilege (vm.unprivileged_userfaultfd may be 0). */
+static long open_userfaultfd(uint64_t features) {
     long fd = SYS(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-    if (fd < 0) {
-        hello.uffd = -1;
-        hello.uffd_errno = (int)-fd;
-        return;
-    }
+    if (fd < 0) return fd;
     struct uffdio_api api;
     memset(&api, 0, sizeof api);
     api.api = UFFD_API;
-    api.features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+    api.features = features;
     long rc = SYS(__NR_ioctl, fd, UFFDIO_API, &api);
     if (rc < 0) {
         SYS(__NR_close, fd);
-        hello.uffd = -1;
-        hello.uffd_errno = (int)-rc;
-        return;
+        return rc;
     }
-    hello.uffd = (int32_t)fd;
-    hello.uffd_errno = 0;
+    return fd;
+}
+
+/* The platform's two userfaultfds; a refusal of either is not fatal: the guest runs, only
+ * what needs it is unavailable, and the platform says why when asked for it.
+ * - Page-write events: SIGBUS instead of a handler thread (nothing in the stub could serve
+ *   one), write-protection of shared memory (guest RAM is a memfd).
+ * - The dirty log: asynchronous write-protection, which the kernel resolves by itself,
+ *   never stopping the guest; unpopulated pages are protected too. */
+static void open_userfaultfds(void) {
+    long fd = open_userfaultfd(UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+    hello.uffd = fd < 0 ? -1 : (int32_t)fd;
+    hello.uffd_errno = fd < 0 ? (int32_t)-fd : 0;
+    fd = open_userfaultfd(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
+                          UFFD_FEATURE_WP_UNPOPULATED);
+    hello.dirty_uffd = fd < 0 ? -1 : (int32_t)fd;
+    hello.dirty_uffd_errno = fd < 0 ? (int32_t)-fd : 0;
 }
 
 static void start_threads(uint32_t vcpus) {
@@ -245,7 +252,7 @@ void __attribute__((noreturn, used)) stub_main(uint64_t* sp) {
         fail(XENOLITH_STUB_STEP_ARGS, 0);
     map_ram(base, end);
     drop_privileges();
-    open_userfaultfd();
+    open_userfaultfds();
     start_threads((uint32_t)vcpus);
     if (SYS(__NR_write, XENOLITH_STUB_CONTROL_FD, &hello, sizeof hello) != sizeof hello)
         exit_group(XENOLITH_STUB_EXIT_BASE + XENOLITH_STUB_STEP_HELLO);
