@@ -214,6 +214,13 @@ TEST_F(FormatGolden, XlList) {
     expect_golden("xl-list.txt", list_text(domains(), false));
 }
 
+// Not xl's: a domain being migrated says so at the end of its line.
+TEST_F(FormatGolden, XlListMigrating) {
+    auto d = domains();
+    d.back().migrating = "round 2, 45% of 1200 pages";
+    expect_golden("xl-list-migrating.txt", list_text(d, false));
+}
+
 TEST_F(FormatGolden, XlListVerbose) {
     expect_golden("xl-list-v.txt", list_text(domains(), true));
 }
