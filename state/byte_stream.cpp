@@ -31,8 +31,12 @@ void FdSink::write(std::span<const uint8_t> bytes) {
 }
 
 size_t FdSource::read_some(std::span<uint8_t> out) {
+    return read_stream_fd(fd_, out);
+}
+
+size_t read_stream_fd(int fd, std::span<uint8_t> out) {
     for (;;) {
-        const ssize_t n = ::read(fd_, out.data(), out.size());
+        const ssize_t n = ::read(fd, out.data(), out.size());
         if (n >= 0) return static_cast<size_t>(n);
         if (errno != EINTR) throw SystemError("reading the domain stream", errno);
     }

@@ -44,6 +44,9 @@ class ByteSource {
     uint64_t offset_ = 0;
 };
 
+// Up to out.size() bytes of `fd`; 0 at its end. Throws SystemError on an I/O error.
+size_t read_stream_fd(int fd, std::span<uint8_t> out);
+
 // Writes to / reads from a descriptor the caller owns (a file or a connected socket).
 class FdSink final : public ByteSink {
   public:

@@ -52,7 +52,8 @@ std::vector<uint64_t> Precopy::take_written() {
     return pfns;
 }
 
-void Precopy::run(DomainSaver& saver, const PrecopyPolicy& policy, const Progress& progress) {
+void Precopy::run(DomainSaver& saver, const PrecopyPolicy& policy, const Progress& progress,
+                  const std::function<void()>& catch_up) {
     const double ram_pages = static_cast<double>(domain_.memory().nr_pages());
     uint64_t sent_total = 0;
     std::vector<uint64_t> dirty;
@@ -62,6 +63,7 @@ void Precopy::run(DomainSaver& saver, const PrecopyPolicy& policy, const Progres
                        .to_send = round == 0 ? domain_.memory().nr_pages() : dirty.size()};
         if (progress) progress(r);
         r.sent = round == 0 ? saver.send_all_pages() : saver.send_pages(dirty);
+        if (catch_up) catch_up();
         dirty = take_written();
         r.dirty = dirty.size();
         r.ms = ms_between(t0, std::chrono::steady_clock::now());

@@ -48,8 +48,11 @@ class Precopy {
     Precopy& operator=(const Precopy&) = delete;
 
     // Sends all of RAM, then the pages written meanwhile, until the policy says stop.
-    // The domain runs throughout.
-    void run(DomainSaver& saver, const PrecopyPolicy& policy, const Progress& progress = {});
+    // The domain runs throughout. `catch_up`, when given, runs after each round is sent and
+    // before its written pages are taken: a migration waits there for the receiver to
+    // apply what it was sent, so that the pause does not wait for a backlog.
+    void run(DomainSaver& saver, const PrecopyPolicy& policy, const Progress& progress = {},
+             const std::function<void()>& catch_up = {});
     // Once the domain is paused and the saver stopped (its vCPUs parked): the pages
     // written since the last round, the final round of a live migration.
     PageCounts last_round(DomainSaver& saver);

@@ -32,6 +32,11 @@ constexpr auto kConnectTimeout = 10s;
 // its backends before READY, which takes milliseconds.
 constexpr auto kReplyTimeout = 30s;
 constexpr size_t kMaxLine = 4096;
+// Live migration's flow control (AckingSource, wait_for_receiver).
+constexpr std::string_view kApplied = "APPLIED ";
+constexpr uint64_t kAckEvery = 256 * 1024;
+constexpr uint64_t kAckSlack = 2 * kAckEvery;
+constexpr auto kCatchUpTimeout = 5s;
 // How long a sender whose stream broke waits for the target's reason.
 constexpr auto kLastWordTimeout = 2s;
 // How long a refusing receiver keeps reading after its ERROR line, so that the sender
@@ -44,9 +49,9 @@ void send_line(int fd, const std::string& line) {
 }
 
 // One line without its newline; empty when the peer closes, times out or sends too much.
-std::string read_line(int fd, std::chrono::milliseconds timeout) {
+// Byte by byte: what follows the line is not this function's to read.
+std::string read_any_line(int fd, std::chrono::steady_clock::time_point deadline) {
     std::string line;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
@@ -57,6 +62,53 @@ std::string read_line(int fd, std::chrono::milliseconds timeout) {
         if (c == '\n') return line;
         if (line.size() == kMaxLine) return "";
         line += c;
+    }
+}
+
+// The next line that is not a receiver's progress report (see AckingSource).
+std::string read_line(int fd, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::string line = read_any_line(fd, deadline);
+        if (line.rfind(kApplied, 0) != 0) return line;
+    }
+}
+
+// The receiver's side of live migration's flow control: as it parses the stream it tells
+// the sender how far it has got ("APPLIED <bytes>"), every kAckEvery bytes. Advisory: a
+// report that does not fit in the socket now is dropped.
+class AckingSource final : public state::ByteSource {
+  public:
+    explicit AckingSource(int fd) : fd_(fd) {}
+
+  protected:
+    size_t read_some(std::span<uint8_t> out) override {
+        // Every record before this read has been applied: the parser applies one before
+        // it asks for the next.
+        if (offset() >= acked_ + kAckEvery) {
+            acked_ = offset();
+            const std::string line = std::string(kApplied) + std::to_string(acked_) + "\n";
+            (void)::send(fd_, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        return state::read_stream_fd(fd_, out);
+    }
+
+  private:
+    int fd_;
+    uint64_t acked_ = 0;
+};
+
+// The sender's side: waits until the receiver has applied all but kAckSlack of what was
+// sent, so that pausing the guest does not also wait for the receiver's backlog. A
+// receiver that says nothing for kCatchUpTimeout is not waited for.
+void wait_for_receiver(int fd, uint64_t sent, uint64_t& applied) {
+    const auto deadline = std::chrono::steady_clock::now() + kCatchUpTimeout;
+    while (applied + kAckSlack < sent) {
+        const std::string line = read_any_line(fd, deadline);
+        if (line.empty()) return;  // quiet, gone or not one of ours: the stream will tell
+        if (line.rfind(kApplied, 0) != 0) continue;
+        applied =
+            std::max<uint64_t>(applied, std::strtoull(line.c_str() + kApplied.size(), nullptr, 10));
     }
 }
 
@@ -187,19 +239,24 @@ uint32_t DomainManager::send_live_and_hand_over(int fd, ManagedDomain& md, Migra
             progress->round_sent += pages;
             progress->sent_pages += pages;
         });
-        precopy.run(saver, state::PrecopyPolicy{}, [&](const state::PrecopyRound& r) {
-            if (!r.ended) {
-                progress->round = r.round;
-                progress->round_pages = r.to_send;
-                progress->round_sent = 0;
-                return;
-            }
-            progress->last_dirty = r.dirty;
-            log_.domain(md.domain->name(), md.domid(),
-                        "migration round " + std::to_string(r.round) + ": " +
-                            std::to_string(r.sent.pages) + " pages in " + std::to_string(r.ms) +
-                            " ms, " + std::to_string(r.dirty) + " written meanwhile");
-        });
+        uint64_t applied = 0;
+        auto catch_up = [&] { wait_for_receiver(fd, saver.bytes(), applied); };
+        precopy.run(
+            saver, state::PrecopyPolicy{},
+            [&](const state::PrecopyRound& r) {
+                if (!r.ended) {
+                    progress->round = r.round;
+                    progress->round_pages = r.to_send;
+                    progress->round_sent = 0;
+                    return;
+                }
+                progress->last_dirty = r.dirty;
+                log_.domain(md.domain->name(), md.domid(),
+                            "migration round " + std::to_string(r.round) + ": " +
+                                std::to_string(r.sent.pages) + " pages in " + std::to_string(r.ms) +
+                                " ms, " + std::to_string(r.dirty) + " written meanwhile");
+            },
+            catch_up);
         const auto paused_at = std::chrono::steady_clock::now();
         frozen.emplace(md, store_);
         saver.stop();
@@ -261,7 +318,7 @@ uint32_t DomainManager::hand_over(int fd, FrozenDomain& frozen) {
 }
 
 void DomainManager::receive_migration(int fd, const std::string& peer) {
-    state::FdSource source(fd);
+    AckingSource source(fd);
     RestoreResult r;
     try {
         r = restore_from(source, "migration from " + peer, true);
