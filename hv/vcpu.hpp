@@ -124,6 +124,8 @@ class Vcpu {
     // (and any stop request), waiting until the vCPU thread is out of it: the debugger
     // first makes stopped() return, then removes itself, then may be destroyed.
     bool set_debug_hook(DebugHook* hook);
+    // Whether a debugger's hook is installed. Any thread.
+    bool debugged() const { return debug_hook_.load() != nullptr; }
     // Makes the vCPU call its hook's stopped(Requested) before it next enters the guest.
     void request_debug_stop();
     // On the vCPU's thread, inside DebugHook::stopped(): the registers as the guest will

@@ -162,6 +162,11 @@ TEST_F(DaemonDebug, OneDebuggerPerDomainAndAVanishedOneLeavesNothingBehind) {
     EXPECT_EQ(again.exit_code, 1) << describe(again);
     EXPECT_NE(again.err.find("already has a debugger"), std::string::npos) << describe(again);
 
+    // Nor can the domain be saved or moved away from its debugger, breakpoints and all.
+    ProcessResult save = xn({"save", "-c", "dbg", dir_.path() + "/dbg.save"});
+    EXPECT_EQ(save.exit_code, 1) << describe(save);
+    EXPECT_NE(save.err.find("is being debugged"), std::string::npos) << describe(save);
+
     // The first goes away without a word: the daemon detaches for it.
     const size_t ticks = count_of(read_log("guest-dbg.log"), "debugee: tick");
     first.reset();

@@ -54,6 +54,11 @@ void require_savable(const ManagedDomain& md) {
     if (md.domain->is_pvh())
         throw ApiError("EOPNOTSUPP", who + " is PVH: only PV domains can be saved yet");
     if (!md.guest.console) throw ApiError("EINVAL", who + " has no console backend");
+    // Its breakpoints are bytes in its RAM and would travel with it, with no debugger there.
+    for (uint32_t i = 0; i < md.domain->nr_vcpus(); ++i)
+        if (md.domain->vcpu(i).debugged())
+            throw ApiError("EBUSY",
+                           who + " is being debugged (xn debug): detach the debugger first");
 }
 
 FrozenDomain::FrozenDomain(ManagedDomain& md, launch::StoreService& store)

@@ -11,7 +11,7 @@
 namespace xenolith::daemon {
 
 // What cannot be saved yet is refused before the domain is touched (ApiError EINVAL for a
-// domain that has stopped, EOPNOTSUPP for PVH).
+// domain that has stopped, EOPNOTSUPP for PVH, EBUSY while a debugger is attached).
 void require_savable(const ManagedDomain& md);
 
 // The toolstack's config record (XL_CONFIG) for md as it is now.
