@@ -38,6 +38,7 @@
 #include "bench/bare_vm.hpp"
 #include "bench/guests.hpp"
 #include "bench/io_bench.hpp"
+#include "bench/migration_bench.hpp"
 #include "bench/process_bench.hpp"
 #include "bench/report.hpp"
 #include "bench/sched_bench.hpp"
@@ -93,7 +94,8 @@ struct Options {
     IoBenchOptions io;        // the "io" section (bench/io_bench.hpp)
     VmiBenchOptions vmi;      // the "vmi" section (bench/vmi_bench.hpp)
     StateBenchOptions state;  // the "state" section (bench/state_bench.hpp)
-    std::string only;         // "io", "vmi" or "state": that section alone
+    MigrationBenchOptions migration;  // in the "state" section (bench/migration_bench.hpp)
+    std::string only;  // "io", "vmi" or "state": that section alone; "migration": its part
 };
 
 // ---- 1. create to first hypercall --------------------------------------------------------
@@ -865,6 +867,7 @@ int run(const Options& o) {
     doc["config"]["io"] = io_config(o.io);
     doc["config"]["vmi"] = vmi_config(o.vmi);
     doc["config"]["state"] = state_config(o.state);
+    doc["config"]["state"]["live_migration"] = migration_config(o.migration);
     json vmi = json::object();
     json state = json::object();
 
@@ -941,16 +944,30 @@ int run(const Options& o) {
         vmi_section();
         return finish();
     }
-    // Save and restore on each platform that runs guests (bench/state_bench.hpp).
+    // Live migration, filed in "state" (bench/migration_bench.hpp).
+    auto migration_section = [&] {
+        MigrationBenchOptions migration_options = o.migration;
+        migration_options.guest_dir = guest_dir;
+        migration_options.kvm_reason = here.kvm_reason;
+        migration_options.process_reason = here.process_reason;
+        migration_benchmarks(hv, migration_options, state, errors);
+    };
+    // Save and restore, then live migration, on each platform that runs guests
+    // (bench/state_bench.hpp, bench/migration_bench.hpp).
     auto state_section = [&] {
         StateBenchOptions state_options = o.state;
         state_options.guest_dir = guest_dir;
         state_options.kvm_reason = here.kvm_reason;
         state_options.process_reason = here.process_reason;
         state_benchmarks(hv, state_options, state, errors);
+        migration_section();
     };
     if (o.only == "state") {
         state_section();
+        return finish();
+    }
+    if (o.only == "migration") {
+        migration_section();
         return finish();
     }
     Ctx c{o, hv, guest_dir, *first, *bench, benches, errors};
@@ -1111,8 +1128,17 @@ int main(int argc, char** argv) {
     app.add_option("--state-warmups", o.state.warmups, "state: unrecorded rounds before those");
     app.add_option("--state-dir", o.state.dir,
                    "state: where the saved files go (default: $TMPDIR, else /tmp)");
-    app.add_option("--only", o.only, "run one section alone")
-        ->check(CLI::IsMember({"io", "vmi", "state"}));
+    app.add_option("--migration-rate", o.migration.rate,
+                   "state: pages per second the migrated guest writes (its `dirty rate=`)")
+        ->check(CLI::Range(1, 1'000'000));
+    app.add_option("--migration-reps", o.migration.reps,
+                   "state: live and stop-and-copy migrations and raw sends, each")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--migration-warmups", o.migration.warmups,
+                   "state: unrecorded rounds before those");
+    app.add_option("--only", o.only,
+                   "run one section alone (migration: the live-migration figures of \"state\")")
+        ->check(CLI::IsMember({"io", "vmi", "state", "migration"}));
     CLI11_PARSE(app, argc, argv);
     return xenolith::bench::run(o);
 }
