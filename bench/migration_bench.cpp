@@ -20,6 +20,7 @@
 #include "base/unique_fd.hpp"
 #include "bench/guests.hpp"
 #include "state/domain_save.hpp"
+#include "state/flow_control.hpp"
 #include "state/precopy.hpp"
 #include "toolstack/launch/pv_guest.hpp"
 
@@ -222,7 +223,7 @@ class Receiver {
     void receive(const hv::DomainParams& params) {
         try {
             UniqueFd fd = accept_within(listener_.get(), kConnectTimeout);
-            state::FdSource source(fd.get());
+            state::ReportingSource source(fd.get());
             state::RestoredDomain r = state::DomainRestore(source).restore(hv_, params);
             domain_ = r.domain;
             pages_ = r.pages;
@@ -306,17 +307,24 @@ Migration migrate(Setup& s, bool live) {
     Receiver receiver(s.hv, params(live ? "migrated" : "stop-copied", s.o.memory_mib, s.accel));
     uint64_t paused_ns = 0;
     const uint64_t t0 = now_ns();
+    // Open until the copy has started: the receiver's progress reports may still be
+    // unread, and closing over unread bytes resets the connection under the receiver.
+    UniqueFd sock;
     try {
-        UniqueFd sock = connect_tcp({"127.0.0.1", receiver.port()}, kConnectTimeout);
+        sock = connect_tcp({"127.0.0.1", receiver.port()}, kConnectTimeout);
         state::FdSink sink(sock.get());
         state::SaveCounts counts;
         if (live) {
             state::Precopy precopy(g.domain());
             m.mechanism = precopy.mechanism();
             state::DomainSaver saver(g.domain(), sink, "");
-            precopy.run(saver, state::PrecopyPolicy{}, [&](const state::PrecopyRound& r) {
-                if (r.ended) m.precopy.push_back(r);
-            });
+            state::ReceiverProgress progress(sock.get());
+            precopy.run(
+                saver, state::PrecopyPolicy{},
+                [&](const state::PrecopyRound& r) {
+                    if (r.ended) m.precopy.push_back(r);
+                },
+                [&] { progress.wait_for(saver.bytes()); });
             paused_ns = now_ns();
             g.freeze();
             saver.stop();

@@ -16,8 +16,11 @@ uint64_t ms_between(std::chrono::steady_clock::time_point a,
 }
 
 // Whether the pages left can go with the domain paused, judged by the last round's rate.
+// Not by round 0's: most of RAM is zeros or compresses well, so its rate promises more
+// than scattered written pages (each faulted in anew on the receiver) deliver.
 bool small_enough(const PrecopyPolicy& policy, const PrecopyRound& last, uint64_t dirty) {
     if (dirty <= policy.min_stop_pages) return true;
+    if (last.round == 0) return false;
     const double pages_per_ms =
         static_cast<double>(last.sent.pages) / static_cast<double>(last.ms + 1);
     return static_cast<double>(dirty) <=

@@ -14,6 +14,7 @@
 #include "base/tcp_socket.hpp"
 #include "base/unix_socket.hpp"
 #include "state/byte_stream.hpp"
+#include "state/flow_control.hpp"
 #include "state/precopy.hpp"
 #include "toolstack/api/protocol.hpp"
 #include "toolstack/daemon/domain_manager.hpp"
@@ -31,12 +32,6 @@ constexpr auto kConnectTimeout = 10s;
 // How long each side waits for the other's next line: the receiver builds the domain and
 // its backends before READY, which takes milliseconds.
 constexpr auto kReplyTimeout = 30s;
-constexpr size_t kMaxLine = 4096;
-// Live migration's flow control (AckingSource, wait_for_receiver).
-constexpr std::string_view kApplied = "APPLIED ";
-constexpr uint64_t kAckEvery = 256 * 1024;
-constexpr uint64_t kAckSlack = 2 * kAckEvery;
-constexpr auto kCatchUpTimeout = 5s;
 // How long a sender whose stream broke waits for the target's reason.
 constexpr auto kLastWordTimeout = 2s;
 // How long a refusing receiver keeps reading after its ERROR line, so that the sender
@@ -48,67 +43,12 @@ void send_line(int fd, const std::string& line) {
     if (!write_all(fd, text.data(), text.size())) throw Error("the peer has gone");
 }
 
-// One line without its newline; empty when the peer closes, times out or sends too much.
-// Byte by byte: what follows the line is not this function's to read.
-std::string read_any_line(int fd, std::chrono::steady_clock::time_point deadline) {
-    std::string line;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        pollfd p{fd, POLLIN, 0};
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
-        char c;
-        if (::recv(fd, &c, 1, 0) != 1) return "";
-        if (c == '\n') return line;
-        if (line.size() == kMaxLine) return "";
-        line += c;
-    }
-}
-
-// The next line that is not a receiver's progress report (see AckingSource).
+// The next line that is not a receiver's progress report (state/flow_control.hpp).
 std::string read_line(int fd, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        std::string line = read_any_line(fd, deadline);
-        if (line.rfind(kApplied, 0) != 0) return line;
-    }
-}
-
-// The receiver's side of live migration's flow control: as it parses the stream it tells
-// the sender how far it has got ("APPLIED <bytes>"), every kAckEvery bytes. Advisory: a
-// report that does not fit in the socket now is dropped.
-class AckingSource final : public state::ByteSource {
-  public:
-    explicit AckingSource(int fd) : fd_(fd) {}
-
-  protected:
-    size_t read_some(std::span<uint8_t> out) override {
-        // Every record before this read has been applied: the parser applies one before
-        // it asks for the next.
-        if (offset() >= acked_ + kAckEvery) {
-            acked_ = offset();
-            const std::string line = std::string(kApplied) + std::to_string(acked_) + "\n";
-            (void)::send(fd_, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
-        return state::read_stream_fd(fd_, out);
-    }
-
-  private:
-    int fd_;
-    uint64_t acked_ = 0;
-};
-
-// The sender's side: waits until the receiver has applied all but kAckSlack of what was
-// sent, so that pausing the guest does not also wait for the receiver's backlog. A
-// receiver that says nothing for kCatchUpTimeout is not waited for.
-void wait_for_receiver(int fd, uint64_t sent, uint64_t& applied) {
-    const auto deadline = std::chrono::steady_clock::now() + kCatchUpTimeout;
-    while (applied + kAckSlack < sent) {
-        const std::string line = read_any_line(fd, deadline);
-        if (line.empty()) return;  // quiet, gone or not one of ours: the stream will tell
-        if (line.rfind(kApplied, 0) != 0) continue;
-        applied =
-            std::max<uint64_t>(applied, std::strtoull(line.c_str() + kApplied.size(), nullptr, 10));
+        std::string line = state::read_line_until(fd, deadline);
+        if (!state::is_applied_report(line)) return line;
     }
 }
 
@@ -239,8 +179,8 @@ uint32_t DomainManager::send_live_and_hand_over(int fd, ManagedDomain& md, Migra
             progress->round_sent += pages;
             progress->sent_pages += pages;
         });
-        uint64_t applied = 0;
-        auto catch_up = [&] { wait_for_receiver(fd, saver.bytes(), applied); };
+        state::ReceiverProgress receiver(fd);
+        auto catch_up = [&] { receiver.wait_for(saver.bytes()); };
         precopy.run(
             saver, state::PrecopyPolicy{},
             [&](const state::PrecopyRound& r) {
@@ -318,7 +258,7 @@ uint32_t DomainManager::hand_over(int fd, FrozenDomain& frozen) {
 }
 
 void DomainManager::receive_migration(int fd, const std::string& peer) {
-    AckingSource source(fd);
+    state::ReportingSource source(fd);
     RestoreResult r;
     try {
         r = restore_from(source, "migration from " + peer, true);
