@@ -70,6 +70,23 @@ class DaemonMigrate : public DaemonTest {
         }
         return out;
     }
+    // The counting guest "mover" is gone from here and counts on there from where it was.
+    void expect_moved_and_counting_there() {
+        EXPECT_TRUE(guests_in(xn({"list"})).empty()) << "the source's copy is destroyed";
+        EXPECT_EQ(guests_in(on_target({"list"})), std::vector<std::string>{"mover"});
+        const std::vector<uint64_t> here =
+            numbers_after(read_log("guest-mover.log"), "spin: iter=");
+        ASSERT_FALSE(here.empty());
+        ASSERT_TRUE(eventually(
+            [&] {
+                return numbers_after(target_log("guest-mover.log"), "spin: iter=").size() >= 3;
+            },
+            20s, 50ms))
+            << target_log("guest-mover.log");
+        const std::vector<uint64_t> there =
+            numbers_after(target_log("guest-mover.log"), "spin: iter=");
+        EXPECT_GT(there.front(), here.back()) << "the count went on where it stopped";
+    }
     std::string target_dir_;
     uint16_t port_ = 0;
     std::unique_ptr<Subprocess> target_;
@@ -83,16 +100,7 @@ TEST_F(DaemonMigrate, ACountingGuestMovesAndCountsOnThere) {
     ProcessResult m = xn({"migrate", "mover", endpoint()}, 60s);
     ASSERT_EQ(m.exit_code, 0) << describe(m);
     EXPECT_NE(m.err.find("Migration successful"), std::string::npos) << m.err;
-    EXPECT_TRUE(guests_in(xn({"list"})).empty()) << "the source's copy is destroyed";
-    EXPECT_EQ(guests_in(on_target({"list"})), std::vector<std::string>{"mover"});
-    const std::vector<uint64_t> here = numbers_after(read_log("guest-mover.log"), "spin: iter=");
-    ASSERT_FALSE(here.empty());
-    ASSERT_TRUE(eventually(
-        [&] { return numbers_after(target_log("guest-mover.log"), "spin: iter=").size() >= 3; },
-        20s, 50ms))
-        << target_log("guest-mover.log");
-    const std::vector<uint64_t> there = numbers_after(target_log("guest-mover.log"), "spin: iter=");
-    EXPECT_GT(there.front(), here.back()) << "the count went on where it stopped";
+    expect_moved_and_counting_there();
 }
 
 TEST_F(DaemonMigrate, ADiskGuestMovesMidJournalAndFinishesItThere) {
@@ -139,15 +147,7 @@ TEST_F(DaemonMigrate, LiveACountingGuestMovesAndCountsOnThere) {
     ASSERT_EQ(m.exit_code, 0) << describe(m);
     EXPECT_NE(m.err.find("Migration successful"), std::string::npos) << m.err;
     EXPECT_NE(m.err.find("Live: "), std::string::npos) << m.err;
-    EXPECT_TRUE(guests_in(xn({"list"})).empty()) << "the source's copy is destroyed";
-    EXPECT_EQ(guests_in(on_target({"list"})), std::vector<std::string>{"mover"});
-    const std::vector<uint64_t> here = numbers_after(read_log("guest-mover.log"), "spin: iter=");
-    ASSERT_TRUE(eventually(
-        [&] { return numbers_after(target_log("guest-mover.log"), "spin: iter=").size() >= 3; },
-        20s, 50ms))
-        << target_log("guest-mover.log");
-    const std::vector<uint64_t> there = numbers_after(target_log("guest-mover.log"), "spin: iter=");
-    EXPECT_GT(there.front(), here.back()) << "the count went on where it stopped";
+    expect_moved_and_counting_there();
 }
 
 // The `dirty` guest writes its memory all through the migration and checks every page
