@@ -358,19 +358,25 @@ bool seen(uint32_t devid) {
     return false;
 }
 
-// A vbd that appeared: connect, say so, read its first sector.
-void plug(uint32_t devid, unsigned* plugged) {
+// A vbd that appeared: connect, say so, read its first sector. -XEN_ENODEV: its directory
+// is still being written (no backend or state node yet); the caller looks again on the
+// next change, as Linux's xenbus probe does. Other results are final.
+long plug(uint32_t devid, unsigned* plugged) {
     size_t slot = 0;
     while (slot < kMaxDisks && g_in_use[slot]) ++slot;
     if (slot == kMaxDisks) {
         printf("blktest: hotplug %u: too many disks\n", devid);
-        return;
+        return -XEN_ENOSPC;
     }
     blkfront::Device* disk = &g_disks[slot];
     long rc = disk->open(devid, open_timeout_ns());
+    if (rc == -XEN_ENODEV) {
+        printf("blktest: hotplug %u not complete yet\n", devid);
+        return rc;
+    }
     if (rc < 0) {
         printf("blktest: hotplug %u open failed: rc=%ld\n", devid, rc);
-        return;
+        return rc;
     }
     g_in_use[slot] = true;
     printf("blktest: hotplug %u sectors=%llu\n", devid,
@@ -378,6 +384,7 @@ void plug(uint32_t devid, unsigned* plugged) {
     uint8_t sector[kBlkSector];
     printf("blktest: hotplug %u read rc=%ld\n", devid, disk->read(0, sector, 1));
     ++*plugged;
+    return 0;
 }
 
 int mode_wait_hotplug() {
@@ -401,8 +408,7 @@ int mode_wait_hotplug() {
         n = blkfront::list(ids, kMaxDisks);
         for (long i = 0; i < n && plugged < want; ++i) {
             if (seen(ids[i]) || g_nseen == sizeof(g_seen) / sizeof(g_seen[0])) continue;
-            g_seen[g_nseen++] = ids[i];
-            plug(ids[i], &plugged);
+            if (plug(ids[i], &plugged) != -XEN_ENODEV) g_seen[g_nseen++] = ids[i];
         }
         for (size_t i = 0; i < kMaxDisks; ++i) {
             if (!g_in_use[i] || g_disks[i].connected()) continue;
