@@ -90,10 +90,10 @@ struct Options {
     unsigned notify_reps = 9;
     unsigned density = 1000;
     unsigned xn_run_reps = 21;
-    SchedBenchOptions sched;  // sched_decision_cost, wake_latency
-    IoBenchOptions io;        // the "io" section (bench/io_bench.hpp)
-    VmiBenchOptions vmi;      // the "vmi" section (bench/vmi_bench.hpp)
-    StateBenchOptions state;  // the "state" section (bench/state_bench.hpp)
+    SchedBenchOptions sched;          // sched_decision_cost, wake_latency
+    IoBenchOptions io;                // the "io" section (bench/io_bench.hpp)
+    VmiBenchOptions vmi;              // the "vmi" section (bench/vmi_bench.hpp)
+    StateBenchOptions state;          // the "state" section (bench/state_bench.hpp)
     MigrationBenchOptions migration;  // in the "state" section (bench/migration_bench.hpp)
     std::string only;  // "io", "vmi" or "state": that section alone; "migration": its part
 };

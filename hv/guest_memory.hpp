@@ -21,7 +21,7 @@ inline constexpr uint64_t kPageSize = 4096;
 inline constexpr unsigned kPageShift = 12;
 
 class GuestMemory {
-public:
+  public:
     // Allocates `size` bytes (a multiple of the page size); throws Error on failure.
     GuestMemory(const std::string& name, uint64_t size);
 
@@ -39,9 +39,7 @@ public:
     }
     PageLog& written() const { return written_; }
 
-    bool contains(uint64_t gpa, uint64_t len) const {
-        return gpa <= size_ && len <= size_ - gpa;
-    }
+    bool contains(uint64_t gpa, uint64_t len) const { return gpa <= size_ && len <= size_ - gpa; }
     // Host view of [gpa, gpa+len), or an empty span when the range is not all RAM.
     std::span<uint8_t> span(uint64_t gpa, uint64_t len) const {
         if (!contains(gpa, len)) return {};
@@ -71,7 +69,7 @@ public:
         return true;
     }
 
-private:
+  private:
     uint64_t size_;
     UniqueFd fd_;
     Mapping map_;

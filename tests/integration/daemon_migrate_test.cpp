@@ -78,9 +78,7 @@ class DaemonMigrate : public DaemonTest {
             numbers_after(read_log("guest-mover.log"), "spin: iter=");
         ASSERT_FALSE(here.empty());
         ASSERT_TRUE(eventually(
-            [&] {
-                return numbers_after(target_log("guest-mover.log"), "spin: iter=").size() >= 3;
-            },
+            [&] { return numbers_after(target_log("guest-mover.log"), "spin: iter=").size() >= 3; },
             20s, 50ms))
             << target_log("guest-mover.log");
         const std::vector<uint64_t> there =

@@ -20,7 +20,7 @@ namespace {
 constexpr domid_t kNoSuchDomain = 4000;
 
 class GrantTableTest : public HypercallTest {
-protected:
+  protected:
     void SetUp() override {
         HypercallTest::SetUp();
         peer_ = xenolith::testing::make_test_domain(hypervisor(), "peer-of-" + domain_->name(),
